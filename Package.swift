@@ -1,0 +1,27 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "swift-vhdx",
+    products: [
+        .library(name: "VHDXFormat", targets: ["VHDXFormat"]),
+        .library(name: "VHDX", targets: ["VHDX"]),
+        .executable(name: "vhdx", targets: ["VHDXTool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Pure bytes <-> values. No I/O, no Foundation.
+        .target(name: "VHDXFormat"),
+        // Engine: storage, open, log replay, read, map, check.
+        .target(name: "VHDX", dependencies: ["VHDXFormat"]),
+        // Thin CLI; the executable product is `vhdx`.
+        .executableTarget(
+            name: "VHDXTool",
+            dependencies: ["VHDX", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),
+        .testTarget(name: "VHDXTests", dependencies: ["VHDX", "VHDXFormat"]),
+    ]
+)

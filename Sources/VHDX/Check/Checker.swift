@@ -1,0 +1,195 @@
+import VHDXFormat
+
+/// Validates a whole image and reports every problem it finds, not only the first
+/// (vhdx-format.md §10, plus allocation checks: BAT states, overlaps, end of file, leaks).
+/// Never writes: a pending log is applied in memory for the check.
+public enum Checker {
+    static let maxFindingsPerStructure = 64
+
+    public static func check(storage: Storage) throws(VHDXError) -> CheckReport {
+        var report = CheckReport(path: storage.name)
+        var loader = ImageLoader(storage: storage)
+        defer { _ = loader }
+        do {
+            let (identifier, choice) = try loader.loadHeaders()
+            let sequence = try loader.loadLog(header: choice.current)
+            var io: Storage = storage
+            if let sequence {
+                io = try ReplayOverlay(base: storage, sequence: sequence)
+                report.logReplay = LogReplayInfo(entryCount: sequence.entries.count, updateCount: sequence.updateCount,
+                                                 firstSequenceNumber: sequence.entries.first!.entry.header.sequenceNumber,
+                                                 lastSequenceNumber: sequence.head.sequenceNumber, inMemory: true)
+                loader.note(Finding(.notice, "log", at: choice.current.logOffset,
+                                    "a pending log of \(sequence.entries.count) entries was applied in memory for this check; --repair writes it",
+                                    repairable: true))
+            }
+            let layout = try loader.loadLayout(io: io, identifier: identifier, choice: choice)
+            var bat = BATChecks(layout: layout, fileSize: try io.size())
+            let table = BATTable(storage: io, regionOffset: layout.batRegion.fileOffset, entryCount: layout.batEntriesUsed)
+            try table.forEach { (i, e) throws(VHDXError) in bat.visit(index: i, entry: e) }
+            bat.finish()
+            loader.findings += bat.findings
+            report.leakedBytes = try bat.findLeaks(io: io, into: &loader.findings)
+        } catch {
+            report.complete = false
+            if error.code == .io { throw error }
+            if !loader.findings.contains(where: { !$0.openCanContinue }) {
+                loader.note(Finding(.corruption, "image", at: error.fileOffset, error.message, openCanContinue: false))
+            }
+        }
+        // Cap findings per structure so a wrecked table cannot flood the output.
+        var perStructure: [String: Int] = [:]
+        for f in loader.findings {
+            perStructure[f.structure, default: 0] += 1
+            if perStructure[f.structure]! <= maxFindingsPerStructure { report.findings.append(f) } else { report.suppressed += 1 }
+        }
+        return report
+    }
+
+    public static func check(path: String) throws(VHDXError) -> CheckReport {
+        try check(storage: try FileStorage(path: path, mode: .readOnly))
+    }
+}
+
+/// Per-entry BAT rules and the allocation map they build: every object that holds file space,
+/// so overlaps, duplicates, objects past the end of file and unreferenced space can be found.
+struct BATChecks {
+    let layout: ImageLayout
+    let fileSize: UInt64
+    var findings: [Finding] = []
+    /// (start, end, what) for every object inside the file.
+    var objects: [(UInt64, UInt64, String)] = []
+    var partialChunks = Set<UInt64>()
+    var presentBitmaps = Set<UInt64>()
+
+    init(layout: ImageLayout, fileSize: UInt64) {
+        self.layout = layout
+        self.fileSize = fileSize
+        objects.append((0, Layout.headerSectionSize, "header section"))
+        let h = layout.header
+        if h.logLength > 0 { objects.append((h.logOffset, h.logOffset + UInt64(h.logLength), "log")) }
+        for e in layout.regionTable.entries { objects.append((e.fileOffset, e.end, "\(KnownGUID.regionName(e.guid)) region")) }
+    }
+
+    mutating func visit(index: UInt64, entry: BATEntry) {
+        let g = layout.geometry
+        let at = layout.batRegion.fileOffset + index * 8
+        let (isSB, number) = g.classify(index: index)
+        if entry.reservedBits != 0 {
+            findings.append(Finding(.corruption, "BAT", at: at, "entry \(index): reserved bits 3-19 are set (0x\(String(entry.raw, radix: 16)))"))
+        }
+        if isSB {
+            switch entry.state {
+            case SectorBitmapState.notPresent.rawValue:
+                if entry.fileOffsetMB != 0 {
+                    findings.append(Finding(.corruption, "BAT", at: at, "sector bitmap entry \(index) (chunk \(number)) is not present but has file offset \(entry.fileOffset)"))
+                }
+            case SectorBitmapState.present.rawValue where layout.fileParameters.hasParent:
+                presentBitmaps.insert(number)
+                allocate(entry.fileOffset, Layout.sectorBitmapBlockSize, "sector bitmap of chunk \(number)", at: at)
+            default:
+                findings.append(Finding(.corruption, "BAT", at: at,
+                                        "sector bitmap entry \(index) (chunk \(number)) has state \(entry.state), invalid for a \(layout.fileParameters.hasParent ? "differencing" : "non-differencing") disk"))
+            }
+            return
+        }
+        guard number < g.dataBlockCount else {
+            if entry.raw != 0 {
+                findings.append(Finding(.corruption, "BAT", at: at, "entry \(index) is past the last block (\(g.dataBlockCount)) but not empty"))
+            }
+            return
+        }
+        switch PayloadBlockState(rawValue: entry.state) {
+        case .fullyPresent, .partiallyPresent:
+            if entry.state == PayloadBlockState.partiallyPresent.rawValue {
+                if !layout.fileParameters.hasParent {
+                    findings.append(Finding(.corruption, "BAT", at: at, "block \(number) is PARTIALLY_PRESENT, invalid in a non-differencing disk"))
+                }
+                partialChunks.insert(number / g.chunkRatio)
+            }
+            // qemu tolerates a last block cut short at EOF (old qemu made such files), as long as
+            // the part inside the virtual disk is there.
+            let isLast = number == g.dataBlockCount - 1
+            let needed = isLast ? (min(g.blockSize, layout.virtualDiskSize - number * g.blockSize).roundedUp(to: Layout.MiB) ?? g.blockSize) : g.blockSize
+            allocate(entry.fileOffset, g.blockSize, "block \(number)", at: at, needed: needed)
+        case .notPresent, .zero:
+            if entry.fileOffsetMB != 0 {
+                findings.append(Finding(.corruption, "BAT", at: at,
+                                        "block \(number) is \(PayloadBlockState(rawValue: entry.state)!) but has file offset \(entry.fileOffset) (must be 0; Hyper-V rejects it)"))
+            }
+        case .undefined, .unmapped:
+            break
+        case .unmappedV095:
+            findings.append(Finding(.notice, "BAT", at: at, "block \(number) uses state 5, UNMAPPED of the 0.95 draft; read as zeros"))
+        case nil:
+            findings.append(Finding(.corruption, "BAT", at: at, "block \(number) has reserved state \(entry.state)"))
+        }
+    }
+
+    private mutating func allocate(_ offset: UInt64, _ length: UInt64, _ what: String, at: UInt64, needed: UInt64? = nil) {
+        guard offset >= Layout.headerSectionSize else {
+            findings.append(Finding(.corruption, "BAT", at: at, "\(what) has file offset \(offset), inside the header section"))
+            return
+        }
+        var end = offset + length
+        if end > fileSize, let needed, offset + needed <= fileSize { end = fileSize }
+        if end > fileSize {
+            findings.append(Finding(.corruption, "BAT", at: at, "\(what) at [\(offset), \(end)) runs past the end of the file (\(fileSize) bytes)"))
+            return
+        }
+        objects.append((offset, end, what))
+    }
+
+    mutating func finish() {
+        for chunk in partialChunks.sorted() where !presentBitmaps.contains(chunk) {
+            let at = layout.batRegion.fileOffset + layout.geometry.sectorBitmapIndex(chunk: chunk) * 8
+            findings.append(Finding(.corruption, "BAT", at: at, "chunk \(chunk) has PARTIALLY_PRESENT blocks but no sector bitmap"))
+        }
+        objects.sort { $0.0 < $1.0 }
+        var reach: (UInt64, String)? = nil
+        for (start, end, what) in objects {
+            if let (prevEnd, prevWhat) = reach, start < prevEnd {
+                findings.append(Finding(.corruption, what.hasPrefix("block") || what.hasPrefix("sector") ? "BAT" : "layout", at: start,
+                                        "\(what) [\(start), \(end)) overlaps \(prevWhat)"))
+            }
+            if reach == nil || end > reach!.0 { reach = (end, what) }
+        }
+    }
+
+    /// Unreferenced 1 MiB units of the file that hold data: space a crash or a tool left behind.
+    /// Unreferenced zero space (the slack qemu leaves at the end of a new image) is not a leak.
+    mutating func findLeaks(io: Storage, into out: inout [Finding]) throws(VHDXError) -> UInt64 {
+        var leaked: UInt64 = 0
+        var cursor = Layout.headerSectionSize
+        var gaps: [(UInt64, UInt64)] = []
+        for (start, end, _) in objects {
+            if start > cursor { gaps.append((cursor, start)) }
+            cursor = max(cursor, end)
+        }
+        if fileSize > cursor { gaps.append((cursor, fileSize)) }
+        var buffer = [UInt8](repeating: 0, count: Int(Layout.MiB))
+        for (start, end) in gaps {
+            var unit = start
+            var runStart: UInt64?
+            while unit < end {
+                let n = Int(min(Layout.MiB, end - unit))
+                try typed { try buffer.withUnsafeMutableBytes { b in
+                    try io.read(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<n]), at: unit)
+                } }
+                let nonZero = buffer[0..<n].contains { $0 != 0 }
+                if nonZero && runStart == nil { runStart = unit }
+                if !nonZero, let s = runStart {
+                    out.append(Finding(.leak, "allocation", at: s, "\(unit - s) bytes at [\(s), \(unit)) hold data but nothing references them"))
+                    leaked += unit - s
+                    runStart = nil
+                }
+                unit += UInt64(n)
+            }
+            if let s = runStart {
+                out.append(Finding(.leak, "allocation", at: s, "\(end - s) bytes at [\(s), \(end)) hold data but nothing references them"))
+                leaked += end - s
+            }
+        }
+        return leaked
+    }
+}

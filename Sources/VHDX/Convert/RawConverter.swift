@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import VHDXFormat
+
+/// Writes an image's virtual disk as a raw file: holes for every run of zeros (unallocated
+/// blocks and all-zero 4 KiB pieces of data blocks), so the output is as sparse as qemu-img's.
+public struct RawConverter {
+    public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
+    static let chunk = 8 << 20
+    static let zeroGranule = 4096
+
+    public let source: VHDXFile
+    public init(source: VHDXFile) { self.source = source }
+
+    /// Writes to `path` through a temporary file in the same directory, renamed over `path` only
+    /// once complete and flushed, so a failure never leaves a half-written output.
+    public func write(toPath path: String, progress: Progress? = nil) throws(VHDXError) {
+        let tmp = temporaryPath(for: path)
+        let out = try FileStorage(path: tmp, mode: .create, lock: false)
+        do {
+            try out.resize(to: source.virtualSize)
+            try copy(to: out, sparse: true, progress: progress)
+            try out.synchronize()
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw VHDXError(.io, "rename to \(path) failed: \(String(cString: strerror(e)))", path: tmp, cause: Errno(e))
+        }
+    }
+
+    /// Writes every byte, zeros included, to a stream (stdout).
+    public func write(toDescriptor fd: Int32, progress: Progress? = nil) throws(VHDXError) {
+        let sink = StreamSink(fd: fd)
+        try copy(to: sink, sparse: false, progress: progress)
+    }
+
+    func copy(to out: Storage, sparse: Bool, progress: Progress?) throws(VHDXError) {
+        let total = source.virtualSize
+        var buffer = [UInt8](repeating: 0, count: RawConverter.chunk)
+        var done: UInt64 = 0
+        try source.forEachExtent { (extent) throws(VHDXError) in
+            var v = extent.virtualOffset
+            let end = extent.virtualOffset + extent.length
+            if extent.kind != .data && extent.kind != .partial {
+                if !sparse { try writeZeros(out, from: v, count: extent.length, buffer: &buffer) }
+                done += extent.length
+                progress?(done, total)
+                return
+            }
+            while v < end {
+                let n = Int(min(UInt64(RawConverter.chunk), end - v))
+                try typed { try buffer.withUnsafeMutableBytes { b in
+                    let piece = UnsafeMutableRawBufferPointer(rebasing: b[0..<n])
+                    try source.read(into: piece, at: v)
+                    if sparse {
+                        try writeNonZeroRuns(out, UnsafeRawBufferPointer(piece), at: v)
+                    } else {
+                        try out.write(UnsafeRawBufferPointer(piece), at: v)
+                    }
+                } }
+                v += UInt64(n)
+                done += UInt64(n)
+                progress?(done, total)
+            }
+        }
+    }
+
+    /// Writes only the 4 KiB granules that hold a non-zero byte, coalescing neighbours.
+    private func writeNonZeroRuns(_ out: Storage, _ b: UnsafeRawBufferPointer, at v: UInt64) throws(VHDXError) {
+        let g = RawConverter.zeroGranule
+        var runStart: Int? = nil
+        var i = 0
+        while i < b.count {
+            let n = min(g, b.count - i)
+            let zero = isAllZero(UnsafeRawBufferPointer(rebasing: b[i..<i + n]))
+            if !zero && runStart == nil { runStart = i }
+            if zero, let s = runStart {
+                try out.write(UnsafeRawBufferPointer(rebasing: b[s..<i]), at: v + UInt64(s))
+                runStart = nil
+            }
+            i += n
+        }
+        if let s = runStart { try out.write(UnsafeRawBufferPointer(rebasing: b[s..<b.count]), at: v + UInt64(s)) }
+    }
+
+    private func writeZeros(_ out: Storage, from v: UInt64, count: UInt64, buffer: inout [UInt8]) throws(VHDXError) {
+        var left = count
+        var at = v
+        try typed { try buffer.withUnsafeMutableBytes { b in
+            b.initializeMemory(as: UInt8.self, repeating: 0)
+            while left > 0 {
+                let n = Int(min(UInt64(b.count), left))
+                try out.write(UnsafeRawBufferPointer(rebasing: b[0..<n]), at: at)
+                left -= UInt64(n)
+                at += UInt64(n)
+            }
+        } }
+    }
+}
+
+/// `dir/.name.tmp-<pid>-<random>` beside `path`, so the final rename stays on one filesystem.
+public func temporaryPath(for path: String) -> String {
+    let slash = path.lastIndex(of: "/")
+    let dir = slash.map { String(path[...$0]) } ?? ""
+    let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    return "\(dir).\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+/// A forward-only sink (a pipe or terminal) seen as storage; offsets must arrive in order.
+final class StreamSink: Storage {
+    let fd: Int32
+    var position: UInt64 = 0
+    init(fd: Int32) { self.fd = fd }
+    var isWritable: Bool { true }
+    var name: String { "<stdout>" }
+    func size() throws(VHDXError) -> UInt64 { position }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        throw VHDXError(.invalidArgument, "a stream cannot be read back")
+    }
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        precondition(offset == position, "stream writes must be sequential")
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                throw VHDXError(.io, "write to output failed: \(String(cString: strerror(e)))", path: name, cause: Errno(e))
+            }
+            done += n
+        }
+        position += UInt64(buffer.count)
+    }
+    func resize(to size: UInt64) throws(VHDXError) {}
+    func synchronize() throws(VHDXError) {}
+}

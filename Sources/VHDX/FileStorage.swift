@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import VHDXFormat
+
+/// A file accessed with pread/pwrite only: no shared position, so concurrent readers are safe.
+/// All platform calls (open, flock, fdatasync, ftruncate) live in this file.
+public final class FileStorage: Storage, @unchecked Sendable {
+    public let path: String
+    public let isWritable: Bool
+    let fd: Int32
+    public var name: String { path }
+
+    public enum Mode { case readOnly, readWrite, create }
+
+    /// Opens `path`. Read-only opens take a shared lock, writable ones an exclusive lock, so a
+    /// second writer gets a clear "in use" error instead of corrupting the file.
+    public init(path: String, mode: Mode = .readOnly, lock: Bool = true) throws(VHDXError) {
+        self.path = path
+        let flags: Int32
+        switch mode {
+        case .readOnly: flags = O_RDONLY
+        case .readWrite: flags = O_RDWR
+        case .create: flags = O_RDWR | O_CREAT | O_EXCL
+        }
+        let fd = open(path, flags | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let e = errno
+            throw VHDXError(e == ENOENT ? .io : .io, "cannot open: \(String(cString: strerror(e)))", path: path, cause: Errno(e))
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw VHDXError(.invalidArgument, "is a directory", path: path)
+        }
+        if lock && flock(fd, (mode == .readOnly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
+            let e = errno
+            close(fd)
+            throw VHDXError(.inUse, "the image is in use by another process (\(String(cString: strerror(e))))", path: path, cause: Errno(e))
+        }
+        self.fd = fd
+        self.isWritable = mode != .readOnly
+    }
+
+    deinit { close(fd) }
+
+    public func size() throws(VHDXError) -> UInt64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw fail("fstat", at: nil) }
+        return UInt64(st.st_size)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail("pread", at: offset + UInt64(done))
+            }
+            if n == 0 {
+                throw VHDXError(.outOfBounds, "read of \(buffer.count) bytes at \(offset) runs past the end of the file (\((try? size()) ?? 0) bytes)",
+                                path: path, at: offset)
+            }
+            done += n
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes; returns how many (fewer only at end of file).
+    public func readAvailable(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail("pread", at: offset + UInt64(done))
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        guard isWritable else { throw VHDXError(.readOnly, "write to a file opened read-only", path: path, at: offset) }
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail("pwrite", at: offset + UInt64(done))
+            }
+            done += n
+        }
+    }
+
+    public func resize(to size: UInt64) throws(VHDXError) {
+        guard isWritable else { throw VHDXError(.readOnly, "resize of a file opened read-only", path: path) }
+        guard ftruncate(fd, off_t(size)) == 0 else { throw fail("ftruncate", at: size) }
+    }
+
+    public func synchronize() throws(VHDXError) {
+        guard isWritable else { return }
+        guard fdatasync(fd) == 0 else { throw fail("fdatasync", at: nil) }
+    }
+
+    private func fail(_ call: String, at offset: UInt64?) -> VHDXError {
+        let e = errno
+        return VHDXError(.io, "\(call) failed: \(String(cString: strerror(e)))", path: path, at: offset, cause: Errno(e))
+    }
+}
+
+/// An errno value with its C name's meaning, as a cause.
+public struct Errno: Error, CustomStringConvertible {
+    public let code: Int32
+    public init(_ code: Int32) { self.code = code }
+    public var description: String { "errno \(code): \(String(cString: strerror(code)))" }
+}

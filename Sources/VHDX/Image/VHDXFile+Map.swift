@@ -1,0 +1,99 @@
+import VHDXFormat
+
+/// A run of virtual bytes that share a block state (and, for data, contiguous file space).
+public struct Extent: Equatable, Sendable {
+    public enum Kind: String, Sendable {
+        case data, zero, unmapped, notPresent = "not-present", partial, undefined
+        case invalid
+    }
+    public var virtualOffset: UInt64
+    public var length: UInt64
+    public var kind: Kind
+    /// Where the bytes are in the file, for data and partial extents.
+    public var fileOffset: UInt64?
+}
+
+/// What the BAT says, counted over the whole disk.
+public struct AllocationSummary: Sendable {
+    public var blockCounts: [Extent.Kind: UInt64] = [:]
+    public var sectorBitmapBlocks: UInt64 = 0
+    /// Bytes of file space held by payload and sector-bitmap blocks.
+    public var allocatedBytes: UInt64 = 0
+    /// Percentage of allocated blocks that do not follow their predecessor in the file.
+    public var fragmentationPercent: Double = 0
+}
+
+extension Extent.Kind {
+    init(state: UInt8) {
+        switch PayloadBlockState(rawValue: state) {
+        case .fullyPresent: self = .data
+        case .partiallyPresent: self = .partial
+        case .zero: self = .zero
+        case .unmapped, .unmappedV095: self = .unmapped
+        case .notPresent: self = .notPresent
+        case .undefined: self = .undefined
+        case nil: self = .invalid
+        }
+    }
+}
+
+extension VHDXFile {
+    /// Calls `body` with the extents covering the whole disk, adjacent runs of the same kind
+    /// merged (data only when their file space is contiguous too). Streams: memory stays flat.
+    public func forEachExtent(_ body: (Extent) throws(VHDXError) -> Void) throws(VHDXError) {
+        var pending: Extent?
+        let g = geometry
+        for block in 0..<g.dataBlockCount {
+            let entry = try payloadEntry(block: block)
+            let start = block * g.blockSize
+            let length = min(g.blockSize, virtualSize - start)
+            let kind = Extent.Kind(state: entry.state)
+            let file: UInt64? = (kind == .data || kind == .partial) ? entry.fileOffset : nil
+            if var p = pending, p.kind == kind,
+               file == nil ? p.fileOffset == nil : p.fileOffset.map({ $0 + p.length }) == file {
+                p.length += length
+                pending = p
+                continue
+            }
+            if let p = pending { try body(p) }
+            pending = Extent(virtualOffset: start, length: length, kind: kind, fileOffset: file)
+        }
+        if let p = pending { try body(p) }
+    }
+
+    public func extents() throws(VHDXError) -> [Extent] {
+        var out: [Extent] = []
+        try forEachExtent { out.append($0) }
+        return out
+    }
+
+    /// Block-state counts, allocated space and fragmentation, from one pass over the BAT.
+    public func allocationSummary() throws(VHDXError) -> AllocationSummary {
+        var s = AllocationSummary()
+        let g = geometry
+        var allocated: UInt64 = 0
+        var fragmented: UInt64 = 0
+        var previousEnd: UInt64?
+        try forEachBATEntry { (index, entry) throws(VHDXError) in
+            let (isSB, number) = g.classify(index: index)
+            if isSB {
+                if entry.state == SectorBitmapState.present.rawValue {
+                    s.sectorBitmapBlocks += 1
+                    s.allocatedBytes += Layout.sectorBitmapBlockSize
+                }
+                return
+            }
+            guard number < g.dataBlockCount else { return }
+            let kind = Extent.Kind(state: entry.state)
+            s.blockCounts[kind, default: 0] += 1
+            if kind == .data || kind == .partial {
+                allocated += 1
+                s.allocatedBytes += g.blockSize
+                if let previousEnd, previousEnd != entry.fileOffset { fragmented += 1 }
+                previousEnd = entry.fileOffset + g.blockSize
+            }
+        }
+        s.fragmentationPercent = allocated > 1 ? Double(fragmented) * 100 / Double(allocated - 1) : 0
+        return s
+    }
+}

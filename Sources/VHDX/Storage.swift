@@ -1,0 +1,27 @@
+import VHDXFormat
+
+/// Positional byte storage under an image: a file, memory, or a replay overlay.
+///
+/// Reads are exact: a read that cannot be satisfied in full throws, so a BAT entry that points
+/// past the end of the file becomes a clear error instead of short data.
+public protocol Storage: AnyObject {
+    func size() throws(VHDXError) -> UInt64
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError)
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError)
+    func resize(to size: UInt64) throws(VHDXError)
+    func synchronize() throws(VHDXError)
+    var isWritable: Bool { get }
+    var name: String { get }
+}
+
+extension Storage {
+    public func read(count: Int, at offset: UInt64) throws(VHDXError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        try typed { try out.withUnsafeMutableBytes { b in try read(into: b, at: offset) } }
+        return out
+    }
+
+    public func write(_ bytes: [UInt8], at offset: UInt64) throws(VHDXError) {
+        try typed { try bytes.withUnsafeBytes { b in try write(b, at: offset) } }
+    }
+}

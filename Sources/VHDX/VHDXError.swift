@@ -1,0 +1,65 @@
+import VHDXFormat
+
+/// An error from the engine: what failed, where (path and file offset) and why, with the
+/// underlying cause (a `FormatError` or an errno) kept for `detailedDescription`.
+public struct VHDXError: Error, CustomStringConvertible, Equatable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let raw: String
+        public static let io = Code(raw: "I/O error")
+        public static let corrupt = Code(raw: "corrupt image")
+        public static let unsupported = Code(raw: "unsupported")
+        public static let readOnly = Code(raw: "read-only")
+        public static let inUse = Code(raw: "in use")
+        public static let parentNotFound = Code(raw: "parent not found")
+        public static let parentMismatch = Code(raw: "parent mismatch")
+        public static let outOfBounds = Code(raw: "out of bounds")
+        public static let invalidArgument = Code(raw: "invalid argument")
+        public static let tooLarge = Code(raw: "too large")
+        public var description: String { raw }
+    }
+
+    public var code: Code
+    public var message: String
+    public var path: String?
+    public var fileOffset: UInt64?
+    public var cause: (any Error)?
+
+    public init(_ code: Code, _ message: String, path: String? = nil, at fileOffset: UInt64? = nil, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.fileOffset = fileOffset
+        self.cause = cause
+    }
+
+    /// Wraps a format-layer error as corruption (or unsupported, when the file uses something
+    /// this implementation refuses by rule).
+    public static func format(_ e: FormatError, path: String?) -> VHDXError {
+        VHDXError(e.code == .unsupported ? .unsupported : .corrupt, e.description, path: path, at: e.fileOffset, cause: e)
+    }
+
+    public static func == (a: VHDXError, b: VHDXError) -> Bool { a.code == b.code }
+
+    public var description: String {
+        var s = ""
+        if let path { s += "\(path): " }
+        s += "\(code): \(message)"
+        if let fileOffset, cause == nil { s += " (file offset \(fileOffset))" }
+        return s
+    }
+
+    public var detailedDescription: String {
+        var s = description
+        if let cause, !(cause is FormatError) { s += "\n  caused by: \(cause)" }
+        return s
+    }
+}
+
+/// Runs a closure through APIs that only `rethrow` (the buffer accessors of Array), restoring
+/// the engine's typed error on the way out.
+@inline(__always)
+func typed<T>(_ body: () throws -> T) throws(VHDXError) -> T {
+    do { return try body() } catch let e as VHDXError { throw e } catch {
+        throw VHDXError(.io, "\(error)", cause: error)
+    }
+}

@@ -1,0 +1,51 @@
+/// CRC-32C (Castagnoli), reflected polynomial 0x82F63B78, init and final XOR 0xFFFFFFFF.
+///
+/// VHDX checksums cover only headers (4 KiB), region tables (64 KiB) and log entries, never
+/// payload, so a table-driven slicing-by-8 in Swift is fast enough. This is the single entry point
+/// so a hardware version can replace it if profiling ever asks.
+public enum CRC32C {
+    static let tables: [[UInt32]] = {
+        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+            t[0][i] = c
+        }
+        for i in 0..<256 {
+            for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
+        }
+        return t
+    }()
+
+    /// Continues a running CRC (pass the previous result as `crc`, start with 0).
+    public static func update(_ crc: UInt32, _ bytes: some Collection<UInt8>) -> UInt32 {
+        var c = ~crc
+        let t = tables
+        let a = Array(bytes)
+        var i = 0
+        let n = a.count
+        while i + 8 <= n {
+            let lo = c ^ (UInt32(a[i]) | UInt32(a[i + 1]) << 8 | UInt32(a[i + 2]) << 16 | UInt32(a[i + 3]) << 24)
+            c = t[7][Int(lo & 0xFF)] ^ t[6][Int((lo >> 8) & 0xFF)] ^ t[5][Int((lo >> 16) & 0xFF)] ^ t[4][Int(lo >> 24)]
+                ^ t[3][Int(a[i + 4])] ^ t[2][Int(a[i + 5])] ^ t[1][Int(a[i + 6])] ^ t[0][Int(a[i + 7])]
+            i += 8
+        }
+        while i < n {
+            c = t[0][Int((c ^ UInt32(a[i])) & 0xFF)] ^ (c >> 8)
+            i += 1
+        }
+        return ~c
+    }
+
+    public static func checksum(_ bytes: some Collection<UInt8>) -> UInt32 { update(0, bytes) }
+
+    /// The checksum of `bytes` with the 4-byte field at `fieldOffset` treated as zero, as every
+    /// VHDX checksum is defined.
+    public static func checksum(_ bytes: [UInt8], zeroingFieldAt fieldOffset: Int) -> UInt32 {
+        var copy = bytes
+        if fieldOffset >= 0 && fieldOffset + 4 <= copy.count {
+            for i in 0..<4 { copy[fieldOffset + i] = 0 }
+        }
+        return checksum(copy)
+    }
+}

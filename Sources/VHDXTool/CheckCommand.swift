@@ -1,0 +1,61 @@
+import ArgumentParser
+import VHDX
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check an image's consistency and report every problem found.",
+        discussion: """
+            Exit codes: 0 clean; 1 the check could not run; 2 corruption found; 3 only leaked \
+            (unreferenced) space. With --repair the code reflects the image after repair.
+            """
+    )
+
+    @Argument(help: "The VHDX or AVHDX file.") var file: String
+    @Flag(help: "JSON on stdout.") var json = false
+    @Flag(help: "Replay a pending log in place and restore a damaged header or region-table copy from the good one.")
+    var repair = false
+
+    func run() throws {
+        var repaired: [String] = []
+        let report: CheckReport
+        do {
+            if repair { repaired = try Repairer.repair(path: file) }
+            report = try Checker.check(path: file)
+        } catch {
+            Output.fail(error, code: 1)
+        }
+        if json {
+            let value = JSON.object([
+                ("filename", .string(file)),
+                ("format", .string("vhdx")),
+                ("result", .string(["clean", "error", "corrupt", "leaks"][Int(report.exitCode)])),
+                ("complete", .bool(report.complete)),
+                ("corruptions", .int(UInt64(report.corruptions))),
+                ("leaks", .int(UInt64(report.leaks))),
+                ("leaked-bytes", .int(report.leakedBytes)),
+                ("log-replayed-in-memory", .bool(report.logReplay != nil)),
+                ("repaired", .array(repaired.map { .string($0) })),
+                ("findings", .array(report.findings.map { f in
+                    .object([("kind", .string(f.kind.rawValue)), ("structure", .string(f.structure)),
+                             ("file-offset", f.fileOffset.map { .int($0) } ?? .null),
+                             ("message", .string(f.message)), ("repairable", .bool(f.repairable))])
+                })),
+                ("findings-suppressed", .int(UInt64(report.suppressed))),
+            ])
+            Output.data(value.text)
+        } else {
+            for r in repaired { Output.data("repaired: \(r)") }
+            for f in report.findings { Output.data(f.description) }
+            if report.suppressed > 0 { Output.data("(\(report.suppressed) more findings not shown)") }
+            switch report.exitCode {
+            case 0: Output.data("No errors were found on the image.")
+            case 3: Output.data("\(report.leaks) leaked areas (\(report.leakedBytes) bytes) were found on the image; they waste space but do not affect data.")
+            default:
+                Output.data("\(report.corruptions) errors were found on the image."
+                            + (report.findings.contains { $0.repairable && $0.kind == .corruption } ? " Some can be fixed with: vhdx check --repair \(file)" : ""))
+            }
+        }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import VHDX
+import VHDXFormat
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Describe an image (never modifies it).")
+
+    @Argument(help: "The VHDX or AVHDX file.") var file: String
+    @Flag(help: "JSON on stdout.") var json = false
+
+    func run() throws {
+        let image: VHDXFile
+        let summary: AllocationSummary
+        let fileSize: UInt64
+        do {
+            image = try VHDXFile.open(path: file)
+            summary = try image.allocationSummary()
+            fileSize = try image.storage.size()
+        } catch { Output.fail(error) }
+        let l = image.layout
+        let logState: String
+        if let r = image.logReplay {
+            logState = "pending log of \(r.entryCount) entries (sequence \(r.firstSequenceNumber)...\(r.lastSequenceNumber)) applied in memory; the file is unchanged"
+        } else {
+            logState = "clean"
+        }
+        let counts: [(String, UInt64)] = [Extent.Kind.data, .partial, .zero, .unmapped, .notPresent, .undefined, .invalid]
+            .map { ($0.rawValue, summary.blockCounts[$0] ?? 0) }
+        let locator = l.parentLocator?.entries ?? []
+        if json {
+            let value = JSON.object([
+                ("filename", .string(file)),
+                ("format", .string("vhdx")),
+                ("type", .string(image.diskType.rawValue)),
+                ("virtual-size", .int(image.virtualSize)),
+                ("file-size", .int(fileSize)),
+                ("block-size", .int(image.blockSize)),
+                ("logical-sector-size", .int(UInt64(l.logicalSectorSize))),
+                ("physical-sector-size", .int(UInt64(l.physicalSectorSize))),
+                ("virtual-disk-id", .string(l.virtualDiskID.description)),
+                ("data-write-guid", .string(l.header.dataWriteGUID.description)),
+                ("file-write-guid", .string(l.header.fileWriteGUID.description)),
+                ("log-guid", .string(l.header.logGUID.description)),
+                ("creator", .string(l.fileIdentifier.creator)),
+                ("log", .object([
+                    ("state", .string(image.logReplay == nil ? "clean" : "replayed-in-memory")),
+                    ("offset", .int(l.header.logOffset)), ("length", .int(UInt64(l.header.logLength))),
+                    ("entries-replayed", .int(UInt64(image.logReplay?.entryCount ?? 0))),
+                ])),
+                ("parent-locator", l.parentLocator == nil ? .null : .object(locator.map { ($0.key, JSON.string($0.value)) })),
+                ("block-counts", .object(counts.map { ($0.0, JSON.int($0.1)) })),
+                ("sector-bitmap-blocks", .int(summary.sectorBitmapBlocks)),
+                ("allocated-bytes", .int(summary.allocatedBytes)),
+                ("fragmentation-percent", .double(summary.fragmentationPercent)),
+                ("notes", .array(image.findings.map { .string($0.description) })),
+            ])
+            Output.data(value.text)
+            return
+        }
+        var lines: [String] = [
+            "image: \(file)",
+            "format: VHDX (\(image.diskType.rawValue))",
+            "virtual size: \(Output.size(image.virtualSize))",
+            "file size: \(Output.size(fileSize))",
+            "block size: \(Output.size(image.blockSize))",
+            "sector size: \(l.logicalSectorSize) logical, \(l.physicalSectorSize) physical",
+            "virtual disk id: {\(l.virtualDiskID)}",
+            "data write guid: {\(l.header.dataWriteGUID)}",
+            "file write guid: {\(l.header.fileWriteGUID)}",
+            "creator: \(l.fileIdentifier.creator.isEmpty ? "(none)" : l.fileIdentifier.creator)",
+            "log: \(logState)",
+            "blocks: " + counts.filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }.joined(separator: ", "),
+            "allocated: \(Output.size(summary.allocatedBytes))",
+            "fragmentation: \(String(format2(summary.fragmentationPercent)))%",
+        ]
+        if summary.sectorBitmapBlocks > 0 { lines.append("sector bitmap blocks: \(summary.sectorBitmapBlocks)") }
+        if !locator.isEmpty {
+            lines.append("parent locator:")
+            for e in locator { lines.append("  \(e.key): \(e.value)") }
+        }
+        for f in image.findings { lines.append("note: \(f)") }
+        Output.data(lines.joined(separator: "\n"))
+    }
+}
+
+func format2(_ v: Double) -> String {
+    let r = (v * 100).rounded() / 100
+    return String(r)
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import VHDX
+
+struct MapCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "map",
+        abstract: "List the extents of the virtual disk and where each one lives.",
+        discussion: "States: data, zero, unmapped, not-present, partial, undefined. Adjacent runs of one state are merged (data only when contiguous in the file too)."
+    )
+
+    @Argument(help: "The VHDX or AVHDX file.") var file: String
+    @Flag(help: "JSON on stdout.") var json = false
+
+    func run() throws {
+        let image: VHDXFile
+        do { image = try VHDXFile.open(path: file) } catch { Output.fail(error) }
+        var items: [JSON] = []
+        if !json { Output.data(pad("offset", 20) + pad("length", 20) + pad("state", 13) + "file offset") }
+        do {
+            try image.forEachExtent { e in
+                if json {
+                    var fields: [(String, JSON)] = [("offset", .int(e.virtualOffset)), ("length", .int(e.length)), ("state", .string(e.kind.rawValue))]
+                    fields.append(("file-offset", e.fileOffset.map { JSON.int($0) } ?? .null))
+                    items.append(.object(fields))
+                } else {
+                    Output.data(pad("0x" + String(e.virtualOffset, radix: 16), 20) + pad("0x" + String(e.length, radix: 16), 20)
+                                + pad(e.kind.rawValue, 13) + (e.fileOffset.map { "0x" + String($0, radix: 16) } ?? "-"))
+                }
+            }
+        } catch { Output.fail(error) }
+        if json { Output.data(JSON.array(items).text) }
+    }
+
+    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+}
