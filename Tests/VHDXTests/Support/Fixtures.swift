@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+@testable import VHDX
+
+/// Locates the shared real-world fixtures (../shared/fixtures beside the clone) and inflates
+/// each once per test process into a private temp directory. Tests never write to these
+/// copies; tests that modify an image copy it first with `scratchCopy`.
+enum Fixtures {
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static let sharedDir: URL = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+
+    static let workDir: URL = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vhdx-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }()
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var inflated: [String: String] = [:]
+
+    /// Path of the inflated fixture `name` (e.g. "dynamic.vhdx").
+    static func path(_ name: String) throws -> String {
+        lock.lock(); defer { lock.unlock() }
+        if let p = inflated[name] { return p }
+        let gz = sharedDir.appendingPathComponent(name + ".gz").path
+        guard FileManager.default.fileExists(atPath: gz) else {
+            throw TestFailure("fixture \(gz) is missing: tests expect ../shared/fixtures beside the clone")
+        }
+        let out = workDir.appendingPathComponent(name).path
+        try Shell.run("/usr/bin/gzip -dc '\(gz)' > '\(out)'")
+        inflated[name] = out
+        return out
+    }
+
+    /// A private copy of `path` that a test may modify.
+    static func scratchCopy(_ path: String, name: String = #function) throws -> String {
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        let out = workDir.appendingPathComponent("\(safe)-\(UInt32.random(in: 0...UInt32.max))-" + URL(fileURLWithPath: path).lastPathComponent).path
+        try FileManager.default.copyItem(atPath: path, toPath: out)
+        return out
+    }
+
+    static func tempPath(_ name: String) -> String {
+        workDir.appendingPathComponent("\(UInt32.random(in: 0...UInt32.max))-\(name)").path
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs shell commands for oracles (qemu-img, libvhdi, 7-Zip, sha256sum).
+enum Shell {
+    @discardableResult
+    static func run(_ command: String, allowFailure: Bool = false) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-c", command]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Drain both pipes concurrently so a chatty command cannot fill one and block.
+        nonisolated(unsafe) var errData = Data()
+        let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        t.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !t.isFinished { usleep(1000) }
+        let result = (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        if !allowFailure && result.0 != 0 {
+            throw TestFailure("command failed (\(result.0)): \(command)\n\(result.2)")
+        }
+        return result
+    }
+
+    /// Requires an oracle tool; the test command (Scripts/test.sh) installs them.
+    static func require(_ tool: String) throws {
+        let r = try run("command -v \(tool)", allowFailure: true)
+        if r.status != 0 { throw TestFailure("\(tool) is not installed; run `bash Scripts/test.sh`, which installs the oracles") }
+    }
+
+    static func sha256(file: String) throws -> String {
+        String(try run("sha256sum '\(file)'").stdout.prefix(64))
+    }
+}
+
+/// SHA-256 of an image's whole virtual disk, read through the library in 8 MiB pieces and piped
+/// to Python's hashlib (OpenSSL: several times faster than coreutils' sha256sum on 10 GiB).
+func contentSHA256(_ image: VHDXFile) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import hashlib,sys\nh=hashlib.sha256()\nwhile True:\n b=sys.stdin.buffer.read(8<<20)\n if not b: break\n h.update(b)\nprint(h.hexdigest())"]
+    let inPipe = Pipe(), outPipe = Pipe()
+    p.standardInput = inPipe
+    p.standardOutput = outPipe
+    try p.run()
+    nonisolated(unsafe) var digest = Data()
+    let t = Thread { digest = outPipe.fileHandleForReading.readDataToEndOfFile() }
+    t.start()
+    let chunk = 8 << 20
+    var offset: UInt64 = 0
+    while offset < image.virtualSize {
+        let n = Int(min(UInt64(chunk), image.virtualSize - offset))
+        let bytes = try image.read(at: offset, count: n)
+        try inPipe.fileHandleForWriting.write(contentsOf: bytes)
+        offset += UInt64(n)
+    }
+    try inPipe.fileHandleForWriting.close()
+    p.waitUntilExit()
+    while !t.isFinished { usleep(1000) }
+    return String(String(decoding: digest, as: UTF8.self).prefix(64))
+}
+
+/// The built `vhdx` executable (swift test builds it alongside the tests).
+func vhdxBinary() throws -> String {
+    let candidates = [".build/debug/vhdx", ".build/release/vhdx"].map { Fixtures.packageRoot.appendingPathComponent($0).path }
+    let bundle = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("vhdx").path
+    for c in [bundle] + candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
+    throw TestFailure("the vhdx binary is not built; run `swift build` first")
+}
