@@ -52,7 +52,15 @@ public final class FileStorage: Storage, @unchecked Sendable {
         return UInt64(st.st_size)
     }
 
+    /// pread/pwrite take a signed off_t: offsets from a damaged file must not trap converting.
+    private func checkRange(_ offset: UInt64, _ count: Int) throws(VHDXError) {
+        guard offset <= UInt64(Int64.max) - UInt64(count) else {
+            throw VHDXError(.outOfBounds, "offset \(offset) is beyond any file", path: path, at: offset)
+        }
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        try checkRange(offset, buffer.count)
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -70,6 +78,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
 
     /// Reads up to `buffer.count` bytes; returns how many (fewer only at end of file).
     public func readAvailable(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) -> Int {
+        try checkRange(offset, buffer.count)
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -85,6 +94,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
 
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         guard isWritable else { throw VHDXError(.readOnly, "write to a file opened read-only", path: path, at: offset) }
+        try checkRange(offset, buffer.count)
         var done = 0
         while done < buffer.count {
             let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -98,6 +108,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
 
     public func resize(to size: UInt64) throws(VHDXError) {
         guard isWritable else { throw VHDXError(.readOnly, "resize of a file opened read-only", path: path) }
+        try checkRange(size, 0)
         guard ftruncate(fd, off_t(size)) == 0 else { throw fail("ftruncate", at: size) }
     }
 

@@ -131,8 +131,10 @@ struct BATChecks {
             findings.append(Finding(.corruption, "BAT", at: at, "\(what) has file offset \(offset), inside the header section"))
             return
         }
-        var end = offset + length
-        if end > fileSize, let needed, offset + needed <= fileSize { end = fileSize }
+        // Offsets come from the file: a 44-bit MiB count can overflow when a length is added.
+        let (sum, overflow) = offset.addingReportingOverflow(length)
+        var end = overflow ? UInt64.max : sum
+        if end > fileSize, let needed, needed <= fileSize, offset <= fileSize - needed { end = fileSize }
         if end > fileSize {
             findings.append(Finding(.corruption, "BAT", at: at, "\(what) at [\(offset), \(end)) runs past the end of the file (\(fileSize) bytes)"))
             return

@@ -50,7 +50,7 @@ extension VHDXFile {
             let kind = Extent.Kind(state: entry.state)
             let file: UInt64? = (kind == .data || kind == .partial) ? entry.fileOffset : nil
             if var p = pending, p.kind == kind,
-               file == nil ? p.fileOffset == nil : p.fileOffset.map({ $0 + p.length }) == file {
+               file == nil ? p.fileOffset == nil : p.fileOffset.map({ $0 &+ p.length }) == file {
                 p.length += length
                 pending = p
                 continue
@@ -90,7 +90,7 @@ extension VHDXFile {
                 allocated += 1
                 s.allocatedBytes += g.blockSize
                 if let previousEnd, previousEnd != entry.fileOffset { fragmented += 1 }
-                previousEnd = entry.fileOffset + g.blockSize
+                previousEnd = entry.fileOffset &+ g.blockSize
             }
         }
         s.fragmentationPercent = allocated > 1 ? Double(fragmented) * 100 / Double(allocated - 1) : 0

@@ -49,8 +49,12 @@ extension VHDXFile {
             throw VHDXError(.corrupt, "block \(block) is present but its file offset \(entry.fileOffset) lies in the header section",
                             path: storage.name, at: layout.batRegion.fileOffset + geometry.payloadIndex(block: block) * 8)
         }
+        let (at, overflow) = entry.fileOffset.addingReportingOverflow(inBlock)
+        guard !overflow else {
+            throw VHDXError(.corrupt, "block \(block) has file offset \(entry.fileOffset), beyond any file", path: storage.name)
+        }
         // Through `io`: a replayed log may have grown the file to hold this block.
-        try io.read(into: piece, at: entry.fileOffset + inBlock)
+        try io.read(into: piece, at: at)
     }
 
     private func needsParent(_ block: UInt64) -> VHDXError {

@@ -61,6 +61,25 @@ public struct LogSequence: Sendable {
             throw VHDXError(.corrupt, why, path: storage.name, at: header.logOffset)
         }
         let seq = LogSequence(entries: candidate)
+        // Replay writes where the log says: refuse targets no valid file could have.
+        let limit = ReplayOverlay.maxFileOffset
+        guard seq.head.lastFileOffset <= limit else {
+            throw VHDXError(.corrupt, "the log's LastFileOffset \(seq.head.lastFileOffset) is beyond any VHDX file", path: storage.name, at: header.logOffset)
+        }
+        for located in seq.entries {
+            for u in located.entry.updates {
+                let (start, length): (UInt64, UInt64)
+                switch u {
+                case let .data(o, _): (start, length) = (o, 4096)
+                case let .zero(o, l): (start, length) = (o, l)
+                }
+                // The file identifier and headers are never logged (region tables at 192 KiB are).
+                guard start <= limit, length <= limit - start, start >= Layout.regionTableOffsets[0] else {
+                    throw VHDXError(.corrupt, "a log entry writes [\(start), +\(length)), where no logged structure can be", path: storage.name,
+                                    at: header.logOffset + located.position)
+                }
+            }
+        }
         guard fileSize >= seq.head.flushedFileOffset else {
             throw VHDXError(.corrupt, "the file is \(fileSize) bytes but the log says at least \(seq.head.flushedFileOffset) were stable: it was truncated",
                             path: storage.name, at: header.logOffset + seq.entries.last!.position)

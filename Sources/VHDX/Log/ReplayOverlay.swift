@@ -15,6 +15,8 @@ public final class ReplayOverlay: Storage {
 
     /// Caps the bytes the overlay holds; the log itself is bounded by its u32 length.
     static let maxOverlayBytes = 256 << 20
+    /// No structure of a valid file lies past this: 64 TiB of payload plus bitmaps and metadata.
+    static let maxFileOffset = Layout.maxVirtualDiskSize * 2
 
     public init(base: Storage, sequence: LogSequence) throws(VHDXError) {
         self.base = base
@@ -24,13 +26,16 @@ public final class ReplayOverlay: Storage {
             for u in located.entry.updates {
                 switch u {
                 case let .data(offset, bytes):
+                    guard offset <= ReplayOverlay.maxFileOffset else {
+                        throw VHDXError(.corrupt, "log data descriptor targets file offset \(offset), beyond any VHDX file", path: base.name, at: offset)
+                    }
                     sectors[offset / 4096] = bytes
                     held += 4096
                     size = max(size, offset + 4096)
                     touch(offset, 4096)
                 case let .zero(offset, length):
                     let (end, o) = offset.addingReportingOverflow(length)
-                    guard !o, end <= Layout.maxVirtualDiskSize * 2 else {
+                    guard !o, end <= ReplayOverlay.maxFileOffset else {
                         throw VHDXError(.corrupt, "log zero descriptor [\(offset), +\(length)) is out of range", path: base.name, at: offset)
                     }
                     for key in sectors.keys where key * 4096 >= offset && key * 4096 < end { sectors[key] = nil }
