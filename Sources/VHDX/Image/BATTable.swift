@@ -32,8 +32,13 @@ final class BATTable {
             let bytes: [UInt8]
             if let cached = pages[page] { bytes = cached } else { bytes = try read(page) }
             let first = page * BATTable.pageEntries
-            for k in 0..<UInt64(bytes.count / 8) {
-                try body(first + k, BATEntry(raw: loadUInt64LE(bytes, at: Int(k) * 8)!))
+            // The hot loop of info and check: unaligned little-endian loads, no per-entry checks.
+            try typed {
+                try bytes.withUnsafeBytes { raw in
+                    for k in 0..<raw.count / 8 {
+                        try body(first + UInt64(k), BATEntry(raw: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self))))
+                    }
+                }
             }
             page += 1
         }

@@ -74,25 +74,31 @@ extension VHDXFile {
         var allocated: UInt64 = 0
         var fragmented: UInt64 = 0
         var previousEnd: UInt64?
+        var byState = [UInt64](repeating: 0, count: 8)
+        // Walk payload slots chunk by chunk instead of classifying every index (hot on 64 TiB).
+        let slotsPerChunk = g.chunkRatio + 1
         try forEachBATEntry { (index, entry) throws(VHDXError) in
-            let (isSB, number) = g.classify(index: index)
-            if isSB {
+            let slot = index % slotsPerChunk
+            if slot == g.chunkRatio {
                 if entry.state == SectorBitmapState.present.rawValue {
                     s.sectorBitmapBlocks += 1
                     s.allocatedBytes += Layout.sectorBitmapBlockSize
                 }
                 return
             }
-            guard number < g.dataBlockCount else { return }
-            let kind = Extent.Kind(state: entry.state)
-            s.blockCounts[kind, default: 0] += 1
-            if kind == .data || kind == .partial {
+            guard index / slotsPerChunk * g.chunkRatio + slot < g.dataBlockCount else { return }
+            let state = Int(entry.state)
+            byState[state] += 1
+            if state == 6 || state == 7 {
                 allocated += 1
-                s.allocatedBytes += g.blockSize
                 if let previousEnd, previousEnd != entry.fileOffset { fragmented += 1 }
                 previousEnd = entry.fileOffset &+ g.blockSize
             }
         }
+        for state in 0..<8 where byState[state] > 0 {
+            s.blockCounts[Extent.Kind(state: UInt8(state)), default: 0] += byState[state]
+        }
+        s.allocatedBytes += allocated * g.blockSize
         s.fragmentationPercent = allocated > 1 ? Double(fragmented) * 100 / Double(allocated - 1) : 0
         return s
     }
