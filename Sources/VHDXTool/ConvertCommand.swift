@@ -22,11 +22,11 @@ struct ConvertCommand: ParsableCommand {
     @Flag(name: [.short, .long], help: "Show progress on stderr even when it is not a terminal.") var progress = false
 
     func run() throws {
-        if destination.lowercased().hasSuffix(".vhdx") || destination.lowercased().hasSuffix(".avhdx") {
-            Output.fail(ValidationError("writing VHDX output is not supported yet; convert to raw (any other extension) or to - for stdout"))
-        }
         if destination != "-" && sameFile(source, destination) {
             Output.fail(ValidationError("refusing to overwrite the source \(source) with its own conversion"))
+        }
+        if destination.lowercased().hasSuffix(".vhdx") || destination.lowercased().hasSuffix(".avhdx") {
+            Output.fail(ValidationError("writing VHDX output is not supported yet; convert to raw (any other extension) or to - for stdout"))
         }
         do {
             let image = try VHDXFile.open(path: source)
