@@ -52,7 +52,7 @@ struct CheckCommand: ParsableCommand {
             case 0: Output.data("No errors were found on the image.")
             case 3: Output.data("\(report.leaks) leaked areas (\(report.leakedBytes) bytes) were found on the image; they waste space but do not affect data.")
             default:
-                Output.data("\(report.corruptions) errors were found on the image."
+                Output.data("\(report.corruptions) \(report.corruptions == 1 ? "error was" : "errors were") found on the image."
                             + (report.findings.contains { $0.repairable && $0.kind == .corruption } ? " Some can be fixed with: vhdx check --repair \(file)" : ""))
             }
         }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need when it is missing (oracles from Debian), then
+# builds and runs every test. CI (.ci/run) calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
+command -v vhdiinfo >/dev/null 2>&1 || need+=(libvhdi-utils)
+/usr/bin/python3 -c 'import pyvhdi' >/dev/null 2>&1 || need+=(python3-libvhdi)
+command -v 7zz >/dev/null 2>&1 || need+=(7zip)
+command -v gzip >/dev/null 2>&1 || need+=(gzip)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "installing test dependencies: ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+fi
+
+if [ ! -d ../shared/fixtures ]; then
+  echo "error: ../shared/fixtures is missing; the tests read the real-world images from beside the clone" >&2
+  exit 1
+fi
+
+swift build --build-tests
+swift test
