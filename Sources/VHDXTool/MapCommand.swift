@@ -10,6 +10,8 @@ struct MapCommand: ParsableCommand {
 
     @Argument(help: "The VHDX or AVHDX file.") var file: String
     @Flag(help: "JSON on stdout.") var json = false
+    @Option(help: "Start of the range to map (bytes; K/M/G/T suffixes accepted).") var offset: ByteCount = ByteCount(bytes: 0)
+    @Option(help: "Length of the range to map (default: to the end of the disk).") var length: ByteCount?
 
     func run() throws {
         let image: VHDXFile
@@ -17,7 +19,19 @@ struct MapCommand: ParsableCommand {
         var items: [JSON] = []
         if !json { Output.data(pad("offset", 20) + pad("length", 20) + pad("state", 13) + "file offset") }
         do {
-            try image.forEachExtent { e in
+            let start = offset.bytes
+            guard start <= image.virtualSize else {
+                Output.fail(ValidationError("--offset \(start) is beyond the \(image.virtualSize)-byte disk"))
+            }
+            let end = min(image.virtualSize, length.map { start &+ $0.bytes < start ? UInt64.max : start + $0.bytes } ?? image.virtualSize)
+            try image.forEachExtent { whole in
+                // Clip each extent to the requested range.
+                guard whole.virtualOffset < end, whole.virtualOffset + whole.length > start else { return }
+                var e = whole
+                let cut = start > e.virtualOffset ? start - e.virtualOffset : 0
+                e.virtualOffset += cut
+                e.fileOffset = e.fileOffset.map { $0 + cut }
+                e.length = min(whole.virtualOffset + whole.length, end) - e.virtualOffset
                 if json {
                     var fields: [(String, JSON)] = [("offset", .int(e.virtualOffset)), ("length", .int(e.length)), ("state", .string(e.kind.rawValue))]
                     fields.append(("file-offset", e.fileOffset.map { JSON.int($0) } ?? .null))

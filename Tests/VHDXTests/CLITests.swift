@@ -61,6 +61,23 @@ struct CLITests {
         #expect(items[1]["file-offset"] is NSNull)
     }
 
+    @Test("sizes accept K/M/G/T suffixes", arguments: [("96M", "1M"), ("98304K", "1048576"), ("0x6000000", "1m"), ("96MiB", "0x100000")])
+    func mapRangeWithSuffixes(_ c: (String, String)) throws {
+        let r = try vhdx("map --json --offset \(c.0) --length \(c.1) '\(try Fixtures.path("iotest-dynamic-1G.vhdx"))'")
+        #expect(r.status == 0, "\(r.stderr)")
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(items.count == 1)
+        #expect((items.first?["offset"] as? NSNumber)?.uint64Value == 96 << 20)
+        #expect((items.first?["length"] as? NSNumber)?.uint64Value == 1 << 20)
+        #expect(items.first?["state"] as? String == "zero")
+    }
+
+    @Test func badSizeIsAUsageError() throws {
+        let r = try vhdx("map --offset 12Q '\(try Fixtures.path("dynamic.vhdx"))'")
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("offset"))
+    }
+
     @Test func checkExitCodes() throws {
         #expect(try vhdx("check '\(try Fixtures.path("dynamic.vhdx"))'").status == 0)
         // The qemu iotest image left data in blocks its BAT never referenced: leaks only.
