@@ -112,6 +112,23 @@ public final class FileStorage: Storage, @unchecked Sendable {
         guard ftruncate(fd, off_t(size)) == 0 else { throw fail("ftruncate", at: size) }
     }
 
+    /// Gives a range's disk space back to the filesystem (fallocate PUNCH_HOLE|KEEP_SIZE); the
+    /// range then reads as zeros. Advisory: where unsupported, the space simply stays used.
+    public func punchHole(offset: UInt64, length: UInt64) {
+        #if os(Linux)
+        guard let fallocate = FileStorage.fallocate, offset <= UInt64(Int64.max) - length else { return }
+        _ = fallocate(fd, 0x01 | 0x02, off_t(offset), off_t(length))  // KEEP_SIZE | PUNCH_HOLE
+        #endif
+    }
+
+    #if os(Linux)
+    /// glibc's fallocate, which the Swift Glibc module does not export (it needs _GNU_SOURCE).
+    private static let fallocate: (@convention(c) (Int32, Int32, off_t, off_t) -> Int32)? = {
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "fallocate") else { return nil }
+        return unsafeBitCast(sym, to: (@convention(c) (Int32, Int32, off_t, off_t) -> Int32).self)
+    }()
+    #endif
+
     public func synchronize() throws(VHDXError) {
         guard isWritable else { return }
         guard fdatasync(fd) == 0 else { throw fail("fdatasync", at: nil) }

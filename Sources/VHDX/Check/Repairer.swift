@@ -20,9 +20,8 @@ public enum Repairer {
         let goodBytes = try storage.read(count: RegionTable.encodedSize, at: offsets[good])
         let otherBytes = try storage.read(count: RegionTable.encodedSize, at: offsets[1 - good])
         if goodBytes != otherBytes {
-            let writer = LogWriter(storage: storage)
-            _ = try writer.commit(LogEntry.Update.sectors(of: goodBytes, at: offsets[1 - good]),
-                                  header: image.layout.header, slot: image.layout.headerSlot)
+            try image.commitMetadata(LogEntry.Update.sectors(of: goodBytes, at: offsets[1 - good]))
+            try image.close()
             done.append("restored region table copy \(2 - good) from copy \(good + 1) through the log")
         }
         return done

@@ -44,6 +44,14 @@ final class BATTable {
         }
     }
 
+    /// Keeps a cached page in step with an entry just written to the file.
+    func store(_ index: UInt64, _ entry: BATEntry) {
+        let page = index / BATTable.pageEntries
+        guard pages[page] != nil else { return }
+        let at = Int(index % BATTable.pageEntries) * 8
+        for k in 0..<8 { pages[page]![at + k] = UInt8(truncatingIfNeeded: entry.raw >> (8 * UInt64(k))) }
+    }
+
     func invalidate() {
         pages.removeAll()
         order.removeAll()

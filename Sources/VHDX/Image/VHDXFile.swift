@@ -13,12 +13,21 @@ public final class VHDXFile {
     public let storage: Storage
     /// What metadata is read through: the file, or the replay overlay.
     let io: Storage
-    public private(set) var layout: ImageLayout
+    public internal(set) var layout: ImageLayout
     /// What open noticed that did not stop it (damaged redundant copies, stale log, …).
     public let findings: [Finding]
     /// Set when a pending log was found and replayed.
     public let logReplay: LogReplayInfo?
     let bat: BATTable
+
+    // Write-session state (writable opens only).
+    var journal = Journal()
+    var dataWriteGUIDRenewed = false
+    /// Where the next block goes: past every object the image references.
+    var nextFreeOffset: UInt64 = 0
+    /// Told about every change to virtual content (write, zero, trim, resize) before it is
+    /// applied; a throw cancels the change. Change tracking hooks in here.
+    public var changeObserver: ((ChangeKind, Range<UInt64>) throws(VHDXError) -> Void)?
 
     public var header: Header { layout.header }
     public var geometry: BATGeometry { layout.geometry }
@@ -81,6 +90,23 @@ public final class VHDXFile {
         self.findings = loader.findings
         self.logReplay = replay
         self.bat = BATTable(storage: io, regionOffset: layout.batRegion.fileOffset, entryCount: layout.batEntriesUsed)
+        if storage.isWritable { nextFreeOffset = try referencedEnd() }
+    }
+
+    /// The end of the last object the image references (header section, log, regions, blocks),
+    /// rounded up to 1 MiB. Space past it is unreferenced, so new blocks may reuse it.
+    func referencedEnd() throws(VHDXError) -> UInt64 {
+        var end = Layout.headerSectionSize
+        end = max(end, layout.header.logOffset + UInt64(layout.header.logLength))
+        for r in layout.regionTable.entries { end = max(end, r.end) }
+        let g = geometry
+        try forEachBATEntry { (index, entry) throws(VHDXError) in
+            let state = entry.state
+            guard entry.fileOffsetMB != 0, state == 6 || state == 7 else { return }
+            let isSB = index % (g.chunkRatio + 1) == g.chunkRatio
+            end = max(end, entry.fileOffset &+ (isSB ? Layout.sectorBitmapBlockSize : g.blockSize))
+        }
+        return end.roundedUp(to: Layout.MiB) ?? end
     }
 
     /// The BAT entry of payload block `block`.

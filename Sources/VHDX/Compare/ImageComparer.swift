@@ -1,0 +1,282 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import VHDXFormat
+
+/// A virtual disk that can be compared: a VHDX image read through the engine, or a raw disk
+/// image (any file that does not start with the VHDX signature) whose bytes are the disk.
+///
+/// Besides `read`, it answers which ranges are *allocated*: for VHDX the BAT (data and partial
+/// blocks are allocated; zero, unmapped, not-present and undefined ones are not and read as
+/// zeros), for raw files the filesystem's holes (SEEK_DATA / SEEK_HOLE), every byte counting as
+/// allocated where the filesystem cannot say. Unallocated ranges always read as zeros, so a
+/// comparison can skip them without reading.
+public final class DiskImage {
+    public enum Format: String, Sendable { case vhdx, raw }
+
+    /// A run of bytes `[range)` that is allocated, or not, throughout.
+    public struct AllocationRun: Equatable, Sendable {
+        public var range: Range<UInt64>
+        public var allocated: Bool
+        public init(range: Range<UInt64>, allocated: Bool) {
+            self.range = range
+            self.allocated = allocated
+        }
+    }
+
+    /// "vhdxfile", the first 8 bytes of every VHDX file.
+    public static let signature: [UInt8] = Array("vhdxfile".utf8)
+
+    public let path: String
+    public let format: Format
+    public let virtualSize: UInt64
+    /// The open image, for VHDX inputs.
+    public let vhdx: VHDXFile?
+    let file: FileStorage
+    /// The last run answered; a comparison asks about the same run many times in a row.
+    private var cached: AllocationRun?
+    /// Allocated runs are only scanned this far ahead: a reader needs their start, not their end.
+    static let allocatedScanLimit: UInt64 = 256 << 20
+
+    /// Opens `path` read-only: as VHDX when it starts with the signature (a damaged VHDX is an
+    /// error, never silently compared as raw), otherwise as a raw image.
+    public init(path: String) throws(VHDXError) {
+        let storage = try FileStorage(path: path, mode: .readOnly)
+        var head = [UInt8](repeating: 0, count: 8)
+        let n = try typed { try head.withUnsafeMutableBytes { b in try storage.readAvailable(into: b, at: 0) } }
+        self.path = path
+        self.file = storage
+        if n == 8 && head == DiskImage.signature {
+            let image = try VHDXFile(storage: storage)
+            self.format = .vhdx
+            self.vhdx = image
+            self.virtualSize = image.virtualSize
+        } else {
+            self.format = .raw
+            self.vhdx = nil
+            self.virtualSize = try storage.size()
+        }
+    }
+
+    /// Fills `buffer` with disk bytes from `offset`; the range must lie within `virtualSize`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        if let vhdx { return try vhdx.read(into: buffer, at: offset) }
+        let count = UInt64(buffer.count)
+        guard offset <= virtualSize, count <= virtualSize - offset else {
+            throw VHDXError(.outOfBounds, "read of \(count) bytes at offset \(offset) is beyond the \(virtualSize)-byte disk", path: path)
+        }
+        try file.read(into: buffer, at: offset)
+    }
+
+    /// The run of same-allocation bytes that starts at `offset` (which must be below
+    /// `virtualSize`). The run may start before `offset`; it ends at or before `virtualSize`.
+    public func allocationRun(at offset: UInt64) throws(VHDXError) -> AllocationRun {
+        precondition(offset < virtualSize, "allocation query at \(offset) beyond the \(virtualSize)-byte disk")
+        if let c = cached, c.range.contains(offset) { return c }
+        let run = vhdx != nil ? try vhdxRun(at: offset) : rawRun(at: offset)
+        cached = run
+        return run
+    }
+
+    /// Every run in offset order, from `start` to the end of the disk.
+    public func forEachAllocationRun(from start: UInt64 = 0, _ body: (AllocationRun) throws(VHDXError) -> Void) throws(VHDXError) {
+        var at = start
+        while at < virtualSize {
+            var run = try allocationRun(at: at)
+            run.range = at..<run.range.upperBound
+            try body(run)
+            at = run.range.upperBound
+        }
+    }
+
+    // MARK: VHDX: the BAT
+
+    private func vhdxRun(at offset: UInt64) throws(VHDXError) -> AllocationRun {
+        let image = vhdx!
+        let bs = image.blockSize
+        let blocks = image.geometry.dataBlockCount
+        let differencing = image.diskType == .differencing
+        let first = offset / bs
+        let allocated = isAllocated(try image.payloadEntry(block: first).state, differencing: differencing)
+        let limit = allocated ? max(1, DiskImage.allocatedScanLimit / bs) : UInt64.max
+        var next = first + 1
+        while next < blocks, next - first < limit,
+              isAllocated(try image.payloadEntry(block: next).state, differencing: differencing) == allocated {
+            next += 1
+        }
+        return AllocationRun(range: first * bs..<min(next * bs, virtualSize), allocated: allocated)
+    }
+
+    /// Data and partial blocks hold bytes; so, for this purpose, do invalid states (reading them
+    /// reports the corruption) and a differencing disk's not-present blocks (their bytes are in
+    /// the parent, so they are not known zeros: reading them reports that chains are unsupported).
+    private func isAllocated(_ state: UInt8, differencing: Bool) -> Bool {
+        switch PayloadBlockState(rawValue: state) {
+        case .fullyPresent, .partiallyPresent, nil: return true
+        case .notPresent: return differencing
+        case .zero, .unmapped, .unmappedV095, .undefined: return false
+        }
+    }
+
+    // MARK: Raw: SEEK_DATA / SEEK_HOLE
+
+    #if os(Linux)
+    private static let seekData: Int32 = 3, seekHole: Int32 = 4
+    #else
+    private static let seekData: Int32 = 4, seekHole: Int32 = 3  // Darwin numbers them the other way round
+    #endif
+
+    /// Holes are unallocated. Where the filesystem cannot say (or the query fails), everything
+    /// from `offset` on is allocated: reading it is always correct, only slower.
+    private func rawRun(at offset: UInt64) -> AllocationRun {
+        let whole = AllocationRun(range: offset..<virtualSize, allocated: true)
+        let data = lseek(file.fd, off_t(offset), DiskImage.seekData)
+        if data < 0 {
+            // ENXIO: no data at or after offset, the rest is a hole.
+            return errno == ENXIO ? AllocationRun(range: offset..<virtualSize, allocated: false) : whole
+        }
+        if UInt64(data) > offset {
+            return AllocationRun(range: offset..<min(UInt64(data), virtualSize), allocated: false)
+        }
+        let hole = lseek(file.fd, off_t(offset), DiskImage.seekHole)
+        guard hole > 0, UInt64(hole) > offset else { return whole }
+        return AllocationRun(range: offset..<min(UInt64(hole), virtualSize), allocated: true)
+    }
+}
+
+/// The outcome of comparing two disks.
+public struct ComparisonResult: Equatable, Sendable {
+    public enum Reason: String, Sendable {
+        /// The bytes differ (or, by default, a longer disk's tail is not all zeros).
+        case content
+        /// Strict mode: one side is allocated where the other is not.
+        case allocation
+        /// Strict mode: the disks have different sizes (and agree up to the shorter one's end).
+        case size
+    }
+
+    public var identical: Bool { firstDifference == nil }
+    /// The first byte offset at which the disks differ, nil when identical.
+    public var firstDifference: UInt64?
+    public var reason: Reason?
+    public var sizeA: UInt64
+    public var sizeB: UInt64
+    /// Bytes of virtual disk that were checked and found equal: `[0, comparedBytes)`. The whole
+    /// compared range when identical, `firstDifference` otherwise.
+    public var comparedBytes: UInt64
+    /// Bytes actually read from the two inputs together (unallocated ranges are not read).
+    public var bytesRead: UInt64
+}
+
+/// Compares two disks like `qemu-img compare`.
+///
+/// Default: unallocated reads as zeros, and when the sizes differ the longer disk's tail must be
+/// all zeros. Strict: the sizes must be equal and allocation must match as well as content; a
+/// size mismatch is reported at the shorter disk's end unless an earlier byte differs.
+///
+/// Ranges unallocated on both sides are skipped without reading; everything else is compared in
+/// `chunkSize` pieces (memcmp, or a word-wise zero check against an unallocated side). Memory:
+/// two chunk buffers.
+public struct ImageComparer {
+    public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
+    public static let defaultChunkSize = 4 << 20
+
+    public let a: DiskImage
+    public let b: DiskImage
+    public var strict: Bool
+    public var chunkSize: Int
+
+    public init(_ a: DiskImage, _ b: DiskImage, strict: Bool = false, chunkSize: Int = ImageComparer.defaultChunkSize) {
+        precondition(chunkSize > 0)
+        self.a = a
+        self.b = b
+        self.strict = strict
+        self.chunkSize = chunkSize
+    }
+
+    public func compare(progress: Progress? = nil) throws(VHDXError) -> ComparisonResult {
+        let sizeA = a.virtualSize, sizeB = b.virtualSize
+        let end = strict ? min(sizeA, sizeB) : max(sizeA, sizeB)
+        var result = ComparisonResult(firstDifference: nil, reason: nil, sizeA: sizeA, sizeB: sizeB, comparedBytes: 0, bytesRead: 0)
+        let bufA = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
+        let bufB = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
+        defer { bufA.deallocate(); bufB.deallocate() }
+
+        func differ(at offset: UInt64, _ reason: ComparisonResult.Reason) -> ComparisonResult {
+            var r = result
+            r.firstDifference = offset
+            r.reason = reason
+            r.comparedBytes = offset
+            return r
+        }
+
+        var pos: UInt64 = 0
+        while pos < end {
+            let (allocA, endA) = try run(a, at: pos)
+            let (allocB, endB) = try run(b, at: pos)
+            let runEnd = min(endA, endB, end)
+            if strict && allocA != allocB { return differ(at: pos, .allocation) }
+            if !allocA && !allocB {
+                pos = runEnd
+                progress?(pos, end)
+                continue
+            }
+            while pos < runEnd {
+                let n = Int(min(UInt64(chunkSize), runEnd - pos))
+                let pieceA = UnsafeMutableRawBufferPointer(rebasing: bufA[0..<n])
+                let pieceB = UnsafeMutableRawBufferPointer(rebasing: bufB[0..<n])
+                let mismatch: Int?
+                if allocA && allocB {
+                    try a.read(into: pieceA, at: pos)
+                    try b.read(into: pieceB, at: pos)
+                    result.bytesRead += 2 * UInt64(n)
+                    mismatch = firstMismatch(UnsafeRawBufferPointer(pieceA), UnsafeRawBufferPointer(pieceB))
+                } else {
+                    let (image, piece) = allocA ? (a, pieceA) : (b, pieceB)
+                    try image.read(into: piece, at: pos)
+                    result.bytesRead += UInt64(n)
+                    mismatch = firstNonZero(UnsafeRawBufferPointer(piece))
+                }
+                if let mismatch { return differ(at: pos + UInt64(mismatch), .content) }
+                pos += UInt64(n)
+                progress?(pos, end)
+            }
+        }
+        if strict && sizeA != sizeB { return differ(at: end, .size) }
+        result.comparedBytes = end
+        progress?(end, end)
+        return result
+    }
+
+    /// Allocation at `pos` and where that run ends; past a disk's end it reads as unallocated zeros.
+    private func run(_ image: DiskImage, at pos: UInt64) throws(VHDXError) -> (Bool, UInt64) {
+        guard pos < image.virtualSize else { return (false, UInt64.max) }
+        let r = try image.allocationRun(at: pos)
+        return (r.allocated, r.range.upperBound)
+    }
+}
+
+/// Index of the first byte where `x` and `y` (of equal length) differ; memcmp first, then
+/// narrowed 4 KiB at a time.
+func firstMismatch(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Int? {
+    let n = min(x.count, y.count)
+    guard n > 0, let p = x.baseAddress, let q = y.baseAddress else { return nil }
+    if memcmp(p, q, n) == 0 { return nil }
+    let step = 4096
+    var i = 0
+    while i + step <= n && memcmp(p + i, q + i, step) == 0 { i += step }
+    while i < n && x[i] == y[i] { i += 1 }
+    return i < n ? i : nil
+}
+
+/// Index of the first non-zero byte of `x`; the word-wise zero check first, then narrowed.
+func firstNonZero(_ x: UnsafeRawBufferPointer) -> Int? {
+    if isAllZero(x) { return nil }
+    let step = 4096
+    var i = 0
+    while i + step <= x.count && isAllZero(UnsafeRawBufferPointer(rebasing: x[i..<i + step])) { i += step }
+    while i < x.count && x[i] == 0 { i += 1 }
+    return i < x.count ? i : nil
+}

@@ -1,0 +1,165 @@
+import VHDXFormat
+
+/// The kinds of change to virtual content, reported to `changeObserver` before each is applied.
+public enum ChangeKind: String, Sendable {
+    case write, zero, trim, resize
+}
+
+extension VHDXFile {
+    /// Writes `data` at virtual `offset`. New blocks are allocated at the end of the file; the
+    /// rest of a new block reads as zeros, as it did before.
+    public func write(_ data: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        try change(.write, offset, UInt64(data.count)) { () throws(VHDXError) in
+            var done: UInt64 = 0
+            var batUpdates: [(UInt64, BATEntry)] = []
+            while done < UInt64(data.count) {
+                let v = offset + done
+                let block = v / blockSize, inBlock = v % blockSize
+                let n = min(UInt64(data.count) - done, blockSize - inBlock)
+                let piece = UnsafeRawBufferPointer(rebasing: data[Int(done)..<Int(done + n)])
+                if let update = try writeWithinBlock(block: block, inBlock: inBlock, piece) { batUpdates.append(update) }
+                done += n
+            }
+            try setBATEntries(batUpdates)
+        }
+    }
+
+    public func write(_ bytes: [UInt8], at offset: UInt64) throws(VHDXError) {
+        try typed { try bytes.withUnsafeBytes { b in try write(b, at: offset) } }
+    }
+
+    /// Makes a range read as zeros: whole blocks become PAYLOAD_BLOCK_ZERO (their space is
+    /// released), partial blocks have zeros written. Fixed disks keep every block allocated.
+    public func writeZeroes(at offset: UInt64, length: UInt64) throws(VHDXError) {
+        try change(.zero, offset, length) { () throws(VHDXError) in try clear(offset, length, to: .zero) }
+    }
+
+    /// Discards a range: whole blocks become PAYLOAD_BLOCK_UNMAPPED and their space is released;
+    /// partial blocks are left as they are (a trim is advisory). No effect on fixed disks.
+    public func trim(at offset: UInt64, length: UInt64) throws(VHDXError) {
+        try change(.trim, offset, length) { () throws(VHDXError) in
+            guard diskType != .fixed else { return }
+            try clear(offset, length, to: .unmapped)
+        }
+    }
+
+    /// Makes every acknowledged change durable.
+    public func flush() throws(VHDXError) {
+        try requireWritable()
+        try storage.synchronize()
+    }
+
+    /// Flushes and leaves an empty log. Further writes reopen the log as needed.
+    public func close() throws(VHDXError) {
+        guard storage.isWritable else { return }
+        try closeJournal()
+    }
+
+    // MARK: - One place every change to virtual content passes through
+
+    /// Validates the range, renews DataWriteGuid on the session's first user-visible change,
+    /// tells the observer, then applies the change.
+    func change(_ kind: ChangeKind, _ offset: UInt64, _ length: UInt64, _ apply: () throws(VHDXError) -> Void) throws(VHDXError) {
+        try requireWritable()
+        guard offset <= virtualSize, length <= virtualSize - offset else {
+            throw VHDXError(.outOfBounds, "\(kind.rawValue) of \(length) bytes at \(offset) is beyond the \(virtualSize)-byte disk", path: storage.name)
+        }
+        guard diskType != .differencing else {
+            throw VHDXError(.unsupported, "writing to a differencing disk is not supported yet", path: storage.name)
+        }
+        guard length > 0 else { return }
+        if !dataWriteGUIDRenewed {
+            var h = layout.header
+            h.dataWriteGUID = .random()
+            try writeHeaders(h)
+            dataWriteGUIDRenewed = true
+        }
+        try changeObserver?(kind, offset..<offset + length)
+        try apply()
+    }
+
+    func requireWritable() throws(VHDXError) {
+        guard storage.isWritable else { throw VHDXError(.readOnly, "the image was opened read-only", path: storage.name) }
+    }
+
+    // MARK: - Blocks
+
+    private func writeWithinBlock(block: UInt64, inBlock: UInt64, _ piece: UnsafeRawBufferPointer) throws(VHDXError) -> (UInt64, BATEntry)? {
+        let entry = try payloadEntry(block: block)
+        switch PayloadBlockState(rawValue: entry.state) {
+        case .fullyPresent:
+            try storage.write(piece, at: entry.fileOffset + inBlock)
+            return nil
+        case .notPresent, .undefined, .zero, .unmapped, .unmappedV095:
+            // These read as zeros: writing zeros into them changes nothing.
+            if isAllZero(piece) { return nil }
+            let fileOffset = try allocateBlock()
+            try storage.write(piece, at: fileOffset + inBlock)
+            return (geometry.payloadIndex(block: block), BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: fileOffset / Layout.MiB))
+        case .partiallyPresent, nil:
+            throw VHDXError(.corrupt, "block \(block) has state \(entry.state), which a non-differencing disk cannot hold", path: storage.name)
+        }
+    }
+
+    private func clear(_ offset: UInt64, _ length: UInt64, to state: PayloadBlockState) throws(VHDXError) {
+        var v = offset
+        let end = offset + length
+        var batUpdates: [(UInt64, BATEntry)] = []
+        var released: [UInt64] = []
+        let zeros = [UInt8](repeating: 0, count: Int(min(blockSize, 8 << 20)))
+        while v < end {
+            let block = v / blockSize, inBlock = v % blockSize
+            let blockEnd = min((block + 1) * blockSize, virtualSize)
+            let n = min(end, blockEnd) - v
+            let entry = try payloadEntry(block: block)
+            let allocated = entry.state == PayloadBlockState.fullyPresent.rawValue
+            let whole = inBlock == 0 && v + n == blockEnd
+            if whole && diskType != .fixed {
+                if entry.state != state.rawValue {
+                    batUpdates.append((geometry.payloadIndex(block: block), BATEntry(state: state.rawValue, fileOffsetMB: 0)))
+                    if allocated { released.append(entry.fileOffset) }
+                }
+            } else if allocated && state == .zero {
+                var done: UInt64 = 0
+                while done < n {
+                    let k = min(n - done, UInt64(zeros.count))
+                    try typed { try zeros.withUnsafeBytes { z in
+                        try storage.write(UnsafeRawBufferPointer(rebasing: z[0..<Int(k)]), at: entry.fileOffset + inBlock + done)
+                    } }
+                    done += k
+                }
+            }
+            v += n
+        }
+        try setBATEntries(batUpdates)
+        // Only once no entry points at them: give the blocks' space back to the filesystem.
+        if let file = storage as? FileStorage {
+            for offset in released { file.punchHole(offset: offset, length: blockSize) }
+        }
+    }
+
+    /// 1 MiB-aligned space for one block at the end of the file, zero-filled by extension.
+    private func allocateBlock() throws(VHDXError) -> UInt64 {
+        let offset = nextFreeOffset
+        nextFreeOffset += blockSize
+        if try storage.size() < nextFreeOffset { try storage.resize(to: nextFreeOffset) }
+        return offset
+    }
+
+    /// Logs and applies new BAT entries, grouped by the 4 KiB BAT sectors they fall in.
+    func setBATEntries(_ changes: [(UInt64, BATEntry)]) throws(VHDXError) {
+        guard !changes.isEmpty else { return }
+        var sectors: [UInt64: [UInt8]] = [:]
+        let base = layout.batRegion.fileOffset
+        for (index, entry) in changes {
+            let byte = index * 8
+            let sector = byte / 4096 * 4096
+            if sectors[sector] == nil { sectors[sector] = try io.read(count: 4096, at: base + sector) }
+            let at = Int(byte - sector)
+            for k in 0..<8 { sectors[sector]![at + k] = UInt8(truncatingIfNeeded: entry.raw >> (8 * UInt64(k))) }
+        }
+        let updates = sectors.keys.sorted().map { LogEntry.Update.data(fileOffset: base + $0, bytes: sectors[$0]!) }
+        try commitMetadata(updates)
+        for (index, entry) in changes { bat.store(index, entry) }
+    }
+}

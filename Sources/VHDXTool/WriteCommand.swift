@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArgumentParser
+import VHDX
+
+struct WriteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "write",
+        abstract: "Write to an image's virtual disk (what qemu-io's write does), for scripts and tests.",
+        discussion: """
+            Exactly one source: --input FILE (or - for stdin), --pattern BYTE with --length, \
+            --zero with --length (the range reads as zeros; whole blocks stop using space), or \
+            --trim with --length (whole blocks are discarded). Metadata changes go through the log.
+            """
+    )
+
+    @Argument(help: "The VHDX file.") var file: String
+    @Option(help: "Virtual byte offset (K/M/G/T suffixes accepted).") var offset: ByteCount
+    @Option(help: "Bytes to write from this file, or - for stdin.") var input: String?
+    @Option(help: "Fill with this byte (e.g. 0xa5).") var pattern: String?
+    @Flag(help: "Make the range read as zeros.") var zero = false
+    @Flag(help: "Discard the range.") var trim = false
+    @Option(help: "Length for --pattern, --zero and --trim; limits --input.") var length: ByteCount?
+
+    func validate() throws {
+        let sources = [input != nil, pattern != nil, zero, trim].filter { $0 }.count
+        guard sources == 1 else { throw ValidationError("give exactly one of --input, --pattern, --zero, --trim") }
+        if input == nil && length == nil { throw ValidationError("--length is required with --pattern, --zero and --trim") }
+        if let pattern, parseByte(pattern) == nil { throw ValidationError("--pattern takes a byte: 0..255 or 0x00..0xff") }
+    }
+
+    func run() throws {
+        do {
+            let image = try VHDXFile.open(path: file, writable: true)
+            let start = offset.bytes
+            if zero {
+                try image.writeZeroes(at: start, length: length!.bytes)
+            } else if trim {
+                try image.trim(at: start, length: length!.bytes)
+            } else if let pattern {
+                let byte = parseByte(pattern)!
+                let chunk = [UInt8](repeating: byte, count: 8 << 20)
+                var done: UInt64 = 0
+                let total = length!.bytes
+                while done < total {
+                    let n = Int(min(UInt64(chunk.count), total - done))
+                    try image.write(Array(chunk[0..<n]), at: start + done)
+                    done += UInt64(n)
+                }
+            } else if let input {
+                try copyInput(input, into: image, at: start, limit: length?.bytes)
+            }
+            try image.close()
+        } catch { Output.fail(error) }
+    }
+
+    private func copyInput(_ path: String, into image: VHDXFile, at start: UInt64, limit: UInt64?) throws {
+        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw VHDXError(.io, "cannot open input: \(String(cString: strerror(errno)))", path: path) }
+        defer { if fd != 0 { close(fd) } }
+        var buffer = [UInt8](repeating: 0, count: 8 << 20)
+        var done: UInt64 = 0
+        while limit.map({ done < $0 }) ?? true {
+            let want = Int(min(UInt64(buffer.count), (limit ?? UInt64.max) - done))
+            // Fill the buffer completely (pipes return short reads) before writing it.
+            var got = 0
+            while got < want {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, want - got) }
+                if n < 0 { if errno == EINTR { continue }; throw VHDXError(.io, "read failed: \(String(cString: strerror(errno)))", path: path) }
+                if n == 0 { break }
+                got += n
+            }
+            if got == 0 { break }
+            try image.write(Array(buffer[0..<got]), at: start + done)
+            done += UInt64(got)
+            if got < want { break }
+        }
+    }
+}
+
+func parseByte(_ s: String) -> UInt8? {
+    if s.lowercased().hasPrefix("0x") { return UInt8(s.dropFirst(2), radix: 16) }
+    return UInt8(s)
+}
