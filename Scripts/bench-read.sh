@@ -62,7 +62,11 @@ command -v qemu-img >/dev/null 2>&1 || die "qemu-img still missing"
 
 echo "== build"
 build_t0=${EPOCHREALTIME/[.,]/}
-(cd "$ROOT" && swift build -c release 2>&1 | tail -n 1)
+if ! build_log=$(cd "$ROOT" && swift build -c release 2>&1); then
+    echo "$build_log" >&2
+    die "swift build -c release failed"
+fi
+tail -n 1 <<<"$build_log"
 build_t1=${EPOCHREALTIME/[.,]/}
 [[ -x $VHDX ]] || die "no binary at $VHDX"
 awk -v us=$((build_t1 - build_t0)) 'BEGIN { printf "build time: %.1f s\n", us / 1e6 }'

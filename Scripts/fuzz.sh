@@ -9,8 +9,11 @@
 #
 # Environment:
 #   FUZZ_SECONDS    total fuzzing time (default 300)
-#   FUZZ_FORK       libFuzzer -fork jobs (default 1). In fork mode a finding is saved and fuzzing
-#                   goes on, so one run reports every problem; 0 = classic mode, stop at the first.
+#   FUZZ_FORK       libFuzzer -fork jobs (default: CPU count, at most 4). In fork mode a finding is
+#                   saved and fuzzing goes on, so one run reports every problem; 0 = classic mode,
+#                   which stops at the first.
+#   VHDX_FUZZ_SKIP  comma list of harness steps to leave out, to get past a known bug:
+#                   summary, extents, reads, check, fixup (see Scripts/fuzz/FuzzOpen.swift)
 #   FUZZ_WORK       seeds, corpus and log (default /tmp/vhdx-fuzz)
 #   FUZZ_ARTIFACTS  where reproducers go (default /tmp/fuzz-crashes)
 #   FUZZ_BUILD_DIR  build output (default .build-fuzz, gitignored)
@@ -20,7 +23,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
-FUZZ_FORK=${FUZZ_FORK:-1}
+FUZZ_FORK=${FUZZ_FORK:-$(n=$(nproc 2>/dev/null || echo 1); echo $((n > 4 ? 4 : n)))}
 FUZZ_WORK=${FUZZ_WORK:-/tmp/vhdx-fuzz}
 FUZZ_ARTIFACTS=${FUZZ_ARTIFACTS:-/tmp/fuzz-crashes}
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/.build-fuzz}
@@ -36,6 +39,9 @@ DEMANGLE=$TOOLBIN/swift-demangle
 [[ "$DEMANGLE" == cat ]] || DEMANGLE="$DEMANGLE --simplified"
 if [[ -x "$TOOLBIN/llvm-symbolizer" ]]; then export ASAN_SYMBOLIZER_PATH=$TOOLBIN/llvm-symbolizer; fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-symbolize=1:detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}
+# Swift's own crash backtracer would catch the trap first, then hang under ASan: leave crashes to
+# libFuzzer, which prints the stack and saves the input.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -45,26 +51,40 @@ log() { printf '==> %s\n' "$*" >&2; }
 # ---------------------------------------------------------------------------------------------
 build() {
     mkdir -p "$BUILD"
-    local bin=$BUILD/fuzz-open
-    local format_sources engine_sources
-    mapfile -t format_sources < <(find "$ROOT/Sources/VHDXFormat" -name '*.swift' | sort)
-    mapfile -t engine_sources < <(find "$ROOT/Sources/VHDX" -name '*.swift' | sort)
-    if [[ -x "$bin" ]] && [[ -z "$(find "$ROOT/Sources/VHDXFormat" "$ROOT/Sources/VHDX" "$ROOT/Scripts/fuzz" \
-                                    "$ROOT/Scripts/fuzz.sh" -newer "$bin" -print -quit)" ]]; then
-        log "harness is up to date: $bin"
+    local bin=$BUILD/fuzz-open src=$BUILD/src
+    # Compile a snapshot of the sources, not the live tree: the binary, its line numbers and every
+    # reproducer's trace then refer to files that stay put while Sources/ is edited.
+    local fresh=$BUILD/src.new
+    rm -rf "$fresh"
+    mkdir -p "$fresh/Sources" "$fresh/Scripts/fuzz"
+    cp -R "$ROOT/Sources/VHDXFormat" "$ROOT/Sources/VHDX" "$fresh/Sources/"
+    cp "$ROOT/Scripts/fuzz/FuzzOpen.swift" "$fresh/Scripts/fuzz/"
+    cp "$ROOT/Scripts/fuzz.sh" "$fresh/Scripts/"
+    if [[ -x "$bin" ]] && [[ -d "$src" ]] && diff -r -q "$src" "$fresh" >/dev/null 2>&1; then
+        rm -rf "$fresh"
+        log "harness is up to date: $bin (sources as of $(cat "$src/SNAPSHOT_TIME" 2>/dev/null))"
         return
     fi
+    date -u +%Y-%m-%dT%H:%M:%SZ > "$fresh/SNAPSHOT_TIME"
+    rm -rf "$src"
+    mv "$fresh" "$src"
+    (cd "$src" && find Sources Scripts -type f | sort | xargs sha256sum > "$BUILD/sources.sha256")
+
+    local format_sources engine_sources
+    mapfile -t format_sources < <(find "$src/Sources/VHDXFormat" -name '*.swift' | sort)
+    mapfile -t engine_sources < <(find "$src/Sources/VHDX" -name '*.swift' | sort)
     local flags=(-swift-version 6 -parse-as-library -O -g -sanitize=fuzzer,address)
     # lld: gold warns about every ASan check thunk it cannot export.
     local link_flags=()
     [[ -x "$TOOLBIN/ld.lld" ]] && link_flags=(-use-ld=lld)
-    log "compiling VHDXFormat (${#format_sources[@]} files)"
+    rm -f "$bin"
+    log "compiling VHDXFormat (${#format_sources[@]} files, snapshot in $src)"
     "$SWIFTC" "${flags[@]}" -module-name VHDXFormat -wmo -c \
         -emit-module -emit-module-path "$BUILD/VHDXFormat.swiftmodule" \
         -o "$BUILD/VHDXFormat.o" "${format_sources[@]}"
     log "compiling VHDX + FuzzOpen.swift (${#engine_sources[@]} + 1 files) and linking"
     "$SWIFTC" "${flags[@]}" -module-name VHDX -I "$BUILD" \
-        "${engine_sources[@]}" "$ROOT/Scripts/fuzz/FuzzOpen.swift" "$BUILD/VHDXFormat.o" "${link_flags[@]}" \
+        "${engine_sources[@]}" "$src/Scripts/fuzz/FuzzOpen.swift" "$BUILD/VHDXFormat.o" "${link_flags[@]}" \
         -o "$bin.tmp"
     mv "$bin.tmp" "$bin"
     log "built $bin"
@@ -192,13 +212,18 @@ make_seeds() {
     log "seed corpus: $seeds ($(ls "$seeds" | wc -l) files)"
 }
 
-# Prints a reproducer's path and the stack trace of one run on it.
+# Re-runs a reproducer, keeps its demangled trace in $FUZZ_WORK/traces, and prints one line:
+# the path, the kind of failure and the first frame in the project's sources (the dedup key).
 report_artifact() {
-    local a=$1
-    echo "REPRODUCER: $a ($(stat -c %s "$a") bytes)"
-    echo "  re-run:   Scripts/fuzz.sh '$a'"
-    "$BUILD/fuzz-open" -timeout=10 -rss_limit_mb=2048 "$a" 2>&1 | $DEMANGLE \
-        | grep -E 'ERROR|SUMMARY|Fatal|#[0-9]+ 0x|ALARM|timeout|out-of-memory|leak' | head -n 30 | sed 's/^/  /'
+    local a=$1 trace kind frame
+    mkdir -p "$FUZZ_WORK/traces"
+    trace=$FUZZ_WORK/traces/$(basename "$a").txt
+    timeout 120 "$BUILD/fuzz-open" -timeout=10 -rss_limit_mb=2048 "$a" 2>&1 | $DEMANGLE > "$trace" || true
+    kind=$(grep -oE 'Swift runtime failure: [^/]*|ERROR: AddressSanitizer: [a-z-]+|ERROR: LeakSanitizer|ERROR: libFuzzer: [a-z -]+|ALARM: working on the last Unit|out-of-memory|Fatal error: [^/]*' "$trace" \
+        | head -n 1 | sed 's/ *$//')
+    frame=$(grep -E '#[0-9]+ 0x' "$trace" | grep -E "$BUILD/src/(Sources|Scripts)" | head -n 1 \
+        | sed -E 's/.* in (.*) ([^ ]+:[0-9]+(:[0-9]+)?)$/\2  \1/; s#'"$BUILD/src"'/##')
+    printf '%s\t%s\t%s\n' "${kind:-unknown (see $trace)}" "${frame:-no project frame}" "$a"
 }
 
 build
@@ -217,7 +242,7 @@ stamp=$FUZZ_WORK/.start-stamp
 touch "$stamp"
 fuzz_log=$FUZZ_WORK/fuzz-$(date +%Y%m%d-%H%M%S).log
 args=(-max_len=$MAX_LEN -rss_limit_mb=2048 -timeout=10 -max_total_time="$FUZZ_SECONDS"
-      -artifact_prefix="$FUZZ_ARTIFACTS/" -print_final_stats=1)
+      -artifact_prefix="$FUZZ_ARTIFACTS/" -print_final_stats=1 -dict="$ROOT/Scripts/fuzz/vhdx.dict")
 if [[ "$FUZZ_FORK" != 0 ]]; then
     args+=(-fork="$FUZZ_FORK" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 fi
@@ -239,8 +264,15 @@ grep -E '^#[0-9]+' "$fuzz_log" | tail -n 1 || true
 grep -E 'stat::|^INFO: exiting|Done [0-9]+ runs' "$fuzz_log" | tail -n 8 || true
 echo "libFuzzer exit status: $status; log: $fuzz_log"
 if [[ ${#found[@]} -gt 0 ]]; then
-    echo "${#found[@]} finding(s) in $FUZZ_ARTIFACTS:"
-    for a in "${found[@]}"; do report_artifact "$a"; done
+    echo "${#found[@]} reproducer(s) in $FUZZ_ARTIFACTS (traces in $FUZZ_WORK/traces):"
+    table=$FUZZ_WORK/findings.tsv
+    : > "$table"
+    for a in "${found[@]}"; do report_artifact "$a" | tee -a "$table"; done
+    echo
+    echo "distinct problems (failure, first project frame: count):"
+    cut -f1,2 "$table" | sort | uniq -c | sort -rn
+    echo
+    echo "re-run one with: Scripts/fuzz.sh REPRODUCER"
     exit 1
 fi
 if [[ $status -ne 0 ]]; then

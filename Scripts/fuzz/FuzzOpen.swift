@@ -9,6 +9,9 @@
 // so the fuzzer would never reach the code behind them. The fix-up is deterministic, so a saved
 // reproducer replays the same way; set VHDX_FUZZ_DUMP_FIXED=path to write the fixed-up bytes of
 // the last input run (to inspect or feed to `vhdx check`).
+//
+// VHDX_FUZZ_SKIP=summary,extents,reads,check,fixup leaves steps out, so a run can get past a
+// known bug to the code behind it. VHDX_FUZZ_VERBOSE=1 prints what each step saw (for triage).
 
 import VHDXFormat
 
@@ -28,12 +31,32 @@ private let maxExtents = 4096
 /// The largest single read, so memory stays small whatever size the image claims.
 private let maxReadBytes: UInt64 = 64 << 10
 
+private let verbose = getenv("VHDX_FUZZ_VERBOSE") != nil
+
+private func say(_ s: @autoclosure () -> String) {
+    guard verbose else { return }
+    let line = "[fuzz] \(s())\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+/// Steps named in VHDX_FUZZ_SKIP.
+private let skip: Set<String> = {
+    guard let v = getenv("VHDX_FUZZ_SKIP") else { return [] }
+    return Set(String(cString: v).split(separator: ",").map { String($0) })
+}()
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    say("input as given (\(bytes.count) bytes)")
     exercise(bytes)
-    let fixed = FuzzChecksums.fixed(bytes)
-    if let fixed { exercise(fixed) }
+    let fixed = skip.contains("fixup") ? nil : FuzzChecksums.fixed(bytes)
+    if let fixed {
+        say("input with checksums fixed up")
+        exercise(fixed)
+    } else {
+        say("checksums already right: no fixed-up run")
+    }
     if let path = getenv("VHDX_FUZZ_DUMP_FIXED"), let f = fopen(path, "wb") {
         _ = (fixed ?? bytes).withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
         fclose(f)
@@ -54,24 +77,28 @@ private func exercise(_ bytes: [UInt8]) {
     let storage = MemoryStorage(bytes, writable: false, maxSize: maxStorageBytes)
     do {
         let image = try VHDXFile(storage: storage)
+        say("open: ok, \(image.diskType) \(image.virtualSize) bytes, block \(image.blockSize), BAT entries \(image.layout.batEntriesUsed), log replay \(image.logReplay.map { "\($0.entryCount) entries" } ?? "none")")
         use(image)
     } catch {
         _ = error.description
-        _ = error.detailedDescription
+        say("open: \(error.detailedDescription)")
     }
     // The storage is read-only: the open must not have changed it (a write would have thrown).
     if !same(storage.bytes, bytes) {
         fatalError("read-only MemoryStorage changed during open")
     }
 
+    if skip.contains("check") { return }
     let checkStorage = MemoryStorage(bytes, writable: false, maxSize: maxStorageBytes)
     do {
+        say("check: starting")
         let report = try Checker.check(storage: checkStorage)
         for f in report.findings { _ = f.description }
+        say("check: exit \(report.exitCode), \(report.findings.count) findings, complete \(report.complete)")
         _ = report.exitCode
         _ = report.leakedBytes
     } catch {
-        _ = error.detailedDescription
+        say("check: \(error.detailedDescription)")
     }
     if !same(checkStorage.bytes, bytes) {
         fatalError("read-only MemoryStorage changed during check")
@@ -79,26 +106,34 @@ private func exercise(_ bytes: [UInt8]) {
 }
 
 private func use(_ image: VHDXFile) {
-    for f in image.findings { _ = f.description }
+    for f in image.findings { say("  finding: \(f)") }
     _ = image.diskType
     _ = image.layout.parentLocator?.parentLinkage
     _ = image.layout.fileIdentifier.creator
 
-    do {
-        let s = try image.allocationSummary()
-        _ = s.fragmentationPercent
-    } catch { _ = error.description }
+    if !skip.contains("summary") {
+        do {
+            say("allocationSummary: starting")
+            let s = try image.allocationSummary()
+            say("allocationSummary: \(s.blockCounts), \(s.allocatedBytes) bytes allocated")
+        } catch { say("allocationSummary: \(error)") }
+    }
 
     // Extents: stop after maxExtents by throwing; read the start of the first few data extents.
     var dataExtents: [Extent] = []
     var seen = 0
-    do {
-        try image.forEachExtent { (e: Extent) throws(VHDXError) -> Void in
-            seen += 1
-            if e.kind == .data && dataExtents.count < 4 { dataExtents.append(e) }
-            if seen >= maxExtents { throw VHDXError(.invalidArgument, "fuzz: extent cap reached") }
-        }
-    } catch { _ = error.description }
+    if !skip.contains("extents") {
+        do {
+            say("forEachExtent: starting")
+            try image.forEachExtent { (e: Extent) throws(VHDXError) -> Void in
+                seen += 1
+                if e.kind == .data && dataExtents.count < 4 { dataExtents.append(e) }
+                if seen >= maxExtents { throw VHDXError(.invalidArgument, "fuzz: extent cap reached") }
+            }
+            say("forEachExtent: \(seen) extents")
+        } catch { say("forEachExtent: \(error)") }
+    }
+    if skip.contains("reads") { return }
 
     let size = image.virtualSize
     var ranges: [(UInt64, UInt64)] = []
@@ -135,8 +170,9 @@ private func use(_ image: VHDXFile) {
         var buffer = [UInt8](repeating: 0, count: n)
         do {
             try buffer.withUnsafeMutableBytes { b in try image.read(into: b, at: offset) }
+            say("read [\(offset), +\(n)): ok")
         } catch {
-            _ = "\(error)"
+            say("read [\(offset), +\(n)): \(error)")
         }
     }
 

@@ -28,7 +28,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
         let fd = open(path, flags | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let e = errno
-            throw VHDXError(e == ENOENT ? .io : .io, "cannot open: \(String(cString: strerror(e)))", path: path, cause: Errno(e))
+            throw VHDXError(.io, "cannot open: \(String(cString: strerror(e)))", path: path, cause: Errno(e))
         }
         var st = stat()
         if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
@@ -112,13 +112,17 @@ public final class FileStorage: Storage, @unchecked Sendable {
         guard ftruncate(fd, off_t(size)) == 0 else { throw fail("ftruncate", at: size) }
     }
 
-    /// Gives a range's disk space back to the filesystem (fallocate PUNCH_HOLE|KEEP_SIZE); the
-    /// range then reads as zeros. Advisory: where unsupported, the space simply stays used.
-    public func punchHole(offset: UInt64, length: UInt64) {
+    /// Gives a range's disk space back to the filesystem (fallocate PUNCH_HOLE|KEEP_SIZE), or
+    /// writes zeros where the filesystem cannot punch holes.
+    public func discard(offset: UInt64, length: UInt64) throws(VHDXError) {
+        try checkRange(offset, 0)
         #if os(Linux)
-        guard let fallocate = FileStorage.fallocate, offset <= UInt64(Int64.max) - length else { return }
-        _ = fallocate(fd, 0x01 | 0x02, off_t(offset), off_t(length))  // KEEP_SIZE | PUNCH_HOLE
+        if let fallocate = FileStorage.fallocate, length <= UInt64(Int64.max) - offset,
+           fallocate(fd, 0x01 | 0x02, off_t(offset), off_t(length)) == 0 {  // KEEP_SIZE | PUNCH_HOLE
+            return
+        }
         #endif
+        try writeZeros(offset: offset, length: length)
     }
 
     #if os(Linux)
@@ -128,6 +132,22 @@ public final class FileStorage: Storage, @unchecked Sendable {
         return unsafeBitCast(sym, to: (@convention(c) (Int32, Int32, off_t, off_t) -> Int32).self)
     }()
     #endif
+
+    public enum SeekResult: Equatable { case at(UInt64), none, unknown }
+
+    /// lseek SEEK_DATA (`data: true`) or SEEK_HOLE from `offset`: where the next data or hole
+    /// starts, `.none` when there is no more data, `.unknown` when the filesystem cannot say.
+    public func seek(data: Bool, from offset: UInt64) -> SeekResult {
+        guard offset <= UInt64(Int64.max) else { return .unknown }
+        #if os(Linux)
+        let whence: Int32 = data ? 3 : 4
+        #else
+        let whence: Int32 = data ? 4 : 3  // Darwin numbers them the other way round
+        #endif
+        let r = lseek(fd, off_t(offset), whence)
+        if r < 0 { return errno == ENXIO ? .none : .unknown }
+        return .at(UInt64(r))
+    }
 
     public func synchronize() throws(VHDXError) {
         guard isWritable else { return }

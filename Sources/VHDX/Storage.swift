@@ -12,9 +12,26 @@ public protocol Storage: AnyObject {
     func synchronize() throws(VHDXError)
     var isWritable: Bool { get }
     var name: String { get }
+    /// Releases a range that nothing references any more, so it reads as zeros (and, on a
+    /// file, stops using disk space). Stale data left there would otherwise be a leak.
+    func discard(offset: UInt64, length: UInt64) throws(VHDXError)
 }
 
 extension Storage {
+    public func discard(offset: UInt64, length: UInt64) throws(VHDXError) {
+        try writeZeros(offset: offset, length: length)
+    }
+
+    public func writeZeros(offset: UInt64, length: UInt64) throws(VHDXError) {
+        let zeros = [UInt8](repeating: 0, count: Int(min(length, 1 << 20)))
+        var done: UInt64 = 0
+        while done < length {
+            let n = Int(min(UInt64(zeros.count), length - done))
+            try typed { try zeros.withUnsafeBytes { z in try write(UnsafeRawBufferPointer(rebasing: z[0..<n]), at: offset + done) } }
+            done += UInt64(n)
+        }
+    }
+
     public func read(count: Int, at offset: UInt64) throws(VHDXError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         try typed { try out.withUnsafeMutableBytes { b in try read(into: b, at: offset) } }

@@ -22,7 +22,7 @@ struct CompareCommand: ParsableCommand {
     @Flag(name: [.short, .long], help: "Show progress on stderr even when it is not a terminal.") var progress = false
 
     func run() throws {
-        let result: ComparisonResult
+        let result: CompareResult
         let reporter = ProgressReporter(label: "compare", requested: progress)
         do {
             let a = try DiskImage(path: first)
@@ -35,7 +35,7 @@ struct CompareCommand: ParsableCommand {
         } catch {
             // A rewritten progress line must not swallow the message.
             if reporter.enabled && reporter.tty && reporter.lastPercent >= 0 && reporter.lastPercent < 100 { Output.raw("\n") }
-            if let e = error as? VHDXError { Output.message("vhdx: \(e.detailedDescription)") } else { Output.message("vhdx: \(error)") }
+            Output.message("vhdx: \(error.detailedDescription)")
             throw ExitCode(2)
         }
         if reporter.enabled && reporter.tty && reporter.lastPercent >= 0 && reporter.lastPercent < 100 { Output.raw("\n") }

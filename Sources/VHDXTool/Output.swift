@@ -26,7 +26,7 @@ enum Output {
 
     /// "2.5 GiB (2684354560 bytes)": human plus exact.
     static func size(_ bytes: UInt64) -> String {
-        "\(humanSize(bytes)) (\(bytes) bytes)"
+        bytes < 1024 ? "\(bytes) bytes" : "\(humanSize(bytes)) (\(bytes) bytes)"
     }
 
     static func humanSize(_ bytes: UInt64) -> String {

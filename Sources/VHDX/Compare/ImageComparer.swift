@@ -122,32 +122,24 @@ public final class DiskImage {
 
     // MARK: Raw: SEEK_DATA / SEEK_HOLE
 
-    #if os(Linux)
-    private static let seekData: Int32 = 3, seekHole: Int32 = 4
-    #else
-    private static let seekData: Int32 = 4, seekHole: Int32 = 3  // Darwin numbers them the other way round
-    #endif
-
     /// Holes are unallocated. Where the filesystem cannot say (or the query fails), everything
     /// from `offset` on is allocated: reading it is always correct, only slower.
     private func rawRun(at offset: UInt64) -> AllocationRun {
         let whole = AllocationRun(range: offset..<virtualSize, allocated: true)
-        let data = lseek(file.fd, off_t(offset), DiskImage.seekData)
-        if data < 0 {
-            // ENXIO: no data at or after offset, the rest is a hole.
-            return errno == ENXIO ? AllocationRun(range: offset..<virtualSize, allocated: false) : whole
+        switch file.seek(data: true, from: offset) {
+        case .none: return AllocationRun(range: offset..<virtualSize, allocated: false)
+        case .unknown: return whole
+        case .at(let data) where data > offset:
+            return AllocationRun(range: offset..<min(data, virtualSize), allocated: false)
+        case .at: break
         }
-        if UInt64(data) > offset {
-            return AllocationRun(range: offset..<min(UInt64(data), virtualSize), allocated: false)
-        }
-        let hole = lseek(file.fd, off_t(offset), DiskImage.seekHole)
-        guard hole > 0, UInt64(hole) > offset else { return whole }
-        return AllocationRun(range: offset..<min(UInt64(hole), virtualSize), allocated: true)
+        guard case .at(let hole) = file.seek(data: false, from: offset), hole > offset else { return whole }
+        return AllocationRun(range: offset..<min(hole, virtualSize), allocated: true)
     }
 }
 
 /// The outcome of comparing two disks.
-public struct ComparisonResult: Equatable, Sendable {
+public struct CompareResult: Equatable, Sendable {
     public enum Reason: String, Sendable {
         /// The bytes differ (or, by default, a longer disk's tail is not all zeros).
         case content
@@ -196,15 +188,15 @@ public struct ImageComparer {
         self.chunkSize = chunkSize
     }
 
-    public func compare(progress: Progress? = nil) throws(VHDXError) -> ComparisonResult {
+    public func compare(progress: Progress? = nil) throws(VHDXError) -> CompareResult {
         let sizeA = a.virtualSize, sizeB = b.virtualSize
         let end = strict ? min(sizeA, sizeB) : max(sizeA, sizeB)
-        var result = ComparisonResult(firstDifference: nil, reason: nil, sizeA: sizeA, sizeB: sizeB, comparedBytes: 0, bytesRead: 0)
+        var result = CompareResult(firstDifference: nil, reason: nil, sizeA: sizeA, sizeB: sizeB, comparedBytes: 0, bytesRead: 0)
         let bufA = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
         let bufB = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
         defer { bufA.deallocate(); bufB.deallocate() }
 
-        func differ(at offset: UInt64, _ reason: ComparisonResult.Reason) -> ComparisonResult {
+        func differ(at offset: UInt64, _ reason: CompareResult.Reason) -> CompareResult {
             var r = result
             r.firstDifference = offset
             r.reason = reason

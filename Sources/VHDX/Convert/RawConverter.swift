@@ -128,7 +128,11 @@ final class StreamSink: Storage {
         precondition(offset == position, "stream writes must be sequential")
         var done = 0
         while done < buffer.count {
+            #if canImport(Glibc)
             let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
+            #else
+            let n = Darwin.write(fd, buffer.baseAddress! + done, buffer.count - done)
+            #endif
             if n < 0 {
                 if errno == EINTR { continue }
                 let e = errno

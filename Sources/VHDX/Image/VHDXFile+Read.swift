@@ -37,6 +37,10 @@ extension VHDXFile {
             guard diskType != .differencing else { throw needsParent(block) }
             piece.initializeMemory(as: UInt8.self, repeating: 0)
         case .partiallyPresent:
+            guard diskType == .differencing else {
+                throw VHDXError(.corrupt, "block \(block) is PARTIALLY_PRESENT, a state only a differencing disk may hold", path: storage.name,
+                                at: layout.batRegion.fileOffset + geometry.payloadIndex(block: block) * 8)
+            }
             throw needsParent(block)
         case nil:
             throw VHDXError(.corrupt, "block \(block) has invalid BAT state \(entry.state)", path: storage.name,

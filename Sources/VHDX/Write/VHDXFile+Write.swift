@@ -132,10 +132,8 @@ extension VHDXFile {
             v += n
         }
         try setBATEntries(batUpdates)
-        // Only once no entry points at them: give the blocks' space back to the filesystem.
-        if let file = storage as? FileStorage {
-            for offset in released { file.punchHole(offset: offset, length: blockSize) }
-        }
+        // Only once no entry points at them (the change is in the log): release the blocks.
+        for offset in released { try storage.discard(offset: offset, length: blockSize) }
     }
 
     /// 1 MiB-aligned space for one block at the end of the file, zero-filled by extension.
