@@ -11,22 +11,38 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert an image; the output format follows DST's extension.",
         discussion: """
-            DST ending in .vhdx: VHDX output (not supported yet). Anything else: a raw, sparse \
-            disk image. "-": raw bytes to stdout. The output is written to a temporary file and \
-            renamed into place; the source is opened read-only and never modified.
+            SRC is a VHDX or a raw disk image. DST ending in .vhdx or .avhdx: a VHDX (dynamic \
+            unless --fixed; blocks of zeros stay unallocated). Anything else: a raw, sparse disk \
+            image. "-": raw bytes to stdout. The output is written to a temporary file and renamed \
+            into place; the source is opened read-only and never modified.
             """
     )
 
-    @Argument(help: "The source VHDX file.") var source: String
+    @Argument(help: "The source: a VHDX or a raw disk image.") var source: String
     @Argument(help: "The destination: a path, or - for stdout.") var destination: String
     @Flag(name: [.short, .long], help: "Show progress on stderr even when it is not a terminal.") var progress = false
+    @Flag(help: "VHDX output: allocate every block (a fixed disk).") var fixed = false
+    @Option(help: "VHDX output: block size, a power of two from 1M to 256M.") var blockSize: ByteCount = ByteCount(bytes: 32 << 20)
+    @Option(help: "VHDX output: logical sector size, 512 or 4096 (default: the source's, else 512).") var logicalSectorSize: UInt32?
+    @Option(help: "VHDX output: physical sector size, 512 or 4096 (default: the source's, else 4096).") var physicalSectorSize: UInt32?
 
     func run() throws {
         if destination != "-" && sameFile(source, destination) {
             Output.fail(ValidationError("refusing to overwrite the source \(source) with its own conversion"))
         }
         if destination.lowercased().hasSuffix(".vhdx") || destination.lowercased().hasSuffix(".avhdx") {
-            Output.fail(ValidationError("writing VHDX output is not supported yet; convert to raw (any other extension) or to - for stdout"))
+            do {
+                let disk = try DiskImage(path: source)
+                var o = CreateOptions(virtualSize: disk.virtualSize)
+                o.fixed = fixed
+                guard blockSize.bytes <= UInt64(UInt32.max) else { throw ValidationError("block size must be below 4 GiB") }
+                o.blockSize = UInt32(blockSize.bytes)
+                o.logicalSectorSize = logicalSectorSize ?? disk.vhdx?.layout.logicalSectorSize ?? 512
+                o.physicalSectorSize = physicalSectorSize ?? disk.vhdx?.layout.physicalSectorSize ?? 4096
+                let reporter = ProgressReporter(label: "convert", requested: progress)
+                try VHDXConverter(source: disk, options: o).write(toPath: destination, progress: reporter.update)
+            } catch { Output.fail(error) }
+            return
         }
         do {
             let image = try VHDXFile.open(path: source)
