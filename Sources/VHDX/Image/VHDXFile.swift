@@ -18,7 +18,7 @@ public final class VHDXFile {
     public let findings: [Finding]
     /// Set when a pending log was found and replayed.
     public let logReplay: LogReplayInfo?
-    let bat: BATTable
+    var bat: BATTable
 
     // Write-session state (writable opens only).
     var journal = Journal()
