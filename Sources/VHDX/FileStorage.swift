@@ -59,6 +59,13 @@ public final class FileStorage: Storage, @unchecked Sendable {
         }
     }
 
+    /// Disk space the file occupies (st_blocks), which holes do not count.
+    public func allocatedBytes() throws(VHDXError) -> UInt64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw fail("fstat", at: nil) }
+        return UInt64(st.st_blocks) * 512
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         try checkRange(offset, buffer.count)
         var done = 0
