@@ -67,19 +67,10 @@ public final class FileStorage: Storage, @unchecked Sendable {
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
-        try checkRange(offset, buffer.count)
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw fail("pread", at: offset + UInt64(done))
-            }
-            if n == 0 {
-                throw VHDXError(.outOfBounds, "read of \(buffer.count) bytes at \(offset) runs past the end of the file (\((try? size()) ?? 0) bytes)",
-                                path: path, at: offset)
-            }
-            done += n
+        let n = try readAvailable(into: buffer, at: offset)
+        guard n == buffer.count else {
+            throw VHDXError(.outOfBounds, "read of \(buffer.count) bytes at \(offset) runs past the end of the file (\((try? size()) ?? 0) bytes)",
+                            path: path, at: offset)
         }
     }
 

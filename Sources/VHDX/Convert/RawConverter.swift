@@ -18,20 +18,9 @@ public struct RawConverter {
     /// Writes to `path` through a temporary file in the same directory, renamed over `path` only
     /// once complete and flushed, so a failure never leaves a half-written output.
     public func write(toPath path: String, progress: Progress? = nil) throws(VHDXError) {
-        let tmp = temporaryPath(for: path)
-        let out = try FileStorage(path: tmp, mode: .create, lock: false)
-        do {
+        try writeAtomically(path, overwrite: true) { (out) throws(VHDXError) in
             try out.resize(to: source.virtualSize)
             try copy(to: out, sparse: true, progress: progress)
-            try out.synchronize()
-        } catch {
-            unlink(tmp)
-            throw error
-        }
-        guard rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw VHDXError(.io, "rename to \(path) failed: \(String(cString: strerror(e)))", path: tmp, cause: Errno(e))
         }
     }
 

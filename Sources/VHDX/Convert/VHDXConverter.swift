@@ -26,19 +26,7 @@ public struct VHDXConverter {
     }
 
     public func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) {
-        if !overwrite && access(path, F_OK) == 0 {
-            throw VHDXError(.invalidArgument, "already exists (use --force to replace it)", path: path)
-        }
-        let tmp = temporaryPath(for: path)
-        do {
-            let out = try FileStorage(path: tmp, mode: .create, lock: false)
-            try convert(into: out, progress: progress)
-            try out.synchronize()
-        } catch {
-            unlink(tmp)
-            throw error
-        }
-        try publish(tmp, as: path)
+        try writeAtomically(path, overwrite: overwrite) { (out) throws(VHDXError) in try convert(into: out, progress: progress) }
     }
 
     /// Builds the image on empty storage.

@@ -9,19 +9,7 @@ import VHDXFormat
 /// flushed: it is built as a temporary file beside the target and renamed.
 public enum VHDXCreator {
     public static func create(path: String, options: CreateOptions, overwrite: Bool = false) throws(VHDXError) {
-        if !overwrite && access(path, F_OK) == 0 {
-            throw VHDXError(.invalidArgument, "already exists (use --force to replace it)", path: path)
-        }
-        let tmp = temporaryPath(for: path)
-        do {
-            let storage = try FileStorage(path: tmp, mode: .create, lock: false)
-            try create(on: storage, options: options)
-            try storage.synchronize()
-        } catch {
-            unlink(tmp)
-            throw error
-        }
-        try publish(tmp, as: path)
+        try writeAtomically(path, overwrite: overwrite) { (storage) throws(VHDXError) in try create(on: storage, options: options) }
     }
 
     /// Lays a new image onto empty storage.
@@ -44,6 +32,24 @@ public enum VHDXCreator {
             try storage.resize(to: plan.payloadStart)
         }
     }
+}
+
+/// Builds a new file as a temporary file beside `path`, flushes it and renames it into place, so
+/// `path` only ever names a complete file; on any error the temporary file is removed.
+func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStorage) throws(VHDXError) -> Void) throws(VHDXError) {
+    if !overwrite && access(path, F_OK) == 0 {
+        throw VHDXError(.invalidArgument, "already exists (use --force to replace it)", path: path)
+    }
+    let tmp = temporaryPath(for: path)
+    do {
+        let storage = try FileStorage(path: tmp, mode: .create, lock: false)
+        try build(storage)
+        try storage.synchronize()
+    } catch {
+        unlink(tmp)
+        throw error
+    }
+    try publish(tmp, as: path)
 }
 
 /// Renames a finished temporary file over `path` and flushes the directory, so the new name is

@@ -34,13 +34,7 @@ extension VHDXFile {
         if newSize < old, let at = try lastNonZero(from: newSize, to: old) {
             throw VHDXError(.invalidArgument, "cannot shrink to \(newSize) bytes: byte \(at) holds data (the minimum is \(try minimumSize()) bytes)", path: storage.name)
         }
-        if !dataWriteGUIDRenewed {
-            var h = layout.header
-            h.dataWriteGUID = .random()
-            try writeHeaders(h)
-            dataWriteGUIDRenewed = true
-        }
-        try changeObserver?(.resize, min(old, newSize)..<max(old, newSize))
+        try beginUserVisibleChange(.resize, min(old, newSize)..<max(old, newSize))
 
         let newGeometry = BATGeometry(virtualDiskSize: newSize, blockSize: layout.fileParameters.blockSize,
                                       logicalSectorSize: layout.logicalSectorSize, hasParent: false)

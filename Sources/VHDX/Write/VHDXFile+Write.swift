@@ -68,14 +68,20 @@ extension VHDXFile {
             throw VHDXError(.unsupported, "writing to a differencing disk is not supported yet", path: storage.name)
         }
         guard length > 0 else { return }
+        try beginUserVisibleChange(kind, offset..<offset + length)
+        try apply()
+    }
+
+    /// Renews DataWriteGuid before the session's first user-visible change (children and
+    /// change tracking rely on it changing), then tells the observer.
+    func beginUserVisibleChange(_ kind: ChangeKind, _ range: Range<UInt64>) throws(VHDXError) {
         if !dataWriteGUIDRenewed {
             var h = layout.header
             h.dataWriteGUID = .random()
             try writeHeaders(h)
             dataWriteGUIDRenewed = true
         }
-        try changeObserver?(kind, offset..<offset + length)
-        try apply()
+        try changeObserver?(kind, range)
     }
 
     func requireWritable() throws(VHDXError) {
@@ -147,17 +153,7 @@ extension VHDXFile {
     /// Logs and applies new BAT entries, grouped by the 4 KiB BAT sectors they fall in.
     func setBATEntries(_ changes: [(UInt64, BATEntry)]) throws(VHDXError) {
         guard !changes.isEmpty else { return }
-        var sectors: [UInt64: [UInt8]] = [:]
-        let base = layout.batRegion.fileOffset
-        for (index, entry) in changes {
-            let byte = index * 8
-            let sector = byte / 4096 * 4096
-            if sectors[sector] == nil { sectors[sector] = try io.read(count: 4096, at: base + sector) }
-            let at = Int(byte - sector)
-            for k in 0..<8 { sectors[sector]![at + k] = UInt8(truncatingIfNeeded: entry.raw >> (8 * UInt64(k))) }
-        }
-        let updates = sectors.keys.sorted().map { LogEntry.Update.data(fileOffset: base + $0, bytes: sectors[$0]!) }
-        try commitMetadata(updates)
+        try commitMetadata(try batSectorUpdates(changes, regionOffset: layout.batRegion.fileOffset))
         for (index, entry) in changes { bat.store(index, entry) }
     }
 }
