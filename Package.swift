@@ -21,6 +21,8 @@ let package = Package(
             name: "VHDXTool",
             dependencies: ["VHDX", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Write benchmark driver for Scripts/bench-write.sh (not a product).
+        .executableTarget(name: "VHDXBench", dependencies: ["VHDX"], path: "Sources/VHDXBench"),
         .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),
         .testTarget(name: "VHDXTests", dependencies: ["VHDX", "VHDXFormat"]),
     ]
