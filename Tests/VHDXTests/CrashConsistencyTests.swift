@@ -111,7 +111,48 @@ struct CrashConsistencyTests {
         let durable = try CrashConsistencyTests.content(clean.crashImage(seed: 1))
         #expect(durable == after)
     }
+
+    /// Enough commits in one session that the 1 MiB log ring wraps several times; then a crash
+    /// at every flush point of the next operations. The newest valid entry, wherever it sits in
+    /// the ring, must be the one replayed.
+    @Test func crashAfterTheLogWraps() throws {
+        func churn(_ image: VHDXFile, _ i: Int) throws {
+            // Each allocation or release is one log entry of two 4 KiB sectors.
+            if i % 2 == 0 { try image.write([UInt8(truncatingIfNeeded: i | 1)], at: 3 << 20) }
+            else { try image.writeZeroes(at: 3 << 20, length: 1 << 20) }
+        }
+        let warmup = 140  // 140 entries x 8 KiB = 1.1 MiB: more than the 1 MiB ring holds, so it wraps
+        let clean = CrashStorage(CrashConsistencyTests.base)
+        let image = try VHDXFile(storage: clean)
+        for i in 0..<warmup { try churn(image, i) }
+        #expect(image.journal.sequence >= UInt64(warmup))
+        let flushesAtWarmup = clean.flushes
+        try image.write([UInt8](repeating: 0x5C, count: 4096), at: 6 << 20)
+        try image.flush()
+        let after = try CrashConsistencyTests.content(clean.volatile)
+        let total = clean.flushes
+        for k in flushesAtWarmup..<total {
+            let storage = CrashStorage(CrashConsistencyTests.base)
+            storage.crashAtFlush = k
+            var beforeContent: [UInt8] = []
+            do {
+                let img = try VHDXFile(storage: storage)
+                for i in 0..<warmup { try churn(img, i) }
+                beforeContent = try CrashConsistencyTests.content(storage.volatile)
+                try img.write([UInt8](repeating: 0x5C, count: 4096), at: 6 << 20)
+                try img.flush()
+                Issue.record("no crash at flush \(k)")
+            } catch {}
+            for seed in 0..<3 as Range<UInt64> {
+                let crashed = storage.crashImage(seed: seed &+ UInt64(k) &* 31)
+                #expect(try Checker.check(storage: MemoryStorage(crashed, writable: false)).corruptions == 0, "flush \(k) seed \(seed)")
+                let got = try CrashConsistencyTests.content(crashed)
+                #expect(got == beforeContent || got == after, "flush \(k) seed \(seed): neither the state before the write nor after")
+            }
+        }
+    }
 }
+
 
 func sameSector(_ a: [UInt8], _ b: [UInt8], _ at: Int) -> Bool {
     a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress! + at, y.baseAddress! + at, 512) == 0 } }

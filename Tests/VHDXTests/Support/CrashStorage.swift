@@ -4,13 +4,19 @@ import VHDXFormat
 /// Storage that remembers which writes are durable (flushed) and can "crash" at a chosen flush:
 /// the flush throws, and `crashImage` then gives what a disk could hold after power loss: every
 /// flushed byte, plus any subset of the unflushed writes, each torn at 512-byte granularity.
+///
+/// Flushing is O(1): unflushed operations keep what they overwrote, so the durable image is
+/// rebuilt only when a crash image is asked for.
 final class CrashStorage: Storage {
     struct Crash: Error {}
 
+    private enum Op {
+        case write(offset: Int, new: [UInt8], old: [UInt8], sizeBefore: Int)
+        case resize(from: Int, to: Int, cutTail: [UInt8])
+    }
+
     private(set) var volatile: [UInt8]
-    private(set) var durable: [UInt8]
-    /// Unflushed operations, in order: a write, or a resize (nil bytes).
-    private var pending: [(offset: UInt64, bytes: [UInt8]?, size: UInt64)] = []
+    private var pending: [Op] = []
     private(set) var flushes = 0
     var crashAtFlush: Int?
     private(set) var crashed = false
@@ -18,10 +24,10 @@ final class CrashStorage: Storage {
     var isWritable: Bool { true }
     var name: String { "<crash>" }
 
-    init(_ bytes: [UInt8]) {
-        volatile = bytes
-        durable = bytes
-    }
+    init(_ bytes: [UInt8]) { volatile = bytes }
+
+    /// Everything flushed so far.
+    var durable: [UInt8] { undone() }
 
     func size() throws(VHDXError) -> UInt64 { UInt64(volatile.count) }
 
@@ -35,17 +41,20 @@ final class CrashStorage: Storage {
 
     func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         guard !crashed else { throw VHDXError(.io, "crashed") }
-        let end = Int(offset) + buffer.count
+        let start = Int(offset), end = start + buffer.count
+        let sizeBefore = volatile.count
+        let old = Array(volatile[min(start, sizeBefore)..<min(end, sizeBefore)])
         if end > volatile.count { volatile.append(contentsOf: repeatElement(0, count: end - volatile.count)) }
-        volatile.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[Int(offset)..<end]).copyMemory(from: buffer) }
-        pending.append((offset, Array(buffer), 0))
+        volatile.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[start..<end]).copyMemory(from: buffer) }
+        pending.append(.write(offset: start, new: Array(buffer), old: old, sizeBefore: sizeBefore))
     }
 
     func resize(to size: UInt64) throws(VHDXError) {
         guard !crashed else { throw VHDXError(.io, "crashed") }
-        if Int(size) < volatile.count { volatile.removeLast(volatile.count - Int(size)) }
-        else { volatile.append(contentsOf: repeatElement(0, count: Int(size) - volatile.count)) }
-        pending.append((0, nil, size))
+        let from = volatile.count, to = Int(size)
+        let cut = to < from ? Array(volatile[to..<from]) : []
+        if to < from { volatile.removeLast(from - to) } else { volatile.append(contentsOf: repeatElement(0, count: to - from)) }
+        pending.append(.resize(from: from, to: to, cutTail: cut))
     }
 
     func synchronize() throws(VHDXError) {
@@ -55,28 +64,41 @@ final class CrashStorage: Storage {
             throw VHDXError(.io, "simulated crash at flush \(flushes)", cause: Crash())
         }
         flushes += 1
-        durable = volatile
         pending.removeAll()
+    }
+
+    /// The volatile image with every unflushed operation undone.
+    private func undone() -> [UInt8] {
+        var image = volatile
+        for op in pending.reversed() {
+            switch op {
+            case let .write(offset, new, old, sizeBefore):
+                image.replaceSubrange(offset..<offset + old.count, with: old)
+                if image.count > sizeBefore && offset + new.count > sizeBefore { image.removeLast(image.count - sizeBefore) }
+            case let .resize(from, to, cutTail):
+                if to < from { image.append(contentsOf: cutTail) } else { image.removeLast(to - from) }
+            }
+        }
+        return image
     }
 
     /// The durable image plus a random subset of unflushed writes, torn per 512-byte sector.
     func crashImage(seed: UInt64) -> [UInt8] {
         var rng = SplitMix(seed: seed)
-        var image = durable
+        var image = undone()
         for op in pending {
-            guard let bytes = op.bytes else {
+            switch op {
+            case let .resize(_, to, _):
                 // A size change is metadata: it either happened or not.
-                if rng.next() % 2 == 0 {
-                    if Int(op.size) < image.count { image.removeLast(image.count - Int(op.size)) }
-                    else { image.append(contentsOf: repeatElement(0, count: Int(op.size) - image.count)) }
+                guard rng.next() % 2 == 0 else { continue }
+                if to < image.count { image.removeLast(image.count - to) } else { image.append(contentsOf: repeatElement(0, count: to - image.count)) }
+            case let .write(offset, bytes, _, _):
+                for s in stride(from: 0, to: bytes.count, by: 512) where rng.next() % 2 == 0 {
+                    let at = offset + s
+                    let n = min(512, bytes.count - s)
+                    if at + n > image.count { image.append(contentsOf: repeatElement(0, count: at + n - image.count)) }
+                    image.replaceSubrange(at..<at + n, with: bytes[s..<s + n])
                 }
-                continue
-            }
-            for s in stride(from: 0, to: bytes.count, by: 512) where rng.next() % 2 == 0 {
-                let at = Int(op.offset) + s
-                let n = min(512, bytes.count - s)
-                if at + n > image.count { image.append(contentsOf: repeatElement(0, count: at + n - image.count)) }
-                image.replaceSubrange(at..<at + n, with: bytes[s..<s + n])
             }
         }
         return image
