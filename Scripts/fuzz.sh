@@ -5,7 +5,12 @@
 #   Scripts/fuzz.sh FILE...      build, then run the harness once on each FILE (reproduce a finding)
 #
 # Exits non-zero when the fuzzer finds a crash, leak, timeout or out-of-memory input, after
-# printing each reproducer's path and its symbolized, demangled stack trace.
+# printing each reproducer's path, the failure and the first project frame of its stack (full
+# symbolized, demangled traces go to $FUZZ_WORK/traces/).
+#
+# Seeds: qemu-img images and the fixtures of ../shared/fixtures cut to <= 8 MiB, each also in the
+# harness's compact "sparse" input form (see FuzzOpen.swift). The binary is built from a snapshot
+# of Sources/ in $FUZZ_BUILD_DIR/src, so traces keep pointing at the code that was fuzzed.
 #
 # Environment:
 #   FUZZ_SECONDS    total fuzzing time (default 300)
@@ -19,6 +24,7 @@
 #   FUZZ_BUILD_DIR  build output (default .build-fuzz, gitignored)
 #   FUZZ_ARGS       extra libFuzzer flags
 #   SWIFTC          the compiler (default /opt/swift/usr/bin/swiftc, else swiftc on PATH)
+#   VHDX_FUZZ_VERBOSE=1, VHDX_FUZZ_DUMP_FIXED=PATH   triage aids for reproduce mode (FuzzOpen.swift)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +35,8 @@ FUZZ_ARTIFACTS=${FUZZ_ARTIFACTS:-/tmp/fuzz-crashes}
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/.build-fuzz}
 FIXTURES=${FUZZ_FIXTURES:-$ROOT/../shared/fixtures}
 MAX_LEN=8388608
+# Bump when make_seeds changes, so an old seed directory is rebuilt.
+SEED_RECIPE=2
 
 if [[ -z "${SWIFTC:-}" ]]; then
     if [[ -x /opt/swift/usr/bin/swiftc ]]; then SWIFTC=/opt/swift/usr/bin/swiftc; else SWIFTC=$(command -v swiftc); fi
@@ -149,15 +157,31 @@ elif cmd == "compact":
             out += bytes(block - (len(out) - new_off))
             struct.pack_into("<Q", out, bat_off + 8 * i, (new_off >> 20) << 20 | 6)
     d = out
+elif cmd == "sparse":
+    # The sparse input form of FuzzOpen.swift: magic, u32 size in 512-byte units, then
+    # (u32 offset, u16 length, bytes) for each run of non-zero 512-byte sectors.
+    assert len(d) % 512 == 0
+    out = bytearray(b"VHDXSPAR") + struct.pack("<I", len(d) // 512)
+    i, n = 0, len(d)
+    while i < n:
+        if not any(d[i:i + 512]):
+            i += 512
+            continue
+        j = i
+        while j < n and j - i < 65024 and any(d[j:j + 512]): j += 512
+        out += struct.pack("<IH", i, j - i) + d[i:j]
+        i = j
+    d = out
 open(dst, "wb").write(bytes(d))
 '
 
 make_seeds() {
     local seeds=$FUZZ_WORK/seeds
-    if [[ -d "$seeds" ]] && [[ -n "$(ls -A "$seeds")" ]]; then
+    if [[ -d "$seeds" ]] && [[ "$(cat "$FUZZ_WORK/seeds.recipe" 2>/dev/null)" == "$SEED_RECIPE" ]]; then
         log "seed corpus: $seeds ($(ls "$seeds" | wc -l) files, kept from an earlier run)"
         return
     fi
+    rm -rf "$seeds"
     mkdir -p "$seeds"
     local tmp=$FUZZ_WORK/seed-build
     rm -rf "$tmp"; mkdir -p "$tmp"
@@ -208,7 +232,15 @@ make_seeds() {
     else
         log "warning: fixtures not found at $FIXTURES"
     fi
+    if [[ $have_py == 1 ]]; then
+        # The same images in the harness's sparse form: a few KiB each instead of megabytes.
+        local s
+        for s in "$seeds"/*; do
+            python3 -c "$PATCHER" sparse "$s" "$seeds/sparse-$(basename "$s")"
+        done
+    fi
     rm -rf "$tmp"
+    echo "$SEED_RECIPE" > "$FUZZ_WORK/seeds.recipe"
     log "seed corpus: $seeds ($(ls "$seeds" | wc -l) files)"
 }
 
@@ -219,7 +251,9 @@ report_artifact() {
     mkdir -p "$FUZZ_WORK/traces"
     trace=$FUZZ_WORK/traces/$(basename "$a").txt
     timeout 120 "$BUILD/fuzz-open" -timeout=10 -rss_limit_mb=2048 "$a" 2>&1 | $DEMANGLE > "$trace" || true
-    kind=$(grep -oE 'Swift runtime failure: [^/]*|ERROR: AddressSanitizer: [a-z-]+|ERROR: LeakSanitizer|ERROR: libFuzzer: [a-z -]+|ALARM: working on the last Unit|out-of-memory|Fatal error: [^/]*' "$trace" \
+    # The most specific cause first: a Swift trap shows as libFuzzer's "deadly signal" too.
+    kind=$(grep -oE 'Swift runtime failure: [^/]*|Fatal error: [^/]*' "$trace" | head -n 1 | sed 's/ *$//')
+    [[ -n "$kind" ]] || kind=$(grep -oE 'ERROR: AddressSanitizer: [a-z-]+|ERROR: LeakSanitizer|ERROR: libFuzzer: [a-z -]+|out-of-memory' "$trace" \
         | head -n 1 | sed 's/ *$//')
     frame=$(grep -E '#[0-9]+ 0x' "$trace" | grep -E "$BUILD/src/(Sources|Scripts)" | head -n 1 \
         | sed -E 's/.* in (.*) ([^ ]+:[0-9]+(:[0-9]+)?)$/\2  \1/; s#'"$BUILD/src"'/##')
@@ -260,8 +294,14 @@ mapfile -t found < <(find "$FUZZ_ARTIFACTS" -maxdepth 1 -type f \
     -newer "$stamp" | sort)
 echo
 echo "==================== fuzz summary ===================="
-grep -E '^#[0-9]+' "$fuzz_log" | tail -n 1 || true
+last=$(grep -E '^#[0-9]+' "$fuzz_log" | tail -n 1 || true)
+echo "$last"
 grep -E 'stat::|^INFO: exiting|Done [0-9]+ runs' "$fuzz_log" | tail -n 8 || true
+runs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<< "$last")
+secs=$(sed -nE 's/.* time: ([0-9]+)s.*/\1/p' <<< "$last")
+if [[ -n "$runs" && -n "$secs" && "$secs" -gt 0 ]]; then
+    echo "runs: $runs in ${secs}s, average $((runs / secs)) exec/s over all jobs"
+fi
 echo "libFuzzer exit status: $status; log: $fuzz_log"
 if [[ ${#found[@]} -gt 0 ]]; then
     echo "${#found[@]} reproducer(s) in $FUZZ_ARTIFACTS (traces in $FUZZ_WORK/traces):"

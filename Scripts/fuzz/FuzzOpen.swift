@@ -10,6 +10,12 @@
 // reproducer replays the same way; set VHDX_FUZZ_DUMP_FIXED=path to write the fixed-up bytes of
 // the last input run (to inspect or feed to `vhdx check`).
 //
+// Inputs come in two forms. Raw: the bytes are the file. Sparse: "VHDXSPAR", a u32 file size in
+// 512-byte units (capped at 16 MiB), then chunks of (u32 file offset, u16 length, bytes) laid
+// over zeros. A VHDX file is at least ~4 MiB of mostly zeros (1 MiB-aligned regions), so in raw
+// form almost every mutation lands in padding and every run costs megabytes; the sparse form of
+// the same image is a few KiB of structure bytes. Scripts/fuzz.sh seeds both forms.
+//
 // VHDX_FUZZ_SKIP=summary,extents,reads,check,fixup leaves steps out, so a run can get past a
 // known bug to the code behind it. VHDX_FUZZ_VERBOSE=1 prints what each step saw (for triage).
 
@@ -31,6 +37,10 @@ private let maxExtents = 4096
 /// The largest single read, so memory stays small whatever size the image claims.
 private let maxReadBytes: UInt64 = 64 << 10
 
+/// The largest file a sparse input may describe.
+private let maxSparseBytes: UInt64 = 16 << 20
+private let sparseMagic = Array("VHDXSPAR".utf8)
+
 private let verbose = getenv("VHDX_FUZZ_VERBOSE") != nil
 
 private func say(_ s: @autoclosure () -> String) {
@@ -47,13 +57,17 @@ private let skip: Set<String> = {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    say("input as given (\(bytes.count) bytes)")
-    exercise(bytes)
+    let bytes = decode(UnsafeBufferPointer(start: data, count: size))
+    say("input as given (\(bytes.count) bytes\(size >= 8 && data[0] == sparseMagic[0] ? ", sparse form \(size) bytes" : ""))")
+    // The input's last 8 bytes (not the file's: a sparse input's file usually ends in zeros) pick
+    // the offset of one read.
+    var readSeed: UInt64 = 0
+    for k in 0..<min(8, size) { readSeed |= UInt64(data[size - 1 - k]) << (8 * UInt64(k)) }
+    exercise(bytes, readSeed: readSeed)
     let fixed = skip.contains("fixup") ? nil : FuzzChecksums.fixed(bytes)
     if let fixed {
         say("input with checksums fixed up")
-        exercise(fixed)
+        exercise(fixed, readSeed: readSeed)
     } else {
         say("checksums already right: no fixed-up run")
     }
@@ -62,6 +76,31 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         fclose(f)
     }
     return 0
+}
+
+/// The file an input describes: the bytes themselves, or the sparse form laid out (see the top).
+private func decode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    guard input.count >= 12, input[0..<8].elementsEqual(sparseMagic) else { return Array(input) }
+    func u32(_ i: Int) -> UInt64 {
+        UInt64(input[i]) | UInt64(input[i + 1]) << 8 | UInt64(input[i + 2]) << 16 | UInt64(input[i + 3]) << 24
+    }
+    let size = Int(min(u32(8) * 512, maxSparseBytes))
+    var out = [UInt8](repeating: 0, count: size)
+    var i = 12
+    out.withUnsafeMutableBytes { dst in
+        while i + 6 <= input.count {
+            let offset = u32(i)
+            let length = Int(input[i + 4]) | Int(input[i + 5]) << 8
+            i += 6
+            let n = min(length, input.count - i)
+            if offset < UInt64(size) {
+                let m = min(n, size - Int(offset))
+                memcpy(dst.baseAddress! + Int(offset), input.baseAddress! + i, m)
+            }
+            i += n
+        }
+    }
+    return out
 }
 
 /// Whether two byte arrays are equal, with one memcmp (an element loop would run libFuzzer's
@@ -73,14 +112,13 @@ private func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
 
 /// One run of the read-only engine over `bytes`. Errors are expected; only traps, sanitizer
 /// reports, hangs and memory blow-ups are findings.
-private func exercise(_ bytes: [UInt8]) {
+private func exercise(_ bytes: [UInt8], readSeed: UInt64) {
     let storage = MemoryStorage(bytes, writable: false, maxSize: maxStorageBytes)
     do {
         let image = try VHDXFile(storage: storage)
         say("open: ok, \(image.diskType) \(image.virtualSize) bytes, block \(image.blockSize), BAT entries \(image.layout.batEntriesUsed), log replay \(image.logReplay.map { "\($0.entryCount) entries" } ?? "none")")
-        use(image)
+        use(image, readSeed: readSeed)
     } catch {
-        _ = error.description
         say("open: \(error.detailedDescription)")
     }
     // The storage is read-only: the open must not have changed it (a write would have thrown).
@@ -105,7 +143,7 @@ private func exercise(_ bytes: [UInt8]) {
     }
 }
 
-private func use(_ image: VHDXFile) {
+private func use(_ image: VHDXFile, readSeed: UInt64) {
     for f in image.findings { say("  finding: \(f)") }
     _ = image.diskType
     _ = image.layout.parentLocator?.parentLinkage
@@ -148,14 +186,9 @@ private func use(_ image: VHDXFile) {
         let start = block - 2048
         ranges.append((start, min(4096, size - start)))
     }
-    // 4 KiB at an offset taken from the image bytes (the file's last 8 bytes).
+    // 4 KiB at an offset taken from the input.
     if size > 0 {
-        let raw = image.storage as? MemoryStorage
-        var seed: UInt64 = 0
-        if let b = raw?.bytes, b.count >= 8 {
-            for k in 0..<8 { seed |= UInt64(b[b.count - 8 + k]) << (8 * UInt64(k)) }
-        }
-        let off = (seed % size) & ~511
+        let off = (readSeed % size) & ~511
         ranges.append((off, min(4096, size - off)))
     }
     for e in dataExtents {

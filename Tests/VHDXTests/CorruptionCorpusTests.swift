@@ -188,4 +188,52 @@ struct CorruptionCorpusTests {
             #expect(report.corruptions > 0)
         }
     }
+
+    // MARK: - Inputs the fuzzer's helper crafted (Scripts/fuzz.sh), kept as regressions
+
+    /// Writes `entries` into the 1 MiB log at 1 MiB and points both headers at `guid`.
+    static func withLog(_ base: [UInt8], guid: GUID, entries: [(UInt64, [UInt8])]) -> [UInt8] {
+        var b = base
+        for (position, bytes) in entries { b.replaceSubrange((1 << 20) + Int(position)..<(1 << 20) + Int(position) + bytes.count, with: bytes) }
+        return header { b, h in b.replaceSubrange(h + 48..<h + 64, with: guid.bytes) }(b)
+    }
+
+    @Test("a log offset that overflows when its length is added is refused")
+    func logOffsetOverflow() throws {
+        let bytes = CorruptionCorpusTests.header { b, h in CorruptionCorpusTests.put64(&b, h + 72, 0xFFFF_FFFF_FFF0_0000) }(CorruptionCorpusTests.base)
+        #expect(throws: VHDXError.self) { try VHDXFile(storage: MemoryStorage(bytes, writable: false)) }
+        #expect(try Checker.check(storage: MemoryStorage(bytes, writable: false)).corruptions > 0)
+    }
+
+    @Test("a region whose end wraps past 2^64 is refused")
+    func regionWraps() throws {
+        let bytes = CorruptionCorpusTests.region { b, t in CorruptionCorpusTests.put64(&b, t + 32, 0xFFFF_FFFF_FFF0_0000) }(CorruptionCorpusTests.base)
+        #expect(throws: VHDXError.self) { try VHDXFile(storage: MemoryStorage(bytes, writable: false)) }
+        #expect(try Checker.check(storage: MemoryStorage(bytes, writable: false)).corruptions > 0)
+    }
+
+    @Test("a log full of valid entries whose head's tail names no entry is refused in linear time")
+    func logSearchStaysLinear() throws {
+        let guid = GUID.random()
+        // 255 one-sector entries, consecutive sequence numbers, each naming the empty last slot as tail.
+        let entries = (0..<255).map { i in
+            (UInt64(i) * 4096, LogEntry.encode(updates: [], sequenceNumber: UInt64(i + 1), tail: 255 * 4096, logGUID: guid,
+                                               flushedFileOffset: 0, lastFileOffset: 0))
+        }
+        let bytes = CorruptionCorpusTests.withLog(CorruptionCorpusTests.base, guid: guid, entries: entries)
+        #expect(throws: VHDXError(.corrupt, "")) { try VHDXFile(storage: MemoryStorage(bytes, writable: false)) }
+    }
+
+    @Test("a pending log claiming a 1 TiB file does not make check scan a terabyte")
+    func hugeLastFileOffset() throws {
+        let guid = GUID.random()
+        let entry = LogEntry.encode(updates: [], sequenceNumber: 1, tail: 0, logGUID: guid, flushedFileOffset: 0, lastFileOffset: 1 << 40)
+        let bytes = CorruptionCorpusTests.withLog(CorruptionCorpusTests.base, guid: guid, entries: [(0, entry)])
+        let image = try VHDXFile(storage: MemoryStorage(bytes, writable: false))
+        #expect(image.logReplay?.inMemory == true)
+        let report = try Checker.check(storage: MemoryStorage(bytes, writable: false))
+        #expect(report.corruptions == 0, "\(report.findings)")
+        #expect(report.leakedBytes == 0)
+    }
 }
+

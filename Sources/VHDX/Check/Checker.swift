@@ -29,7 +29,7 @@ public enum Checker {
             try table.forEach { (i, e) throws(VHDXError) in bat.visit(index: i, entry: e) }
             bat.finish()
             loader.findings += bat.findings
-            report.leakedBytes = try bat.findLeaks(io: io, into: &loader.findings)
+            report.leakedBytes = try bat.findLeaks(io: io, scanLimit: try storage.size(), into: &loader.findings)
         } catch {
             report.complete = false
             if error.code == .io { throw error }
@@ -176,7 +176,10 @@ struct BATChecks {
 
     /// Unreferenced 1 MiB units of the file that hold data: space a crash or a tool left behind.
     /// Unreferenced zero space (the slack qemu leaves at the end of a new image) is not a leak.
-    mutating func findLeaks(io: Storage, into out: inout [Finding]) throws(VHDXError) -> UInt64 {
+    /// Only the real file is scanned (`scanLimit`): past it a replayed log's LastFileOffset may
+    /// claim space that reads as zeros anyway.
+    mutating func findLeaks(io: Storage, scanLimit: UInt64, into out: inout [Finding]) throws(VHDXError) -> UInt64 {
+        let limit = min(fileSize, scanLimit)
         var leaked: UInt64 = 0
         var cursor = Layout.headerSectionSize
         var gaps: [(UInt64, UInt64)] = []
@@ -186,7 +189,9 @@ struct BATChecks {
         }
         if fileSize > cursor { gaps.append((cursor, fileSize)) }
         var buffer = [UInt8](repeating: 0, count: Int(Layout.MiB))
-        for (start, end) in gaps {
+        for (start, gapEnd) in gaps {
+            let end = min(gapEnd, limit)
+            guard start < end else { continue }
             var unit = start
             var runStart: UInt64?
             while unit < end {

@@ -33,8 +33,17 @@ public struct LogSequence: Sendable {
         var lastReason: FormatError?
         let maxSteps = logLength / 4096 * 2 + 2
         var steps: UInt64 = 0
+        // A run starting inside a run already found invalid reaches the same head with fewer
+        // entries, so it is invalid too: skipping those starts keeps the search linear.
+        var deadStarts = Set<UInt64>()
         while steps < maxSteps {
             steps += 1
+            if deadStarts.contains(curTail) {
+                curTail = (curTail + 4096) % logLength
+                if curTail <= oldTail { break }
+                oldTail = curTail
+                continue
+            }
             var seq: [Located] = []
             var pos = curTail
             while seq.count < Int(logLength / 4096) {
@@ -51,6 +60,7 @@ public struct LogSequence: Sendable {
                     candidate = Array(seq[tailIndex...])
                 }
             }
+            if !valid { for l in seq { deadStarts.insert(l.position) } }
             curTail = valid ? pos : (curTail + 4096) % logLength
             if curTail <= oldTail { break }
             oldTail = curTail

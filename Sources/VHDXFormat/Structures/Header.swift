@@ -102,6 +102,9 @@ public struct Header: Equatable, Sendable {
         guard logOffset.isMultiple(of: Layout.MiB) else {
             throw FormatError(.misaligned, "header", field: "logOffset", "log offset \(logOffset) is not a multiple of 1 MiB")
         }
+        guard !logOffset.addingReportingOverflow(UInt64(logLength)).overflow else {
+            throw FormatError(.outOfRange, "header", field: "logOffset", "log [\(logOffset), +\(logLength)) runs past the largest file offset")
+        }
         if logLength > 0 && logOffset < Layout.headerSectionSize {
             throw FormatError(.outOfRange, "header", field: "logOffset", "log offset \(logOffset) lies in the 1 MiB header section")
         }

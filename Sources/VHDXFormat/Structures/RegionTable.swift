@@ -79,6 +79,9 @@ public struct RegionTable: Equatable, Sendable {
                 out.append(FormatError(.outOfRange, "region table", field: "entries[\(i)].fileOffset", at: at + 16,
                                        "\(name) region at \(e.fileOffset) lies in the header section"))
             }
+            if e.fileOffset.addingReportingOverflow(UInt64(e.length)).overflow {
+                out.append(FormatError(.outOfRange, "region table", field: "entries[\(i)]", at: at, "\(name) region runs past the largest file offset"))
+            }
             if e.length == 0 {
                 out.append(FormatError(.outOfRange, "region table", field: "entries[\(i)].length", at: at + 24, "\(name) region has length 0"))
             }

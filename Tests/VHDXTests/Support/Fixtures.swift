@@ -115,10 +115,12 @@ func contentSHA256(_ image: VHDXFile) throws -> String {
     return String(String(decoding: digest, as: UTF8.self).prefix(64))
 }
 
-/// The built `vhdx` executable (swift test builds it alongside the tests).
+/// The built `vhdx` executable: the one beside the running test binary (same build, whatever
+/// the scratch path), else the default debug or release build.
 func vhdxBinary() throws -> String {
-    let candidates = [".build/debug/vhdx", ".build/release/vhdx"].map { Fixtures.packageRoot.appendingPathComponent($0).path }
-    let bundle = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("vhdx").path
-    for c in [bundle] + candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    let beside = exe.deletingLastPathComponent().appendingPathComponent("vhdx").path
+    let candidates = [beside] + [".build/debug/vhdx", ".build/release/vhdx"].map { Fixtures.packageRoot.appendingPathComponent($0).path }
+    for c in candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
     throw TestFailure("the vhdx binary is not built; run `swift build` first")
 }
