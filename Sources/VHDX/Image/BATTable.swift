@@ -27,19 +27,21 @@ final class BATTable {
 
     /// Calls `body` with every entry in index order, one page at a time, without filling the cache.
     func forEach(_ body: (UInt64, BATEntry) throws(VHDXError) -> Void) throws(VHDXError) {
+        try forEachPage { (first, raw) throws(VHDXError) in
+            for k in 0..<raw.count / 8 {
+                try body(first + UInt64(k), BATEntry(raw: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self))))
+            }
+        }
+    }
+
+    /// The raw little-endian entries a page (1 MiB) at a time, with the index of the first: the
+    /// hot loops of info and check scan these directly.
+    func forEachPage(_ body: (UInt64, UnsafeRawBufferPointer) throws(VHDXError) -> Void) throws(VHDXError) {
         var page: UInt64 = 0
         while page * BATTable.pageEntries < entryCount {
             let bytes: [UInt8]
             if let cached = pages[page] { bytes = cached } else { bytes = try read(page) }
-            let first = page * BATTable.pageEntries
-            // The hot loop of info and check: unaligned little-endian loads, no per-entry checks.
-            try typed {
-                try bytes.withUnsafeBytes { raw in
-                    for k in 0..<raw.count / 8 {
-                        try body(first + UInt64(k), BATEntry(raw: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self))))
-                    }
-                }
-            }
+            try typed { try bytes.withUnsafeBytes { raw in try body(page * BATTable.pageEntries, raw) } }
             page += 1
         }
     }
