@@ -9,7 +9,8 @@ import VHDXFormat
 /// blocks and all-zero 4 KiB pieces of data blocks), so the output is as sparse as qemu-img's.
 public struct RawConverter {
     public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
-    static let chunk = 8 << 20
+    // 256 KiB: larger writes made the kernel fault in big page-cache pages and ran 3x slower here.
+    static let chunk = 256 << 10
     static let zeroGranule = 4096
 
     public let source: VHDXFile

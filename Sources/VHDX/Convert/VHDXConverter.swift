@@ -13,7 +13,8 @@ public struct VHDXConverter {
     public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
     public let source: DiskImage
     public var options: CreateOptions
-    static let piece = 8 << 20
+    // 256 KiB: larger writes made the kernel fault in big page-cache pages and ran 3x slower here.
+    static let piece = 256 << 10
 
     /// `options.virtualSize` is set from the source, rounded up to a whole logical sector.
     public init(source: DiskImage, options: CreateOptions) {
