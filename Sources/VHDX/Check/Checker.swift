@@ -16,9 +16,7 @@ public enum Checker {
             var io: Storage = storage
             if let sequence {
                 io = try ReplayOverlay(base: storage, sequence: sequence)
-                report.logReplay = LogReplayInfo(entryCount: sequence.entries.count, updateCount: sequence.updateCount,
-                                                 firstSequenceNumber: sequence.entries.first!.entry.header.sequenceNumber,
-                                                 lastSequenceNumber: sequence.head.sequenceNumber, inMemory: true)
+                report.logReplay = LogReplayInfo(sequence, inMemory: true)
                 loader.note(Finding(.notice, "log", at: choice.current.logOffset,
                                     "a pending log of \(sequence.entries.count) entries was applied in memory for this check; --repair writes it",
                                     repairable: true))

@@ -30,6 +30,14 @@ public struct LogReplayInfo: Sendable {
     public var lastSequenceNumber: UInt64
     /// True when applied to an in-memory overlay only (read-only open); false when written.
     public var inMemory: Bool
+
+    init(_ sequence: LogSequence, inMemory: Bool) {
+        entryCount = sequence.entries.count
+        updateCount = sequence.updateCount
+        firstSequenceNumber = sequence.entries.first!.entry.header.sequenceNumber
+        lastSequenceNumber = sequence.head.sequenceNumber
+        self.inMemory = inMemory
+    }
 }
 
 /// Decodes an image's structures in the order of vhdx-format.md §10, reporting every problem
@@ -72,10 +80,7 @@ struct ImageLoader {
             note(f)
             throw fatal(f)
         }
-        for (i, p) in choice.problems.enumerated() {
-            if let p { note(Finding(p, repairable: true, openCanContinue: true)) }
-            _ = i
-        }
+        for case let p? in choice.problems { note(Finding(p, repairable: true, openCanContinue: true)) }
         let h = choice.current
         if h.reserved.contains(where: { $0 != 0 }) {
             note(Finding(.corruption, "header", at: Layout.headerOffsets[choice.slot] + 80, "reserved bytes are not zero"))
@@ -111,14 +116,13 @@ struct ImageLoader {
         // Region tables: copy 1, falling back to copy 2.
         var tables: [RegionTable?] = []
         var raws: [[UInt8]] = []
-        for (i, off) in Layout.regionTableOffsets.enumerated() {
+        for off in Layout.regionTableOffsets {
             let raw = try io.read(count: RegionTable.encodedSize, at: off)
             raws.append(raw)
             do { tables.append(try RegionTable.decodeValid(raw, at: off)) } catch {
                 tables.append(nil)
                 let unsupported = error.code == .unsupported
                 note(Finding(error, repairable: !unsupported, openCanContinue: true))
-                _ = i
             }
         }
         guard let copy = tables.firstIndex(where: { $0 != nil }), let table = tables[copy] else {

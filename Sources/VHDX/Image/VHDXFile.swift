@@ -61,9 +61,7 @@ public final class VHDXFile {
         var io: Storage = storage
         var replay: LogReplayInfo?
         if let sequence {
-            replay = LogReplayInfo(entryCount: sequence.entries.count, updateCount: sequence.updateCount,
-                                   firstSequenceNumber: sequence.entries.first!.entry.header.sequenceNumber,
-                                   lastSequenceNumber: sequence.head.sequenceNumber, inMemory: !storage.isWritable)
+            replay = LogReplayInfo(sequence, inMemory: !storage.isWritable)
         }
         if storage.isWritable {
             // Renew FileWriteGuid before any other change, replay counting as a change.
