@@ -139,9 +139,12 @@ struct CLITests {
         let streamed = try Shell.run("'\(try vhdxBinary())' convert '\(path)' - | sha256sum").stdout.prefix(64)
         #expect(try Shell.sha256(file: out) == String(streamed))
         #expect(String(streamed) == "bc0be4623b15aa84216fb31ba24e3b621ec7f1c72d198c990ac0eced222d9f62")
-        // No temporary files are left beside the output.
-        let dir = URL(fileURLWithPath: out).deletingLastPathComponent().path
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }.isEmpty)
+        // No temporary file of this output is left beside it (other tests write their own
+        // temporaries into the same directory concurrently, so look only for ours).
+        let url = URL(fileURLWithPath: out)
+        let ours = ".\(url.lastPathComponent).tmp-"
+        let dir = url.deletingLastPathComponent().path
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix(ours) }.isEmpty)
         unlink(out)
     }
 
