@@ -42,7 +42,7 @@ public final class DiskImage {
 
     /// Opens `path` read-only: as VHDX when it starts with the signature (a damaged VHDX is an
     /// error, never silently compared as raw), otherwise as a raw image.
-    public init(path: String) throws(VHDXError) {
+    public init(path: String, parents: ParentOptions = .default) throws(VHDXError) {
         let storage = try FileStorage(path: path, mode: .readOnly)
         var head = [UInt8](repeating: 0, count: 8)
         let n = try typed { try head.withUnsafeMutableBytes { b in try storage.readAvailable(into: b, at: 0) } }
@@ -50,6 +50,7 @@ public final class DiskImage {
         self.file = storage
         if n == 8 && head == DiskImage.signature {
             let image = try VHDXFile(storage: storage)
+            try image.attachParents(parents)
             self.format = .vhdx
             self.vhdx = image
             self.virtualSize = image.virtualSize

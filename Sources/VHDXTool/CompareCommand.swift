@@ -19,14 +19,19 @@ struct CompareCommand: ParsableCommand {
     @Flag(name: [.short, .long], help: "Fail on a size difference, and on allocated vs unallocated regions even when both read as zeros.")
     var strict = false
     @Flag(help: "JSON on stdout.") var json = false
+    @OptionGroup var parents: ParentArguments
+    @Option(help: ArgumentHelp("The parent of SECOND, when it is a differencing image (--parent is FIRST's).", valueName: "path"))
+    var secondParent: String?
     @Flag(name: [.short, .long], help: "Show progress on stderr even when it is not a terminal.") var progress = false
 
     func run() throws {
         let result: CompareResult
         let reporter = ProgressReporter(label: "compare", requested: progress)
         do {
-            let a = try DiskImage(path: first)
-            let b = try DiskImage(path: second)
+            let a = try DiskImage(path: first, parents: parents.options)
+            var secondOptions = parents.options
+            secondOptions.parentPath = secondParent
+            let b = try DiskImage(path: second, parents: secondOptions)
             if a.virtualSize != b.virtualSize {
                 Output.message("vhdx: the images differ in size: \(first) is \(Output.size(a.virtualSize)), \(second) is \(Output.size(b.virtualSize))"
                                + (strict ? "" : "; the tail of the larger one is compared against zeros"))

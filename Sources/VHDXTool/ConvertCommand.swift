@@ -25,6 +25,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "VHDX output: block size, a power of two from 1M to 256M.") var blockSize: ByteCount = ByteCount(bytes: 32 << 20)
     @Option(help: "VHDX output: logical sector size, 512 or 4096 (default: the source's, else 512).") var logicalSectorSize: UInt32?
     @Option(help: "VHDX output: physical sector size, 512 or 4096 (default: the source's, else 4096).") var physicalSectorSize: UInt32?
+    @OptionGroup var parents: ParentArguments
 
     func run() throws {
         if destination != "-" && sameFile(source, destination) {
@@ -32,7 +33,7 @@ struct ConvertCommand: ParsableCommand {
         }
         if destination.lowercased().hasSuffix(".vhdx") || destination.lowercased().hasSuffix(".avhdx") {
             do {
-                let disk = try DiskImage(path: source)
+                let disk = try DiskImage(path: source, parents: parents.options)
                 var o = CreateOptions(virtualSize: disk.virtualSize)
                 o.fixed = fixed
                 guard blockSize.bytes <= UInt64(UInt32.max) else { throw ValidationError("block size must be below 4 GiB") }
@@ -45,7 +46,7 @@ struct ConvertCommand: ParsableCommand {
             return
         }
         do {
-            let image = try VHDXFile.open(path: source)
+            let image = try VHDXFile.openChain(path: source, parents: parents.options)
             let converter = RawConverter(source: image)
             let reporter = ProgressReporter(label: "convert", requested: progress)
             if destination == "-" {

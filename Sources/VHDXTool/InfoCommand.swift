@@ -7,6 +7,8 @@ struct InfoCommand: ParsableCommand {
 
     @Argument(help: "The VHDX or AVHDX file.") var file: String
     @Flag(help: "JSON on stdout.") var json = false
+    @Flag(help: "Also open and describe every parent of a differencing image.") var chain = false
+    @OptionGroup var parents: ParentArguments
 
     func run() throws {
         let image: VHDXFile

@@ -10,6 +10,7 @@ struct MapCommand: ParsableCommand {
 
     @Argument(help: "The VHDX or AVHDX file.") var file: String
     @Flag(help: "JSON on stdout.") var json = false
+    @OptionGroup var parents: ParentArguments
     @Option(help: "Start of the range to map (bytes; K/M/G/T suffixes accepted).") var offset: ByteCount = ByteCount(bytes: 0)
     @Option(help: "Length of the range to map (default: to the end of the disk).") var length: ByteCount?
 

@@ -34,14 +34,14 @@ extension VHDXFile {
         case .zero, .unmapped, .unmappedV095, .undefined:
             piece.initializeMemory(as: UInt8.self, repeating: 0)
         case .notPresent:
-            guard diskType != .differencing else { throw needsParent(block) }
-            piece.initializeMemory(as: UInt8.self, repeating: 0)
+            guard diskType == .differencing else { piece.initializeMemory(as: UInt8.self, repeating: 0); return }
+            try readParent(into: piece, at: block * blockSize + inBlock)
         case .partiallyPresent:
             guard diskType == .differencing else {
                 throw VHDXError(.corrupt, "block \(block) is PARTIALLY_PRESENT, a state only a differencing disk may hold", path: storage.name,
                                 at: layout.batRegion.fileOffset + geometry.payloadIndex(block: block) * 8)
             }
-            throw needsParent(block)
+            try readPartial(entry, block: block, inBlock: inBlock, into: piece)
         case nil:
             throw VHDXError(.corrupt, "block \(block) has invalid BAT state \(entry.state)", path: storage.name,
                             at: layout.batRegion.fileOffset + geometry.payloadIndex(block: block) * 8)
@@ -61,8 +61,58 @@ extension VHDXFile {
         try io.read(into: piece, at: at)
     }
 
-    private func needsParent(_ block: UInt64) -> VHDXError {
-        VHDXError(.unsupported, "block \(block) of this differencing disk needs data from its parent; reading through a parent chain is not supported yet",
-                  path: storage.name)
+    /// A PARTIALLY_PRESENT block: sectors whose bitmap bit is 1 come from this file, the rest
+    /// from the parent, a run of equal bits at a time.
+    private func readPartial(_ entry: BATEntry, block: UInt64, inBlock: UInt64, into piece: UnsafeMutableRawBufferPointer) throws(VHDXError) {
+        let lss = geometry.logicalSectorSize
+        let end = inBlock + UInt64(piece.count)
+        let firstSector = inBlock / lss, lastSector = (end - 1) / lss
+        let bits = try sectorBitmapBytes(block: block, sectors: firstSector...lastSector)
+        let skip = Int(firstSector % 8)
+        let runs = bits.withUnsafeBytes { SectorBitmap.runs($0, first: skip, count: Int(lastSector - firstSector) + 1) }
+        for run in runs {
+            let a = max(inBlock, (firstSector + UInt64(run.bits.lowerBound - skip)) * lss)
+            let b = min(end, (firstSector + UInt64(run.bits.upperBound - skip)) * lss)
+            let sub = UnsafeMutableRawBufferPointer(rebasing: piece[Int(a - inBlock)..<Int(b - inBlock)])
+            if run.present {
+                try readData(entry, block: block, inBlock: a, into: sub)
+            } else {
+                try readParent(into: sub, at: block * blockSize + a)
+            }
+        }
+    }
+
+    /// The bitmap bytes holding the bits of `sectors` (sector numbers within `block`), from the
+    /// byte holding the first.
+    func sectorBitmapBytes(block: UInt64, sectors: ClosedRange<UInt64>) throws(VHDXError) -> [UInt8] {
+        let at = try sectorBitmapOffset(block: block)
+        let first = sectors.lowerBound / 8, last = sectors.upperBound / 8
+        return try io.read(count: Int(last - first + 1), at: at + first)
+    }
+
+    /// File offset of the start of `block`'s slice of its chunk's sector bitmap, which must be
+    /// present (the block is PARTIALLY_PRESENT).
+    func sectorBitmapOffset(block: UInt64) throws(VHDXError) -> UInt64 {
+        let chunk = block / geometry.chunkRatio
+        let index = geometry.sectorBitmapIndex(chunk: chunk)
+        guard let sb = try sectorBitmapEntry(chunk: chunk), sb.state == SectorBitmapState.present.rawValue, sb.fileOffset >= Layout.headerSectionSize else {
+            throw VHDXError(.corrupt, "block \(block) is PARTIALLY_PRESENT but the sector bitmap of chunk \(chunk) is not present", path: storage.name,
+                            at: layout.batRegion.fileOffset + index * 8)
+        }
+        return sb.fileOffset + geometry.bitmapSliceOffset(block: block)
+    }
+
+    /// Reads through to the parent. A child may be larger than its parent: bytes past the
+    /// parent's end read as zeros.
+    func readParent(into piece: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        guard let parent else {
+            throw VHDXError(.parentNotFound, "virtual offset \(offset) of this differencing image is in its parent, which is not open",
+                            path: storage.name)
+        }
+        let inParent = offset < parent.virtualSize ? Int(min(UInt64(piece.count), parent.virtualSize - offset)) : 0
+        if inParent > 0 { try parent.read(into: UnsafeMutableRawBufferPointer(rebasing: piece[0..<inParent]), at: offset) }
+        if inParent < piece.count {
+            UnsafeMutableRawBufferPointer(rebasing: piece[inParent...]).initializeMemory(as: UInt8.self, repeating: 0)
+        }
     }
 }

@@ -19,6 +19,10 @@ public final class VHDXFile {
     /// Set when a pending log was found and replayed.
     public let logReplay: LogReplayInfo?
     var bat: BATTable
+    /// The parent this differencing image reads through, opened read-only (see `attachParents`).
+    public internal(set) var parent: VHDXFile?
+    /// How `parent` was found and accepted.
+    public internal(set) var parentLink: ParentLink?
 
     // Write-session state (writable opens only).
     var journal = Journal()

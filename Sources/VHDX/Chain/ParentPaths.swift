@@ -1,0 +1,90 @@
+import VHDXFormat
+
+/// Where a child's parent may be, in the order they are tried: the locator's relative_path
+/// (against the child's folder), volume_path and absolute_win32_path mapped onto this machine,
+/// then the parent's file name in the child's folder and in each search directory.
+///
+/// Windows paths cannot be resolved as such on Linux: a drive path `\\?\C:\a\b.vhdx` is tried as
+/// `/mnt/c/a/b.vhdx` (WSL's mount) and as `/a/b.vhdx`; a volume path's volume GUID names nothing
+/// here, so only its path part is tried, from `/`.
+enum ParentPaths {
+    static func candidates(childPath: String, locator: ParentLocator, searchDirectories: [String]) -> [String] {
+        let dir = directory(of: childPath)
+        var out: [String] = []
+        var names: [String] = []
+        func add(_ p: String) { if !p.isEmpty, !out.contains(p) { out.append(p) } }
+        if let rel = locator["relative_path"] {
+            let parts = components(rel)
+            if !parts.isEmpty {
+                add(normalize(dir + "/" + parts.joined(separator: "/")))
+                names.append(parts.last!)
+            }
+        }
+        if let vol = locator["volume_path"] {
+            // \\?\Volume{GUID}\path\file: drop the volume.
+            var parts = components(vol)
+            if let i = parts.firstIndex(where: { $0.hasPrefix("Volume{") }) { parts.removeFirst(i + 1) } else { parts.removeAll() }
+            if !parts.isEmpty {
+                add("/" + parts.joined(separator: "/"))
+                names.append(parts.last!)
+            }
+        }
+        if let abs = locator["absolute_win32_path"] {
+            var parts = components(abs)
+            if parts.first == "?" { parts.removeFirst() }
+            if let drive = parts.first, drive.count == 2, drive.hasSuffix(":"), drive.first!.isLetter {
+                let rest = parts.dropFirst().joined(separator: "/")
+                add("/mnt/\(drive.first!.lowercased())/" + rest)
+                add("/" + rest)
+            }
+            if let last = parts.last { names.append(last) }
+        }
+        for d in [dir] + searchDirectories {
+            for n in names { add(normalize(d + "/" + n)) }
+        }
+        return out
+    }
+
+    /// The path components of a Windows or POSIX path, without empty and `.` parts.
+    static func components(_ path: String) -> [String] {
+        path.split(whereSeparator: { $0 == "\\" || $0 == "/" }).map(String.init).filter { $0 != "." }
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let d = String(path[..<slash])
+        return d.isEmpty ? "/" : d
+    }
+
+    /// Folds `..` and `.` lexically (the locator's `..` means the folder above, as on Windows).
+    static func normalize(_ path: String) -> String {
+        let absolute = path.hasPrefix("/")
+        var out: [String] = []
+        for part in path.split(separator: "/") {
+            if part == "." { continue }
+            if part == "..", let last = out.last, last != ".." { out.removeLast(); continue }
+            if part == "..", absolute { continue }
+            out.append(String(part))
+        }
+        let joined = out.joined(separator: "/")
+        return absolute ? "/" + joined : (joined.isEmpty ? "." : joined)
+    }
+
+    /// The locator path from a child's folder to its parent, in Windows form (`.\p.vhdx`,
+    /// `..\base\p.vhdx`), both given as absolute POSIX paths.
+    static func relativeWindowsPath(from childDir: String, to parentPath: String) -> String {
+        let a = components(childDir), b = components(parentPath)
+        var common = 0
+        while common < a.count, common < b.count - 1, a[common] == b[common] { common += 1 }
+        let ups = Array(repeating: "..", count: a.count - common)
+        let rest = Array(b[common...])
+        return (ups.isEmpty ? ["."] : ups).joined(separator: "\\") + "\\" + rest.joined(separator: "\\")
+    }
+
+    /// `\\?\C:\…` for a WSL-mounted drive path (`/mnt/c/…`); nil where no drive letter applies.
+    static func win32Path(forPOSIX path: String) -> String? {
+        let parts = components(path)
+        guard parts.count >= 3, parts[0] == "mnt", parts[1].count == 1, parts[1].first!.isLetter else { return nil }
+        return "\\\\?\\\(parts[1].uppercased()):\\" + parts[2...].joined(separator: "\\")
+    }
+}

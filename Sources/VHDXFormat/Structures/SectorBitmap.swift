@@ -1,0 +1,48 @@
+/// A differencing disk's sector bitmap (vhdx-format.md §4): one bit per logical sector,
+/// LSB-first within each byte; 1 = the sector's data is in this file, 0 = read the parent.
+/// These helpers work on any slice of the bitmap, addressed by bit (= sector) number relative
+/// to the slice's first byte.
+public enum SectorBitmap {
+    /// Runs of equal bits over bits [first, first + count), in order: (bit value, bit range).
+    public static func runs(_ bytes: UnsafeRawBufferPointer, first: Int, count: Int) -> [(present: Bool, bits: Range<Int>)] {
+        var out: [(Bool, Range<Int>)] = []
+        var i = first
+        let end = first + count
+        precondition(end <= bytes.count * 8, "bit range past the bitmap slice")
+        while i < end {
+            let value = bit(bytes, i)
+            var j = i + 1
+            while j < end {
+                // Whole bytes of the same value are skipped at once.
+                if j % 8 == 0, j + 8 <= end {
+                    let b = bytes[j / 8]
+                    if b == (value ? 0xFF : 0) { j += 8; continue }
+                }
+                if bit(bytes, j) != value { break }
+                j += 1
+            }
+            out.append((value, i..<j))
+            i = j
+        }
+        return out
+    }
+
+    @inline(__always)
+    public static func bit(_ bytes: UnsafeRawBufferPointer, _ i: Int) -> Bool {
+        bytes[i / 8] & (1 << UInt8(i % 8)) != 0
+    }
+
+    /// Sets bits [range) of `bytes`.
+    public static func set(_ bytes: inout [UInt8], _ range: Range<Int>) {
+        var i = range.lowerBound
+        while i < range.upperBound {
+            if i % 8 == 0, i + 8 <= range.upperBound {
+                bytes[i / 8] = 0xFF
+                i += 8
+            } else {
+                bytes[i / 8] |= 1 << UInt8(i % 8)
+                i += 1
+            }
+        }
+    }
+}
