@@ -96,6 +96,7 @@ public final class DiskImage {
 
     private func vhdxRun(at offset: UInt64) throws(VHDXError) -> AllocationRun {
         let image = vhdx!
+        if image.diskType == .differencing { return try chainRun(image, at: offset) }
         let bs = image.blockSize
         let blocks = image.geometry.dataBlockCount
         let differencing = image.diskType == .differencing
@@ -108,6 +109,15 @@ public final class DiskImage {
             next += 1
         }
         return AllocationRun(range: first * bs..<min(next * bs, virtualSize), allocated: allocated)
+    }
+
+    /// A differencing image's runs come from the whole chain: allocated where some layer holds
+    /// data, scanned at most `allocatedScanLimit` ahead.
+    private func chainRun(_ image: VHDXFile, at offset: UInt64) throws(VHDXError) -> AllocationRun {
+        let extents = try image.resolvedExtents(from: offset, to: min(virtualSize, offset + DiskImage.allocatedScanLimit))
+        let allocated = extents[0].kind == .data
+        let end = extents.first { ($0.kind == .data) != allocated }?.virtualOffset ?? extents.last!.end
+        return AllocationRun(range: offset..<end, allocated: allocated)
     }
 
     /// Data and partial blocks hold bytes; so, for this purpose, do invalid states (reading them

@@ -4,28 +4,49 @@ import VHDX
 struct CreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
-        abstract: "Create a fixed or dynamic VHDX (New-VHD defaults: 32 MiB blocks, 512/4096 sectors).",
-        discussion: "The image is built as a temporary file and renamed into place once complete and flushed."
+        abstract: "Create a fixed, dynamic or differencing VHDX (New-VHD defaults: 32 MiB blocks, 512/4096 sectors).",
+        discussion: """
+            With --parent, FILE is a differencing image (a child) over PARENT: it takes the parent's sector \
+            sizes and disk ID, 2 MiB blocks unless --block-size says otherwise, and SIZE defaults to the \
+            parent's (it may be larger, never smaller). The parent is only read. The image is built as a \
+            temporary file and renamed into place once complete and flushed.
+            """
     )
 
     @Argument(help: "The new file.") var file: String
-    @Argument(help: "Virtual size (K/M/G/T suffixes accepted).") var size: ByteCount
+    @Argument(help: "Virtual size (K/M/G/T suffixes accepted); optional with --parent.") var size: ByteCount?
+    @Option(help: ArgumentHelp("Create a differencing image over this parent.", valueName: "parent")) var parent: String?
     @Flag(help: "Allocate every block now (a fixed disk).") var fixed = false
-    @Option(help: "Block size, a power of two from 1M to 256M.") var blockSize: ByteCount = ByteCount(bytes: 32 << 20)
-    @Option(help: "Logical sector size: 512 or 4096.") var logicalSectorSize: UInt32 = 512
-    @Option(help: "Physical sector size: 512 or 4096.") var physicalSectorSize: UInt32 = 4096
+    @Option(help: "Block size, a power of two from 1M to 256M (default 32M; 2M for a differencing image).") var blockSize: ByteCount?
+    @Option(help: "Logical sector size: 512 or 4096 (a child's is its parent's).") var logicalSectorSize: UInt32?
+    @Option(help: "Physical sector size: 512 or 4096 (a child's is its parent's).") var physicalSectorSize: UInt32?
     @Option(help: "Log size, a multiple of 1M.") var logSize: ByteCount = ByteCount(bytes: 1 << 20)
     @Flag(help: "Replace FILE if it exists.") var force = false
 
-    func run() throws {
-        var o = CreateOptions(virtualSize: size.bytes)
-        o.fixed = fixed
-        guard blockSize.bytes <= UInt64(UInt32.max), logSize.bytes <= UInt64(UInt32.max) else {
+    func validate() throws {
+        guard (blockSize?.bytes ?? 0) <= UInt64(UInt32.max), logSize.bytes <= UInt64(UInt32.max) else {
             throw ValidationError("block size and log size must be below 4 GiB")
         }
-        o.blockSize = UInt32(blockSize.bytes)
-        o.logicalSectorSize = logicalSectorSize
-        o.physicalSectorSize = physicalSectorSize
+        if parent == nil && size == nil { throw ValidationError("a size is needed (only a differencing image takes its parent's)") }
+        if parent != nil && (fixed || logicalSectorSize != nil || physicalSectorSize != nil) {
+            throw ValidationError("a differencing image is dynamic and takes its parent's sector sizes: drop --fixed and the sector size options")
+        }
+    }
+
+    func run() throws {
+        if let parent {
+            var c = ChildOptions()
+            c.virtualSize = size?.bytes
+            if let blockSize { c.blockSize = UInt32(blockSize.bytes) }
+            c.logSize = UInt32(logSize.bytes)
+            do { try VHDXCreator.createChild(path: file, parentPath: parent, options: c, overwrite: force) } catch { Output.fail(error) }
+            return
+        }
+        var o = CreateOptions(virtualSize: size!.bytes)
+        o.fixed = fixed
+        if let blockSize { o.blockSize = UInt32(blockSize.bytes) }
+        if let logicalSectorSize { o.logicalSectorSize = logicalSectorSize }
+        if let physicalSectorSize { o.physicalSectorSize = physicalSectorSize }
         o.logSize = UInt32(logSize.bytes)
         do { try VHDXCreator.create(path: file, options: o, overwrite: force) } catch { Output.fail(error) }
     }

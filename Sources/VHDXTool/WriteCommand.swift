@@ -17,13 +17,14 @@ struct WriteCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The VHDX file.") var file: String
+    @Argument(help: "The VHDX or AVHDX file (a differencing image's parents are opened read-only).") var file: String
     @Option(help: "Virtual byte offset (K/M/G/T suffixes accepted).") var offset: ByteCount
     @Option(help: "Bytes to write from this file, or - for stdin.") var input: String?
     @Option(help: "Fill with this byte (e.g. 0xa5).") var pattern: String?
     @Flag(help: "Make the range read as zeros.") var zero = false
     @Flag(help: "Discard the range.") var trim = false
     @Option(help: "Length for --pattern, --zero and --trim; limits --input.") var length: ByteCount?
+    @OptionGroup var parents: ParentArguments
 
     func validate() throws {
         let sources = [input != nil, pattern != nil, zero, trim].filter { $0 }.count
@@ -34,7 +35,7 @@ struct WriteCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let image = try VHDXFile.open(path: file, writable: true)
+            let image = try VHDXFile.openChain(path: file, writable: true, parents: parents.options)
             let start = offset.bytes
             if zero {
                 try image.writeZeroes(at: start, length: length!.bytes)

@@ -35,10 +35,11 @@ public struct RawConverter {
         let total = source.virtualSize
         var buffer = [UInt8](repeating: 0, count: RawConverter.chunk)
         var done: UInt64 = 0
-        try source.forEachExtent { (extent) throws(VHDXError) in
+        // Resolved through the chain: only extents some layer holds data for are read.
+        try source.forEachResolvedExtent { (extent) throws(VHDXError) in
             var v = extent.virtualOffset
             let end = extent.virtualOffset + extent.length
-            if extent.kind != .data && extent.kind != .partial {
+            if extent.kind != .data {
                 if !sparse { try writeZeros(out, from: v, count: extent.length, buffer: &buffer) }
                 done += extent.length
                 progress?(done, total)

@@ -9,19 +9,40 @@ extension VHDXFile {
     /// Writes `data` at virtual `offset`. New blocks are allocated at the end of the file; the
     /// rest of a new block reads as zeros, as it did before.
     public func write(_ data: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
-        try change(.write, offset, UInt64(data.count)) { () throws(VHDXError) in
-            var done: UInt64 = 0
-            var batUpdates: [(UInt64, BATEntry)] = []
-            while done < UInt64(data.count) {
-                let v = offset + done
-                let block = v / blockSize, inBlock = v % blockSize
-                let n = min(UInt64(data.count) - done, blockSize - inBlock)
-                let piece = UnsafeRawBufferPointer(rebasing: data[Int(done)..<Int(done + n)])
-                if let update = try writeWithinBlock(block: block, inBlock: inBlock, piece) { batUpdates.append(update) }
-                done += n
-            }
-            try setBATEntries(batUpdates)
+        try change(.write, offset, UInt64(data.count)) { () throws(VHDXError) in try writeBlocks(data, at: offset) }
+    }
+
+    /// Splits a write at block boundaries and commits the metadata it needs as one change. In a
+    /// differencing image, a write that does not cover whole sectors is widened to them with
+    /// the bytes the chain holds (the sector bitmap has one bit per sector).
+    func writeBlocks(_ data: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        let lss = geometry.logicalSectorSize
+        let end = offset + UInt64(data.count)
+        if diskType == .differencing, offset % lss != 0 || end % lss != 0 {
+            let start = offset / lss * lss
+            var widened = [UInt8](repeating: 0, count: Int((end + lss - 1) / lss * lss - start))
+            try typed { try widened.withUnsafeMutableBytes { b in
+                try read(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<Int(lss)]), at: start)
+                try read(into: UnsafeMutableRawBufferPointer(rebasing: b[(b.count - Int(lss))...]), at: start + UInt64(b.count) - lss)
+                UnsafeMutableRawBufferPointer(rebasing: b[Int(offset - start)..<Int(end - start)]).copyMemory(from: data)
+            } }
+            return try typed { try widened.withUnsafeBytes { b in try writeBlocks(b, at: start) } }
         }
+        var done: UInt64 = 0
+        var pending = PendingMetadata()
+        while done < UInt64(data.count) {
+            let v = offset + done
+            let block = v / blockSize, inBlock = v % blockSize
+            let n = min(UInt64(data.count) - done, blockSize - inBlock)
+            let piece = UnsafeRawBufferPointer(rebasing: data[Int(done)..<Int(done + n)])
+            if diskType == .differencing {
+                try writeChildBlock(block: block, inBlock: inBlock, piece, &pending)
+            } else if let update = try writeWithinBlock(block: block, inBlock: inBlock, piece) {
+                pending.bat.append(update)
+            }
+            done += n
+        }
+        try commit(pending)
     }
 
     public func write(_ bytes: [UInt8], at offset: UInt64) throws(VHDXError) {
@@ -64,9 +85,6 @@ extension VHDXFile {
         guard offset <= virtualSize, length <= virtualSize - offset else {
             throw VHDXError(.outOfBounds, "\(kind.rawValue) of \(length) bytes at \(offset) is beyond the \(virtualSize)-byte disk", path: storage.name)
         }
-        guard diskType != .differencing else {
-            throw VHDXError(.unsupported, "writing to a differencing disk is not supported yet", path: storage.name)
-        }
         guard length > 0 else { return }
         try beginUserVisibleChange(kind, offset..<offset + length)
         try apply()
@@ -99,11 +117,20 @@ extension VHDXFile {
         case .notPresent, .undefined, .zero, .unmapped, .unmappedV095:
             // These read as zeros: writing zeros into them changes nothing.
             if isAllZero(piece) { return nil }
-            let fileOffset = try allocateBlock()
+            let fileOffset = try allocate(blockSize)
             try storage.write(piece, at: fileOffset + inBlock)
             return (geometry.payloadIndex(block: block), BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: fileOffset / Layout.MiB))
         case .partiallyPresent, nil:
             throw VHDXError(.corrupt, "block \(block) has state \(entry.state), which a non-differencing disk cannot hold", path: storage.name)
+        }
+    }
+
+    private func zeroThroughWrites(_ offset: UInt64, _ length: UInt64, _ zeros: [UInt8]) throws(VHDXError) {
+        var done: UInt64 = 0
+        while done < length {
+            let k = Int(min(length - done, UInt64(zeros.count)))
+            try typed { try zeros.withUnsafeBytes { z in try writeBlocks(UnsafeRawBufferPointer(rebasing: z[0..<k]), at: offset + done) } }
+            done += UInt64(k)
         }
     }
 
@@ -118,36 +145,23 @@ extension VHDXFile {
             let blockEnd = min((block + 1) * blockSize, virtualSize)
             let n = min(end, blockEnd) - v
             let entry = try payloadEntry(block: block)
-            let allocated = entry.state == PayloadBlockState.fullyPresent.rawValue
+            let allocated = entry.state == PayloadBlockState.fullyPresent.rawValue || entry.state == PayloadBlockState.partiallyPresent.rawValue
             let whole = inBlock == 0 && v + n == blockEnd
             if whole && diskType != .fixed {
                 if entry.state != state.rawValue {
                     batUpdates.append((geometry.payloadIndex(block: block), BATEntry(state: state.rawValue, fileOffsetMB: 0)))
                     if allocated { released.append(entry.fileOffset) }
                 }
-            } else if allocated && state == .zero {
-                var done: UInt64 = 0
-                while done < n {
-                    let k = min(n - done, UInt64(zeros.count))
-                    try typed { try zeros.withUnsafeBytes { z in
-                        try storage.write(UnsafeRawBufferPointer(rebasing: z[0..<Int(k)]), at: entry.fileOffset + inBlock + done)
-                    } }
-                    done += k
-                }
+            } else if state == .zero {
+                // Through the write path: it skips blocks that already read as zeros, and in a
+                // child it sets the bits of sectors the parent would otherwise supply.
+                try zeroThroughWrites(v, n, zeros)
             }
             v += n
         }
         try setBATEntries(batUpdates)
         // Only once no entry points at them (the change is in the log): release the blocks.
         for offset in released { try storage.discard(offset: offset, length: blockSize) }
-    }
-
-    /// 1 MiB-aligned space for one block at the end of the file, zero-filled by extension.
-    private func allocateBlock() throws(VHDXError) -> UInt64 {
-        let offset = nextFreeOffset
-        nextFreeOffset += blockSize
-        if try storage.size() < nextFreeOffset { try storage.resize(to: nextFreeOffset) }
-        return offset
     }
 
     /// Logs and applies new BAT entries, grouped by the 4 KiB BAT sectors they fall in.

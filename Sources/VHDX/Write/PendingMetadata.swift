@@ -1,0 +1,63 @@
+import VHDXFormat
+
+/// The metadata changes one write collects before committing them as one log entry: sector
+/// bitmap pages (4 KiB images keyed by file offset) and BAT entries. Bitmap pages go first, so
+/// that even if the log splits the change, a BAT entry never names bits that are not yet set.
+struct PendingMetadata {
+    var bitmapPages: [UInt64: [UInt8]] = [:]
+    var bat: [(UInt64, BATEntry)] = []
+    /// Sector bitmap blocks allocated by this change, by chunk (the BAT does not show them yet).
+    var newBitmaps: [UInt64: UInt64] = [:]
+
+    var isEmpty: Bool { bitmapPages.isEmpty && bat.isEmpty }
+}
+
+extension VHDXFile {
+    /// Logs and applies everything `pending` holds.
+    func commit(_ pending: PendingMetadata) throws(VHDXError) {
+        guard !pending.isEmpty else { return }
+        var updates: [LogEntry.Update] = pending.bitmapPages.keys.sorted().map { .data(fileOffset: $0, bytes: pending.bitmapPages[$0]!) }
+        if !pending.bat.isEmpty { updates += try batSectorUpdates(pending.bat, regionOffset: layout.batRegion.fileOffset) }
+        try commitMetadata(updates)
+        for (index, entry) in pending.bat { bat.store(index, entry) }
+    }
+
+    /// Sets the sector-bitmap bits of `sectors` (numbers within `block`), allocating the chunk's
+    /// bitmap block first if it has none.
+    func setSectorBits(block: UInt64, sectors: Range<UInt64>, in pending: inout PendingMetadata) throws(VHDXError) {
+        let chunk = block / geometry.chunkRatio
+        let base: UInt64
+        if let b = pending.newBitmaps[chunk] {
+            base = b
+        } else if let sb = try sectorBitmapEntry(chunk: chunk), sb.state == SectorBitmapState.present.rawValue {
+            base = sb.fileOffset
+        } else {
+            base = try allocate(Layout.sectorBitmapBlockSize)
+            pending.newBitmaps[chunk] = base
+            pending.bat.append((geometry.sectorBitmapIndex(chunk: chunk), BATEntry(state: SectorBitmapState.present.rawValue, fileOffsetMB: base / Layout.MiB)))
+        }
+        let first = base * 8 + geometry.bitmapSliceOffset(block: block) * 8 + sectors.lowerBound  // in bits from file offset 0
+        let end = first + UInt64(sectors.count)
+        var bit = first
+        while bit < end {
+            let page = bit / 8 / 4096 * 4096
+            let pageEndBit = (page + 4096) * 8
+            let upTo = min(end, pageEndBit)
+            if pending.bitmapPages[page] == nil { pending.bitmapPages[page] = try storage.read(count: 4096, at: page) }
+            SectorBitmap.set(&pending.bitmapPages[page]!, Int(bit - page * 8)..<Int(upTo - page * 8))
+            bit = upTo
+        }
+    }
+
+    /// `length` bytes (a multiple of 1 MiB) of 1 MiB-aligned space at the end of the file that
+    /// read as zeros: space past everything referenced may hold stale bytes of an allocation
+    /// a crash cut short, so it is cleared first.
+    func allocate(_ length: UInt64) throws(VHDXError) -> UInt64 {
+        let offset = nextFreeOffset
+        nextFreeOffset += length
+        let size = try storage.size()
+        if offset < size { try storage.discard(offset: offset, length: min(size, nextFreeOffset) - offset) }
+        if size < nextFreeOffset { try storage.resize(to: nextFreeOffset) }
+        return offset
+    }
+}

@@ -1,0 +1,50 @@
+import VHDXFormat
+
+extension VHDXFile {
+    /// One block's part of a write into a differencing image (sector-aligned).
+    ///
+    /// - FULLY_PRESENT: written in place.
+    /// - PARTIALLY_PRESENT: written in place; the sectors' bits are set.
+    /// - NOT_PRESENT: a whole block becomes FULLY_PRESENT; otherwise the block is allocated, the
+    ///   piece written and its bits set (PARTIALLY_PRESENT), the other sectors still coming from
+    ///   the parent.
+    /// - ZERO, UNMAPPED, UNDEFINED: these read as zeros and never from the parent, so the
+    ///   block is allocated (zero-filled) and becomes FULLY_PRESENT: a partial block could not
+    ///   keep its unwritten sectors reading as zeros otherwise.
+    func writeChildBlock(block: UInt64, inBlock: UInt64, _ piece: UnsafeRawBufferPointer, _ pending: inout PendingMetadata) throws(VHDXError) {
+        let entry = try payloadEntry(block: block)
+        let index = geometry.payloadIndex(block: block)
+        let lss = geometry.logicalSectorSize
+        let sectors = inBlock / lss..<(inBlock + UInt64(piece.count)) / lss
+        let blockEnd = min(blockSize, virtualSize - block * blockSize)
+        let whole = inBlock == 0 && UInt64(piece.count) == blockEnd
+        switch PayloadBlockState(rawValue: entry.state) {
+        case .fullyPresent:
+            try storage.write(piece, at: entry.fileOffset + inBlock)
+        case .partiallyPresent:
+            try storage.write(piece, at: entry.fileOffset + inBlock)
+            if whole {
+                pending.bat.append((index, BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: entry.fileOffsetMB)))
+            } else {
+                try setSectorBits(block: block, sectors: sectors, in: &pending)
+            }
+        case .notPresent:
+            let at = try allocate(blockSize)
+            try storage.write(piece, at: at + inBlock)
+            if whole {
+                pending.bat.append((index, BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: at / Layout.MiB)))
+            } else {
+                try setSectorBits(block: block, sectors: sectors, in: &pending)
+                pending.bat.append((index, BATEntry(state: PayloadBlockState.partiallyPresent.rawValue, fileOffsetMB: at / Layout.MiB)))
+            }
+        case .zero, .unmapped, .unmappedV095, .undefined:
+            if isAllZero(piece) { return }
+            let at = try allocate(blockSize)
+            try storage.write(piece, at: at + inBlock)
+            pending.bat.append((index, BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: at / Layout.MiB)))
+        case nil:
+            throw VHDXError(.corrupt, "block \(block) has invalid BAT state \(entry.state)", path: storage.name,
+                            at: layout.batRegion.fileOffset + index * 8)
+        }
+    }
+}
