@@ -15,7 +15,7 @@ struct InfoCommand: ParsableCommand {
         let summary: AllocationSummary
         let fileSize: UInt64
         do {
-            image = try VHDXFile.open(path: file)
+            image = chain ? try VHDXFile.openChain(path: file, parents: parents.options) : try VHDXFile.open(path: file)
             summary = try image.allocationSummary()
             fileSize = try image.storage.size()
         } catch { Output.fail(error) }
@@ -55,7 +55,7 @@ struct InfoCommand: ParsableCommand {
                 ("allocated-bytes", .int(summary.allocatedBytes)),
                 ("fragmentation-percent", .double(summary.fragmentationPercent)),
                 ("notes", .array(image.findings.map { .string($0.description) })),
-            ])
+            ] + (chain ? [("chain", .array(try chainLayers(image).map { layer in .object(layer.map { ($0.0, $0.1.json) }) }))] : []))
             Output.data(value.text)
             return
         }
@@ -81,8 +81,36 @@ struct InfoCommand: ParsableCommand {
             for e in locator { lines.append("  \(e.key): \(e.value)") }
         }
         for f in image.findings { lines.append("note: \(f)") }
+        if chain {
+            lines.append("chain (top first):")
+            for (i, layer) in try chainLayers(image).enumerated() {
+                lines.append("  [\(i)] " + layer.map { "\($0.0): \($0.1.text)" }.joined(separator: ", "))
+            }
+        }
         Output.data(lines.joined(separator: "\n"))
     }
+}
+
+/// One line per layer of the chain: where it is, what it is, and how it links to its parent.
+private func chainLayers(_ top: VHDXFile) throws -> [[(String, ChainField)]] {
+    try top.chain.map { layer in
+        var fields: [(String, ChainField)] = [
+            ("path", .text(layer.storage.name)), ("type", .text(layer.diskType.rawValue)),
+            ("virtual-size", .size(layer.virtualSize)), ("file-size", .size(try layer.storage.size())),
+            ("block-size", .size(layer.blockSize)), ("data-write-guid", .text(layer.header.dataWriteGUID.description)),
+        ]
+        if let link = layer.parentLink {
+            fields.append(("parent", .text(link.path)))
+            fields.append(("linked-by", .text(link.match.rawValue)))
+        }
+        return fields
+    }
+}
+
+private enum ChainField {
+    case text(String), size(UInt64)
+    var json: JSON { switch self { case .text(let s): .string(s); case .size(let n): .int(n) } }
+    var text: String { switch self { case .text(let s): s; case .size(let n): Output.humanSize(n) } }
 }
 
 func format2(_ v: Double) -> String {

@@ -25,7 +25,13 @@ extension VHDXFile {
     /// that differ from the child's, and parents whose DataWriteGuid matches neither linkage
     /// (unless `ignoreIDMismatch`).
     public func attachParents(_ options: ParentOptions) throws(VHDXError) {
-        var seen: [FileIdentity] = []
+        try attachParents(options, alsoInChain: [])
+    }
+
+    /// `alsoInChain`: files that count as part of the chain already (a reparent's child), so a
+    /// parent among them is a cycle.
+    func attachParents(_ options: ParentOptions, alsoInChain: [FileIdentity]) throws(VHDXError) {
+        var seen = alsoInChain
         if let id = FileIdentity(path: storage.name) { seen.append(id) }
         var child = self
         var override = options.parentPath
