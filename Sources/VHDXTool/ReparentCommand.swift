@@ -23,9 +23,12 @@ struct ReparentCommand: ParsableCommand {
 
     func run() throws {
         do {
+            // Checked on a read-only open first: a refused reparent leaves the file untouched.
+            let (planned, match) = try VHDXFile.open(path: child)
+                .planReparent(to: parent, options: ParentOptions(searchDirectories: searchDirs, ignoreIDMismatch: ignoreIdMismatch))
             let image = try VHDXFile.open(path: child, writable: true)
-            let match = try image.reparent(to: parent, options: ParentOptions(searchDirectories: searchDirs, ignoreIDMismatch: ignoreIdMismatch))
-            let locator = image.layout.parentLocator?.entries ?? []
+            try image.setParentLocator(planned)
+            let locator = planned.entries
             try image.close()
             if json {
                 Output.data(JSON.object([

@@ -240,7 +240,7 @@ struct CompareTests {
         #expect(bad.status == 2, "\(bad.stdout) \(bad.stderr)")
         #expect(bad.stderr.contains(junk))
         #expect(try vhdx("compare '\(image)' /tmp").status == 2)
-        // A differencing disk's bytes live partly in its parent: an error until chains are read.
+        // A differencing disk's bytes live partly in its parent, which is not beside this copy.
         let child = try Fixtures.path("differencing.avhdx")
         let chain = try vhdx("compare '\(child)' '\(child)'")
         #expect(chain.status == 2)

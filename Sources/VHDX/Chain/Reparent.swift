@@ -10,6 +10,16 @@ extension VHDXFile {
     @discardableResult
     public func reparent(to parentPath: String, options: ParentOptions = .default) throws(VHDXError) -> ParentLink.Match {
         try requireWritable()
+        let (locator, match) = try planReparent(to: parentPath, options: options)
+        try setParentLocator(locator)
+        self.parent = nil
+        self.parentLink = nil
+        return match
+    }
+
+    /// Every check of `reparent` and the locator it would write, on an image opened read-only,
+    /// so a refused reparent never touches the file.
+    public func planReparent(to parentPath: String, options: ParentOptions = .default) throws(VHDXError) -> (ParentLocator, ParentLink.Match) {
         guard diskType == .differencing, let old = layout.parentLocator else {
             throw VHDXError(.invalidArgument, "not a differencing image: it has no parent to change", path: storage.name)
         }
@@ -45,10 +55,7 @@ extension VHDXFile {
         // merge has served its purpose.
         var locator = try VHDXCreator.parentLocator(childPath: storage.name, parentPath: parentPath, dataWriteGUID: guid)
         locator.entries = locator.entries.filter { $0.key != "parent_linkage2" }
-        try setParentLocator(locator)
-        self.parent = nil
-        self.parentLink = nil
-        return match
+        return (locator, match)
     }
 }
 
