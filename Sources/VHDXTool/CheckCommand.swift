@@ -7,7 +7,9 @@ struct CheckCommand: ParsableCommand {
         abstract: "Check an image's consistency and report every problem found.",
         discussion: """
             Exit codes: 0 clean; 1 the check could not run; 2 corruption found; 3 only leaked \
-            (unreferenced) space. With --repair the code reflects the image after repair.
+            (unreferenced) space. With --repair the code reflects the image after repair. --chain: a \
+            parent that cannot be found is exit 1; one whose DataWriteGuid matches neither linkage is \
+            corruption (exit 2); --repair applies to FILE only.
             """
     )
 
@@ -15,13 +17,15 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "JSON on stdout.") var json = false
     @Flag(help: "Replay a pending log in place and restore a damaged header or region-table copy from the good one.")
     var repair = false
+    @Flag(help: "Also check every parent of a differencing image and each link of the chain.") var chain = false
+    @OptionGroup var parents: ParentArguments
 
     func run() throws {
         var repaired: [String] = []
         let report: CheckReport
         do {
             if repair { repaired = try Repairer.repair(path: file) }
-            report = try Checker.check(path: file)
+            report = chain ? try Checker.checkChain(path: file, parents: parents.options) : try Checker.check(path: file)
         } catch {
             Output.fail(error, code: 1)
         }

@@ -147,4 +147,29 @@ struct ReparentTests {
         #expect(own.stdout.contains("\"not-present\"") && !own.stdout.contains("\"layer\""))
         #expect(try vhdx("map '\(dir)/top.avhdx'").status == 1)
     }
+
+    @Test func checkChainChecksEveryLayerAndLink() throws {
+        let dir = try makeChain()
+        defer { _ = try? Shell.run("rm -rf '\(dir)'") }
+        #expect(try vhdx("create --parent '\(dir)/child.avhdx' '\(dir)/top.avhdx'").status == 0)
+        #expect(try vhdx("check --chain '\(dir)/top.avhdx'").status == 0)
+        // A damaged parent shows up, named by its file.
+        try Shell.run("printf 'XXXX' | dd of='\(dir)/base.vhdx' bs=1 seek=$((192*1024)) conv=notrunc status=none")
+        let damaged = try vhdx("check --chain --json '\(dir)/top.avhdx'")
+        #expect(damaged.status == 2, "\(damaged.stdout)")
+        #expect(damaged.stdout.contains("\(dir)/base.vhdx: region table"))
+        // Plain check of the top alone does not look at parents.
+        #expect(try vhdx("check '\(dir)/top.avhdx'").status == 0)
+        // A parent that changed after the child was made (new DataWriteGuid) breaks the link.
+        #expect(try vhdx("check --repair '\(dir)/base.vhdx'").status == 0)
+        #expect(try vhdx("write '\(dir)/base.vhdx' --offset 0 --pattern 1 --length 512").status == 0)
+        let broken = try vhdx("check --chain '\(dir)/top.avhdx'")
+        #expect(broken.status == 2)
+        #expect(broken.stdout.contains("parent chain"))
+        // A missing parent: the check cannot run.
+        try Shell.run("rm '\(dir)/base.vhdx'")
+        let missing = try vhdx("check --chain '\(dir)/top.avhdx'")
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("base.vhdx: not found"))
+    }
 }
