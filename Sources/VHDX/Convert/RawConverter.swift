@@ -35,7 +35,9 @@ public struct RawConverter {
         let total = source.virtualSize
         var buffer = [UInt8](repeating: 0, count: RawConverter.chunk)
         var done: UInt64 = 0
-        // Resolved through the chain: only extents some layer holds data for are read.
+        // Resolved through the chain: only extents some layer holds data for are read, straight
+        // from that layer's file (no second walk down the chain per block).
+        let layers = source.chain
         try source.forEachResolvedExtent { (extent) throws(VHDXError) in
             var v = extent.virtualOffset
             let end = extent.virtualOffset + extent.length
@@ -49,7 +51,7 @@ public struct RawConverter {
                 let n = Int(min(UInt64(RawConverter.chunk), end - v))
                 try typed { try buffer.withUnsafeMutableBytes { b in
                     let piece = UnsafeMutableRawBufferPointer(rebasing: b[0..<n])
-                    try source.read(into: piece, at: v)
+                    try layers[extent.layer].readStored(into: piece, at: extent.fileOffset! + (v - extent.virtualOffset))
                     if sparse {
                         try writeNonZeroRuns(out, UnsafeRawBufferPointer(piece), at: v)
                     } else {

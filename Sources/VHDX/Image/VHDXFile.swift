@@ -111,6 +111,12 @@ public final class VHDXFile {
         return end.roundedUp(to: Layout.MiB) ?? end
     }
 
+    /// Reads bytes the image stores at `fileOffset` (payload found through the BAT), through
+    /// the replay overlay when a pending log was applied in memory.
+    public func readStored(into buffer: UnsafeMutableRawBufferPointer, at fileOffset: UInt64) throws(VHDXError) {
+        try io.read(into: buffer, at: fileOffset)
+    }
+
     /// The BAT entry of payload block `block`.
     public func payloadEntry(block: UInt64) throws(VHDXError) -> BATEntry {
         try bat.entry(geometry.payloadIndex(block: block))
