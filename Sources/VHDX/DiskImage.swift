@@ -99,13 +99,12 @@ public final class DiskImage {
         if image.diskType == .differencing { return try chainRun(image, at: offset) }
         let bs = image.blockSize
         let blocks = image.geometry.dataBlockCount
-        let differencing = image.diskType == .differencing
         let first = offset / bs
-        let allocated = isAllocated(try image.payloadEntry(block: first).state, differencing: differencing)
+        let allocated = isAllocated(try image.payloadEntry(block: first).state)
         let limit = allocated ? max(1, DiskImage.allocatedScanLimit / bs) : UInt64.max
         var next = first + 1
         while next < blocks, next - first < limit,
-              isAllocated(try image.payloadEntry(block: next).state, differencing: differencing) == allocated {
+              isAllocated(try image.payloadEntry(block: next).state) == allocated {
             next += 1
         }
         return AllocationRun(range: first * bs..<min(next * bs, virtualSize), allocated: allocated)
@@ -120,14 +119,12 @@ public final class DiskImage {
         return AllocationRun(range: offset..<end, allocated: allocated)
     }
 
-    /// Data and partial blocks hold bytes; so, for this purpose, do invalid states (reading them
-    /// reports the corruption) and a differencing disk's not-present blocks (their bytes are in
-    /// the parent, so they are not known zeros: reading them reports that chains are unsupported).
-    private func isAllocated(_ state: UInt8, differencing: Bool) -> Bool {
+    /// Data blocks hold bytes; so, for this purpose, do invalid states (reading them reports
+    /// the corruption). Differencing images never get here: their runs come from the chain.
+    private func isAllocated(_ state: UInt8) -> Bool {
         switch PayloadBlockState(rawValue: state) {
         case .fullyPresent, .partiallyPresent, nil: return true
-        case .notPresent: return differencing
-        case .zero, .unmapped, .unmappedV095, .undefined: return false
+        case .notPresent, .zero, .unmapped, .unmappedV095, .undefined: return false
         }
     }
 
