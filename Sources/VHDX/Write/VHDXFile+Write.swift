@@ -93,13 +93,18 @@ extension VHDXFile {
     /// Renews DataWriteGuid before the session's first user-visible change (children and
     /// change tracking rely on it changing), then tells the observer.
     func beginUserVisibleChange(_ kind: ChangeKind, _ range: Range<UInt64>) throws(VHDXError) {
-        if !dataWriteGUIDRenewed {
-            var h = layout.header
-            h.dataWriteGUID = .random()
-            try writeHeaders(h)
-            dataWriteGUIDRenewed = true
-        }
+        if !dataWriteGUIDRenewed { try renewDataWriteGUID() }
         try changeObserver?(kind, range)
+    }
+
+    /// The session's DataWriteGuid renewal, done once. A merge calls it first with `guid`: the
+    /// value it has already stored in the child's parent_linkage2, so the child keeps linking
+    /// to this image across the change (vhdx-format.md §2.4); otherwise a random GUID.
+    func renewDataWriteGUID(to guid: GUID? = nil) throws(VHDXError) {
+        var h = layout.header
+        h.dataWriteGUID = guid ?? .random()
+        try writeHeaders(h)
+        dataWriteGUIDRenewed = true
     }
 
     func requireWritable() throws(VHDXError) {
