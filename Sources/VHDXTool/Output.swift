@@ -50,7 +50,8 @@ enum Output {
 final class ProgressReporter {
     let enabled: Bool
     let tty: Bool
-    var lastPercent = -1
+    /// -5, not -1: in Swift -1 / 5 == 0, which would hide the 0–4% line on a non-terminal.
+    var lastPercent = -5
     let label: String
 
     init(label: String, requested: Bool) {

@@ -129,6 +129,21 @@ struct WriteTests {
         #expect(try Checker.check(storage: MemoryStorage(m.bytes, writable: false)).exitCode == 0)
     }
 
+    @Test("stale bytes past the referenced end never show through new blocks", arguments: [true, false])
+    func newSpaceReadsZerosOverStaleTail(_ fixed: Bool) throws {
+        let m = try WriteTests.newImage(size: 4 << 20, fixed: fixed)
+        // What a crash can leave: an allocation written but never referenced.
+        try m.write([UInt8](repeating: 0xEE, count: 3 << 20), at: try m.size())
+        let image = try VHDXFile(storage: m)
+        try image.resize(to: 6 << 20)  // fixed: two new allocated blocks
+        try image.write([1], at: (6 << 20) - 1)  // dynamic: a new block for a 1-byte write
+        try image.close()
+        let ro = try VHDXFile(storage: MemoryStorage(m.bytes, writable: false))
+        let tail = try ro.read(at: 4 << 20, count: 2 << 20)
+        #expect(tail.dropLast().allSatisfy { $0 == 0 })
+        #expect(tail.last == 1)
+    }
+
     @Test func secondWriterIsRefused() throws {
         let path = Fixtures.tempPath("locked.vhdx")
         try VHDXCreator.create(path: path, options: CreateOptions(virtualSize: 8 << 20))

@@ -57,16 +57,18 @@ extension VHDXFile {
                 let bytes = table.encode()
                 for off in Layout.regionTableOffsets { updates += LogEntry.Update.sectors(of: bytes, at: off) }
             }
+            let added = newGeometry.dataBlockCount - geometry.dataBlockCount
+            // A fixed disk's new blocks must read as zeros: `allocate` clears whatever stale
+            // bytes the file held past its referenced end.
+            var next = diskType == .fixed ? try allocate(added * blockSize) : 0
             for block in geometry.dataBlockCount..<newGeometry.dataBlockCount {
                 var entry = BATEntry(raw: 0)
                 if diskType == .fixed {
-                    let offset = nextFreeOffset
-                    nextFreeOffset += blockSize
-                    entry = BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: offset / Layout.MiB)
+                    entry = BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: next / Layout.MiB)
+                    next += blockSize
                 }
                 batChanges.append((newGeometry.payloadIndex(block: block), entry))
             }
-            if try storage.size() < nextFreeOffset { try storage.resize(to: nextFreeOffset) }
         }
         // BAT sectors (in the region that will be current), the size item, the region table: one entry.
         updates += try batSectorUpdates(batChanges, regionOffset: batRegion.fileOffset, zeroFrom: geometry.totalEntries, to: newGeometry.totalEntries)
