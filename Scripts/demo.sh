@@ -3,9 +3,10 @@
 #   create a disk -> write to it -> inspect (info, map) -> check (and qemu-img check) -> convert
 #   to raw and back to VHDX, compared with qemu-img and with the original -> resize and compact ->
 #   damage a header and repair it -> read a dirty-log image read-only (replayed in memory, file
-#   untouched).
-# Differencing chains, change tracking, incremental export, restore and verify are later
-# issues; the demo says so at its end. Every step runs the real tool and checks its result.
+#   untouched) -> a differencing chain: children over the disk, written through sector bitmaps,
+#   read through the chain, flattened, merged.
+# Change tracking, incremental export, restore and verify are later issues; the demo says so at
+# its end. Every step runs the real tool and checks its result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,5 +75,34 @@ if [ -f "$dirty" ]; then
   [ "$before" = "$(sha256sum < "$work/dirty.vhdx")" ] && echo "file bytes unchanged"
 fi
 
-step "not implemented yet (later issues): differencing chains (read/create/merge), change tracking, incremental export, restore, verify"
+step "9. a differencing chain: two children over a base, read through, flattened, merged"
+"$vhdx" create "$work/base.vhdx" 256M
+"$vhdx" write "$work/base.vhdx" --offset 0 --pattern 0x11 --length 64M
+"$vhdx" create --parent "$work/base.vhdx" "$work/child1.avhdx"
+"$vhdx" write "$work/child1.avhdx" --offset 1000 --pattern 0x22 --length 3000      # a few sectors: PARTIALLY_PRESENT
+"$vhdx" write "$work/child1.avhdx" --offset 8M --pattern 0x33 --length 4M          # whole blocks: FULLY_PRESENT
+"$vhdx" create --parent "$work/child1.avhdx" "$work/child2.avhdx" 512M             # larger than its parent
+"$vhdx" write "$work/child2.avhdx" --offset 20M --zero --length 3M                 # zeros over the base's data
+"$vhdx" write "$work/child2.avhdx" --offset 300M --pattern 0x44 --length 1M        # past the parent's end
+"$vhdx" info --chain "$work/child2.avhdx" | sed -n '/^chain/,$p'
+"$vhdx" map "$work/child2.avhdx" --length 32M
+"$vhdx" check --chain "$work/child2.avhdx"
+python3 - "$work/model.raw" <<'PY'
+import sys
+b = bytearray(512 << 20)
+b[0:64 << 20] = b'\x11' * (64 << 20)
+b[1000:4000] = b'\x22' * 3000
+b[8 << 20:12 << 20] = b'\x33' * (4 << 20)
+b[20 << 20:23 << 20] = bytes(3 << 20)
+b[300 << 20:301 << 20] = b'\x44' * (1 << 20)
+open(sys.argv[1], 'wb').write(b)
+PY
+"$vhdx" compare "$work/child2.avhdx" "$work/model.raw"
+"$vhdx" convert "$work/child2.avhdx" "$work/flat.vhdx"
+qemu-img compare -q "$work/flat.vhdx" "$work/model.raw" && echo "flattened image: qemu-img compare identical to the model"
+"$vhdx" merge --progress "$work/child2.avhdx" --into "$work/base.vhdx"
+"$vhdx" compare "$work/base.vhdx" "$work/model.raw"
+qemu-img check -q -f vhdx "$work/base.vhdx" && echo "merged base: qemu-img check clean"
+
+step "not implemented yet (later issues): change tracking, incremental export, restore, verify"
 echo "demo finished"
