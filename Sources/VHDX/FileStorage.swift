@@ -35,7 +35,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
             close(fd)
             throw VHDXError(.invalidArgument, "is a directory", path: path)
         }
-        if lock && flock(fd, (mode == .readOnly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
+        if lock && !FileStorage.lock(fd, exclusive: mode != .readOnly) {
             let e = errno
             close(fd)
             throw VHDXError(.inUse, "the image is in use by another process (\(String(cString: strerror(e))))", path: path, cause: Errno(e))
@@ -45,6 +45,19 @@ public final class FileStorage: Storage, @unchecked Sendable {
     }
 
     deinit { close(fd) }
+
+    /// A non-blocking flock, retried for up to a quarter second: a lock released a moment ago
+    /// can still be held by a process this one (or any other) forked and has not yet exec'd,
+    /// because the forked copy shares the open file description. A lock really held by
+    /// another user stays held, and is reported.
+    private static func lock(_ fd: Int32, exclusive: Bool) -> Bool {
+        for attempt in 0..<26 {
+            if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK, attempt < 25 else { return false }
+            usleep(10_000)
+        }
+        return false
+    }
 
     public func size() throws(VHDXError) -> UInt64 {
         var st = stat()

@@ -12,6 +12,7 @@ public struct VHDXError: Error, CustomStringConvertible, Equatable {
         public static let inUse = Code(raw: "in use")
         public static let parentNotFound = Code(raw: "parent not found")
         public static let parentMismatch = Code(raw: "parent mismatch")
+        public static let cyclicChain = Code(raw: "cyclic parent chain")
         public static let outOfBounds = Code(raw: "out of bounds")
         public static let invalidArgument = Code(raw: "invalid argument")
         public static let tooLarge = Code(raw: "too large")

@@ -86,10 +86,15 @@ struct ParentResolver {
             ?? ParentPaths.candidates(childPath: childPath, locator: locator, searchDirectories: options.searchDirectories)
         var tried: [String] = []
         var mismatched: (VHDXFile, String)?
+        var cyclic: String?
         for path in candidates {
             guard let id = FileIdentity(path: path) else { tried.append("\(path): not found"); continue }
+            // A file already in the chain is never a parent; keep looking (a fallback by file
+            // name may hit a namesake in the chain), and call it a cycle if nothing else fits.
             if seen.contains(id) {
-                throw VHDXError(.corrupt, "cyclic parent chain: the parent \(path) is already part of the chain", path: childPath)
+                tried.append("\(path): already part of the chain")
+                if cyclic == nil { cyclic = path }
+                continue
             }
             let parent: VHDXFile
             do { parent = try VHDXFile.open(path: path) } catch {
@@ -110,6 +115,10 @@ struct ParentResolver {
             }
             seen.append(id)
             return (parent, ParentLink(path: path, match: match, rejected: tried))
+        }
+        if let cyclic, mismatched == nil {
+            throw VHDXError(.cyclicChain, "the parent \(cyclic) is already part of the chain (a cyclic chain). Tried:\n  " + tried.joined(separator: "\n  "),
+                            path: childPath)
         }
         if let (parent, path) = mismatched {
             if options.ignoreIDMismatch, let id = FileIdentity(path: path) {

@@ -16,6 +16,10 @@ enum ParentPaths {
         if let rel = locator["relative_path"] {
             let parts = components(rel)
             if !parts.isEmpty {
+                // `..` is taken from the child's real folder first when the folder was reached
+                // through a symlink: createChild writes the path between real paths, and the
+                // lexical `..` would climb out of the symlink's parent instead. Then lexically.
+                if let real = realPath(dir), real != absolute(dir) { add(normalize(real + "/" + parts.joined(separator: "/"))) }
                 add(normalize(dir + "/" + parts.joined(separator: "/")))
                 names.append(parts.last!)
             }
@@ -48,6 +52,14 @@ enum ParentPaths {
     /// The path components of a Windows or POSIX path, without empty and `.` parts.
     static func components(_ path: String) -> [String] {
         path.split(whereSeparator: { $0 == "\\" || $0 == "/" }).map(String.init).filter { $0 != "." }
+    }
+
+    /// `path` made absolute against the working directory and folded lexically (no symlinks
+    /// resolved).
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return normalize(path) }
+        guard let cwd = realPath(".") else { return normalize(path) }
+        return normalize(cwd + "/" + path)
     }
 
     static func directory(of path: String) -> String {

@@ -46,7 +46,7 @@ extension VHDXFile {
         // The new parent's own ancestors must not include this image. An ancestor that cannot
         // be found is the user's business (reads will say so); a cycle never is.
         do { try parent.attachParents(options.withoutOverride, alsoInChain: me.map { [$0] } ?? []) } catch {
-            if error.message.hasPrefix("cyclic") {
+            if error.code == .cyclicChain {
                 throw VHDXError(.invalidArgument, "\(parentPath) descends from this image: making it the parent would close a cycle", path: storage.name)
             }
             if error.code != .parentNotFound && error.code != .parentMismatch { throw error }

@@ -9,7 +9,7 @@ extension Checker {
         var report = try check(path: path)
         let top: VHDXFile
         do { top = try VHDXFile.openChain(path: path, parents: parents) } catch {
-            guard error.code == .parentMismatch || error.message.hasPrefix("cyclic") else { throw error }
+            guard error.code == .parentMismatch || error.code == .cyclicChain else { throw error }
             report.findings.append(Finding(.corruption, "parent chain", "\(error.path.map { "\($0): " } ?? "")\(error.message)"))
             return report
         }
