@@ -113,10 +113,22 @@ public final class DiskImage {
     /// A differencing image's runs come from the whole chain: allocated where some layer holds
     /// data, scanned at most `allocatedScanLimit` ahead.
     private func chainRun(_ image: VHDXFile, at offset: UInt64) throws(VHDXError) -> AllocationRun {
-        let extents = try image.resolvedExtents(from: offset, to: min(virtualSize, offset + DiskImage.allocatedScanLimit))
-        let allocated = extents[0].kind == .data
-        let end = extents.first { ($0.kind == .data) != allocated }?.virtualOffset ?? extents.last!.end
-        return AllocationRun(range: offset..<end, allocated: allocated)
+        // Resolved a growing window at a time, each byte once: a fragmented chain has short
+        // runs, and resolving the whole scan limit per run would make a pass quadratic.
+        let limit = min(virtualSize, offset + DiskImage.allocatedScanLimit)
+        var allocated: Bool?
+        var at = offset
+        var window: UInt64 = 1 << 20
+        while at < limit {
+            let extents = try image.resolvedExtents(from: at, to: min(limit, at + window))
+            if allocated == nil { allocated = extents[0].kind == .data }
+            if let change = extents.first(where: { ($0.kind == .data) != allocated }) {
+                return AllocationRun(range: offset..<change.virtualOffset, allocated: allocated!)
+            }
+            at = extents.last!.end
+            window *= 2
+        }
+        return AllocationRun(range: offset..<limit, allocated: allocated!)
     }
 
     /// Data blocks hold bytes; so, for this purpose, do invalid states (reading them reports
