@@ -40,7 +40,7 @@
 #   BENCH_SCRATCH        swift build --scratch-path (default: the package's .build)
 #   BENCH_KEEP=1         keep the work directory
 #
-# All timings are wall clock, warm page cache: every input file is read once beforehand and
+# All timings are wall clock, warm page cache: every command runs once, untimed, beforehand and
 # caches are not dropped (that needs root), so these are CPU/memory-bound figures for all tools.
 set -euo pipefail
 export LC_ALL=C
@@ -321,8 +321,11 @@ declare -a best rss all
 for ((k = 0; k < N; k++)); do best[k]=0; rss[k]=0; all[k]=""; done
 
 echo "== read: ${SIZE_GIB} GiB virtual, best of $RUNS, warm cache"
-echo "warm-up: cat of every image and of expect.raw (caches are not dropped: no root needed, all timings warm)"
-cat "$BASE" "$W"/c*.avhdx "$FLAT" "$FLAT2" "$EXPECT" >/dev/null
+# Warm-up: one untimed run of every command, so each reads what it will read from the page cache
+# (cat of the images would not do: the children are sparse files of the disk's full size, and
+# reading their holes fills the cache with zero pages that push out the data).
+echo "warm-up: one untimed run of each command (caches are not dropped: no root needed, all timings warm)"
+for ((k = 0; k < N; k++)); do eval "${cmds[k]}"; done
 for ((r = 1; r <= RUNS; r++)); do
     for ((k = 0; k < N; k++)); do
         run_timed "${cmds[k]}"

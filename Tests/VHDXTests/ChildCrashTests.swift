@@ -4,9 +4,13 @@ import Testing
 import VHDXFormat
 
 /// Crash consistency of writes into a differencing image: crash at every flush point of each
-/// operation, with unflushed writes torn at random; the reopened child (its parent attached in
-/// memory) must open (log replay), check without corruption, and read, sector by sector, either
-/// as before the operation or as after it, through the parent wherever the child holds nothing.
+/// operation; each crash image (nothing unflushed landed, everything landed, unflushed writes
+/// torn per 512-byte sector, whole unflushed writes lost one at a time and at random) must open
+/// with its parent attached in memory (log replay), check without corruption, read sector by
+/// sector either as before the operation or as after it (through the parent wherever the child
+/// holds nothing), keep every block outside the op NOT_PRESENT, and read the same after a
+/// writable reopen replays the log into the file. The clean run must match a model of the op
+/// (writes, zeros, whole-block trims), so "after" is what the op means, not just what it did.
 ///
 /// Geometry: 512-byte sectors and 1 MiB blocks in both images, so a chunk (2^23 sectors) is
 /// 4 GiB = 4096 blocks. The child is 4 GiB + 4 MiB, so it has two chunks and two sector bitmaps;
