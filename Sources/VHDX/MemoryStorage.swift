@@ -30,7 +30,7 @@ public final class MemoryStorage: Storage {
         guard isWritable else { throw VHDXError(.readOnly, "write to read-only memory storage", at: offset) }
         let (end, o) = offset.addingReportingOverflow(UInt64(buffer.count))
         guard !o, end <= maxSize else { throw VHDXError(.tooLarge, "write past the \(maxSize)-byte cap", at: offset) }
-        if end > UInt64(bytes.count) { bytes.append(contentsOf: repeatElement(0, count: Int(end) - bytes.count)) }
+        if end > UInt64(bytes.count) { bytes.append(contentsOf: [UInt8](repeating: 0, count: Int(end) - bytes.count)) }
         let start = Int(offset)
         bytes.withUnsafeMutableBytes { dst in
             UnsafeMutableRawBufferPointer(rebasing: dst[start..<start + buffer.count]).copyMemory(from: buffer)
@@ -41,7 +41,7 @@ public final class MemoryStorage: Storage {
         guard isWritable else { throw VHDXError(.readOnly, "resize of read-only memory storage") }
         guard size <= maxSize else { throw VHDXError(.tooLarge, "resize past the \(maxSize)-byte cap") }
         if size < UInt64(bytes.count) { bytes.removeLast(bytes.count - Int(size)) }
-        else { bytes.append(contentsOf: repeatElement(0, count: Int(size) - bytes.count)) }
+        else { bytes.append(contentsOf: [UInt8](repeating: 0, count: Int(size) - bytes.count)) }
     }
 
     public func synchronize() throws(VHDXError) {}

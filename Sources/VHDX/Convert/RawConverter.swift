@@ -87,7 +87,8 @@ public struct RawConverter {
         var left = count
         var at = v
         try typed { try buffer.withUnsafeMutableBytes { b in
-            b.initializeMemory(as: UInt8.self, repeating: 0)
+            // Clear only what this run writes: a fragmented chain has many short zero runs.
+            UnsafeMutableRawBufferPointer(rebasing: b[0..<Int(min(UInt64(b.count), count))]).initializeMemory(as: UInt8.self, repeating: 0)
             while left > 0 {
                 let n = Int(min(UInt64(b.count), left))
                 try out.write(UnsafeRawBufferPointer(rebasing: b[0..<n]), at: at)

@@ -23,8 +23,10 @@ extension VHDXFile {
     }
 
     /// Sets the sector-bitmap bits of `sectors` (numbers within `block`), allocating the chunk's
-    /// bitmap block first if it has none.
-    func setSectorBits(block: UInt64, sectors: Range<UInt64>, in pending: inout PendingMetadata) throws(VHDXError) {
+    /// bitmap block first if it has none. `fresh`: the block is becoming PARTIALLY_PRESENT now,
+    /// so every other bit of its slice is cleared first: bits are meaningless outside that state
+    /// (another writer may have left them set), and a stale 1 would hide the parent's sector.
+    func setSectorBits(block: UInt64, sectors: Range<UInt64>, fresh: Bool = false, in pending: inout PendingMetadata) throws(VHDXError) {
         let chunk = block / geometry.chunkRatio
         let base: UInt64
         if let b = pending.newBitmaps[chunk] {
@@ -36,15 +38,27 @@ extension VHDXFile {
             pending.newBitmaps[chunk] = base
             pending.bat.append((geometry.sectorBitmapIndex(chunk: chunk), BATEntry(state: SectorBitmapState.present.rawValue, fileOffsetMB: base / Layout.MiB)))
         }
-        let first = base * 8 + geometry.bitmapSliceOffset(block: block) * 8 + sectors.lowerBound  // in bits from file offset 0
-        let end = first + UInt64(sectors.count)
-        var bit = first
+        let slice = base * 8 + geometry.bitmapSliceOffset(block: block) * 8  // in bits from file offset 0
+        if fresh { try updateBits(slice..<slice + geometry.sectorsPerBlock, to: false, in: &pending) }
+        try updateBits(slice + sectors.lowerBound..<slice + sectors.upperBound, to: true, in: &pending)
+    }
+
+    /// Sets or clears bits [range) (bit numbers from file offset 0), page by page; a page the
+    /// change leaves as it was is not logged.
+    private func updateBits(_ range: Range<UInt64>, to value: Bool, in pending: inout PendingMetadata) throws(VHDXError) {
+        let end = range.upperBound
+        var bit = range.lowerBound
         while bit < end {
             let page = bit / 8 / 4096 * 4096
             let pageEndBit = (page + 4096) * 8
             let upTo = min(end, pageEndBit)
-            if pending.bitmapPages[page] == nil { pending.bitmapPages[page] = try storage.read(count: 4096, at: page) }
-            SectorBitmap.set(&pending.bitmapPages[page]!, Int(bit - page * 8)..<Int(upTo - page * 8))
+            // A page whose bits are all set already (a rewrite of present sectors) is not logged.
+            var image: [UInt8]
+            if let held = pending.bitmapPages[page] { image = held } else { image = try storage.read(count: 4096, at: page) }
+            let before = image
+            let bits = Int(bit - page * 8)..<Int(upTo - page * 8)
+            if value { SectorBitmap.set(&image, bits) } else { SectorBitmap.clear(&image, bits) }
+            if image != before || pending.bitmapPages[page] != nil { pending.bitmapPages[page] = image }
             bit = upTo
         }
     }

@@ -34,7 +34,7 @@ extension VHDXFile {
             if whole {
                 pending.bat.append((index, BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: at / Layout.MiB)))
             } else {
-                try setSectorBits(block: block, sectors: sectors, in: &pending)
+                try setSectorBits(block: block, sectors: sectors, fresh: true, in: &pending)
                 pending.bat.append((index, BATEntry(state: PayloadBlockState.partiallyPresent.rawValue, fileOffsetMB: at / Layout.MiB)))
             }
         case .zero, .unmapped, .unmappedV095, .undefined:

@@ -32,6 +32,11 @@ public enum SectorBitmap {
         bytes[i / 8] & (1 << UInt8(i % 8)) != 0
     }
 
+    /// Clears bits [range) of `bytes`.
+    public static func clear(_ bytes: inout [UInt8], _ range: Range<Int>) {
+        for i in range { bytes[i / 8] &= ~(1 << UInt8(i % 8)) }
+    }
+
     /// Sets bits [range) of `bytes`.
     public static func set(_ bytes: inout [UInt8], _ range: Range<Int>) {
         var i = range.lowerBound

@@ -44,7 +44,7 @@ final class CrashStorage: Storage {
         let start = Int(offset), end = start + buffer.count
         let sizeBefore = volatile.count
         let old = Array(volatile[min(start, sizeBefore)..<min(end, sizeBefore)])
-        if end > volatile.count { volatile.append(contentsOf: repeatElement(0, count: end - volatile.count)) }
+        if end > volatile.count { volatile.append(contentsOf: [UInt8](repeating: 0, count: end - volatile.count)) }
         volatile.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[start..<end]).copyMemory(from: buffer) }
         pending.append(.write(offset: start, new: Array(buffer), old: old, sizeBefore: sizeBefore))
     }
@@ -53,7 +53,7 @@ final class CrashStorage: Storage {
         guard !crashed else { throw VHDXError(.io, "crashed") }
         let from = volatile.count, to = Int(size)
         let cut = to < from ? Array(volatile[to..<from]) : []
-        if to < from { volatile.removeLast(from - to) } else { volatile.append(contentsOf: repeatElement(0, count: to - from)) }
+        if to < from { volatile.removeLast(from - to) } else { volatile.append(contentsOf: [UInt8](repeating: 0, count: to - from)) }
         pending.append(.resize(from: from, to: to, cutTail: cut))
     }
 
@@ -91,12 +91,12 @@ final class CrashStorage: Storage {
             case let .resize(_, to, _):
                 // A size change is metadata: it either happened or not.
                 guard rng.next() % 2 == 0 else { continue }
-                if to < image.count { image.removeLast(image.count - to) } else { image.append(contentsOf: repeatElement(0, count: to - image.count)) }
+                if to < image.count { image.removeLast(image.count - to) } else { image.append(contentsOf: [UInt8](repeating: 0, count: to - image.count)) }
             case let .write(offset, bytes, _, _):
                 for s in stride(from: 0, to: bytes.count, by: 512) where rng.next() % 2 == 0 {
                     let at = offset + s
                     let n = min(512, bytes.count - s)
-                    if at + n > image.count { image.append(contentsOf: repeatElement(0, count: at + n - image.count)) }
+                    if at + n > image.count { image.append(contentsOf: [UInt8](repeating: 0, count: at + n - image.count)) }
                     image.replaceSubrange(at..<at + n, with: bytes[s..<s + n])
                 }
             }
