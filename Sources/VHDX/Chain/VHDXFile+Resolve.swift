@@ -66,16 +66,9 @@ extension VHDXFile {
                     throw VHDXError(.corrupt, "block \(block) is PARTIALLY_PRESENT, a state only a differencing disk may hold", path: storage.name,
                                     at: layout.batRegion.fileOffset + geometry.payloadIndex(block: block) * 8)
                 }
-                let lss = geometry.logicalSectorSize
-                let first = inBlock / lss, last = (inBlock + n - 1) / lss
-                let bits = try sectorBitmapBytes(block: block, sectors: first...last)
-                let skip = Int(first % 8)
-                let runs = bits.withUnsafeBytes { SectorBitmap.runs($0, first: skip, count: Int(last - first) + 1) }
                 let base = block * blockSize
-                for run in runs {
-                    let a = max(inBlock, (first + UInt64(run.bits.lowerBound - skip)) * lss)
-                    let b = min(inBlock + n, (first + UInt64(run.bits.upperBound - skip)) * lss)
-                    if run.present {
+                try forEachBitmapRun(block: block, inBlock: inBlock, count: n) { (present, a, b) throws(VHDXError) in
+                    if present {
                         try emit(here(.data, base + a, b - a, file: entry.fileOffset + a))
                     } else {
                         try resolveInParent(base + a, base + b, layer: layer, emit)

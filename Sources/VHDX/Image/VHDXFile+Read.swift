@@ -64,8 +64,21 @@ extension VHDXFile {
     /// A PARTIALLY_PRESENT block: sectors whose bitmap bit is 1 come from this file, the rest
     /// from the parent, a run of equal bits at a time.
     private func readPartial(_ entry: BATEntry, block: UInt64, inBlock: UInt64, into piece: UnsafeMutableRawBufferPointer) throws(VHDXError) {
+        try forEachBitmapRun(block: block, inBlock: inBlock, count: UInt64(piece.count)) { (present, a, b) throws(VHDXError) in
+            let sub = UnsafeMutableRawBufferPointer(rebasing: piece[Int(a - inBlock)..<Int(b - inBlock)])
+            if present {
+                try readData(entry, block: block, inBlock: a, into: sub)
+            } else {
+                try readParent(into: sub, at: block * blockSize + a)
+            }
+        }
+    }
+
+    /// The runs of equal sector-bitmap bits over bytes [inBlock, inBlock + count) of a
+    /// PARTIALLY_PRESENT block, clipped to that range: (bit is 1, start, end), offsets in the block.
+    func forEachBitmapRun(block: UInt64, inBlock: UInt64, count: UInt64, _ body: (Bool, UInt64, UInt64) throws(VHDXError) -> Void) throws(VHDXError) {
         let lss = geometry.logicalSectorSize
-        let end = inBlock + UInt64(piece.count)
+        let end = inBlock + count
         let firstSector = inBlock / lss, lastSector = (end - 1) / lss
         let bits = try sectorBitmapBytes(block: block, sectors: firstSector...lastSector)
         let skip = Int(firstSector % 8)
@@ -73,12 +86,7 @@ extension VHDXFile {
         for run in runs {
             let a = max(inBlock, (firstSector + UInt64(run.bits.lowerBound - skip)) * lss)
             let b = min(end, (firstSector + UInt64(run.bits.upperBound - skip)) * lss)
-            let sub = UnsafeMutableRawBufferPointer(rebasing: piece[Int(a - inBlock)..<Int(b - inBlock)])
-            if run.present {
-                try readData(entry, block: block, inBlock: a, into: sub)
-            } else {
-                try readParent(into: sub, at: block * blockSize + a)
-            }
+            try body(run.present, a, b)
         }
     }
 
