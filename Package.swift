@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "VHDXFormat", targets: ["VHDXFormat"]),
         .library(name: "VHDX", targets: ["VHDX"]),
+        .library(name: "VHDXChangeTracking", targets: ["VHDXChangeTracking"]),
         .executable(name: "vhdx", targets: ["VHDXTool"]),
     ],
     dependencies: [
@@ -16,10 +17,12 @@ let package = Package(
         .target(name: "VHDXFormat"),
         // Engine: storage, open, log replay, read, map, check.
         .target(name: "VHDX", dependencies: ["VHDXFormat"]),
+        // Resilient change tracking: a region of our own inside the VHDX, the engine's observer.
+        .target(name: "VHDXChangeTracking", dependencies: ["VHDX", "VHDXFormat"], exclude: ["TRACKING-FORMAT.md"]),
         // Thin CLI; the executable product is `vhdx`.
         .executableTarget(
             name: "VHDXTool",
-            dependencies: ["VHDX", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VHDX", "VHDXChangeTracking", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Write benchmark driver for Scripts/bench-write.sh (not a product).
         .executableTarget(name: "VHDXBench", dependencies: ["VHDX"], path: "Sources/VHDXBench"),

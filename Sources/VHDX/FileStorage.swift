@@ -16,7 +16,12 @@ public final class FileStorage: Storage, @unchecked Sendable {
     public enum Mode { case readOnly, readWrite, create }
 
     /// Opens `path`. Read-only opens take a shared lock, writable ones an exclusive lock, so a
-    /// second writer gets a clear "in use" error instead of corrupting the file.
+    /// second writer gets a clear "in use" error instead of corrupting the file. On Linux the
+    /// byte-range locks qemu takes are honoured and taken too (see `QemuLocks`), so `vhdx` and a
+    /// running qemu see each other.
+    ///
+    /// Only regular files and block devices are images: a FIFO would block `open` forever, so
+    /// the open itself is non-blocking and the type is checked before anything else happens.
     public init(path: String, mode: Mode = .readOnly, lock: Bool = true) throws(VHDXError) {
         self.path = path
         let flags: Int32
@@ -25,23 +30,48 @@ public final class FileStorage: Storage, @unchecked Sendable {
         case .readWrite: flags = O_RDWR
         case .create: flags = O_RDWR | O_CREAT | O_EXCL
         }
-        let fd = open(path, flags | O_CLOEXEC, 0o644)
+        let fd = open(path, flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0o644)
         guard fd >= 0 else {
             let e = errno
             throw VHDXError(.io, "cannot open: \(String(cString: strerror(e)))", path: path, cause: Errno(e))
         }
         var st = stat()
-        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw VHDXError(.invalidArgument, "is a directory", path: path)
-        }
-        if lock && !FileStorage.lock(fd, exclusive: mode != .readOnly) {
+        guard fstat(fd, &st) == 0 else {
             let e = errno
             close(fd)
-            throw VHDXError(.inUse, "the image is in use by another process (\(String(cString: strerror(e))))", path: path, cause: Errno(e))
+            throw VHDXError(.io, "cannot stat: \(String(cString: strerror(e)))", path: path, cause: Errno(e))
+        }
+        let type = st.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFBLK else {
+            close(fd)
+            throw VHDXError(.invalidArgument, "is \(FileStorage.describe(type)), not an image file (only regular files and block devices are opened)", path: path)
+        }
+        // Back to blocking I/O: O_NONBLOCK only had to protect the open.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        if lock {
+            if !FileStorage.lock(fd, exclusive: mode != .readOnly) {
+                let e = errno
+                close(fd)
+                throw VHDXError(.inUse, "the image is in use by another process (\(String(cString: strerror(e))))", path: path, cause: Errno(e))
+            }
+            if let conflict = QemuLocks.acquire(fd: fd, writable: mode != .readOnly) {
+                close(fd)
+                throw VHDXError(.inUse, "the image is in use by another process (\(conflict))", path: path)
+            }
         }
         self.fd = fd
         self.isWritable = mode != .readOnly
+    }
+
+    static func describe(_ type: mode_t) -> String {
+        switch type {
+        case S_IFDIR: "a directory"
+        case S_IFIFO: "a FIFO (named pipe)"
+        case S_IFSOCK: "a socket"
+        case S_IFCHR: "a character device"
+        case S_IFLNK: "a symbolic link"
+        default: "not a regular file"
+        }
     }
 
     deinit { close(fd) }

@@ -59,7 +59,7 @@ public struct VHDXError: Error, CustomStringConvertible, Equatable {
 /// Runs a closure through APIs that only `rethrow` (the buffer accessors of Array), restoring
 /// the engine's typed error on the way out.
 @inline(__always)
-func typed<T>(_ body: () throws -> T) throws(VHDXError) -> T {
+package func typed<T>(_ body: () throws -> T) throws(VHDXError) -> T {
     do { return try body() } catch let e as VHDXError { throw e } catch {
         throw VHDXError(.io, "\(error)", cause: error)
     }

@@ -22,9 +22,14 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         var repaired: [String] = []
+        var notRepaired: [String] = []
         let report: CheckReport
         do {
-            if repair { repaired = try Repairer.repair(path: file) }
+            if repair {
+                let outcome = try Repairer.repair(path: file)
+                repaired = outcome.repaired
+                notRepaired = outcome.notRepaired
+            }
             report = chain ? try Checker.checkChain(path: file, parents: parents.options) : try Checker.check(path: file)
         } catch {
             Output.fail(error, code: 1)
@@ -40,6 +45,7 @@ struct CheckCommand: ParsableCommand {
                 ("leaked-bytes", .int(report.leakedBytes)),
                 ("log-replayed-in-memory", .bool(report.logReplay != nil)),
                 ("repaired", .array(repaired.map { .string($0) })),
+                ("not-repaired", .array(notRepaired.map { .string($0) })),
                 ("findings", .array(report.findings.map { f in
                     .object([("kind", .string(f.kind.rawValue)), ("structure", .string(f.structure)),
                              ("file-offset", f.fileOffset.map { .int($0) } ?? .null),
@@ -50,6 +56,7 @@ struct CheckCommand: ParsableCommand {
             Output.data(value.text)
         } else {
             for r in repaired { Output.data("repaired: \(r)") }
+            for r in notRepaired { Output.data("not repaired: \(r)") }
             for f in report.findings { Output.data(f.description) }
             if report.suppressed > 0 { Output.data("(\(report.suppressed) more findings not shown)") }
             switch report.exitCode {

@@ -12,7 +12,7 @@ struct CompactCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let image = try VHDXFile.open(path: file, writable: true)
+            let image = try TrackedOpen.file(file, writable: true)
             let r = try image.compact()
             try image.close()
             if json {

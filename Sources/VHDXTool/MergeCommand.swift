@@ -1,5 +1,6 @@
 import ArgumentParser
 import VHDX
+import VHDXChangeTracking
 
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,9 +29,9 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         do {
             let reporter = ProgressReporter(label: "merging", requested: progress)
-            let r = try Merger.merge(childPath: child, intoPath: into, parents: parents.options, keepMergedFiles: keep) { (done, total) throws(VHDXError) in
-                reporter.update(done, total)
-            }
+            let r = try Merger.merge(childPath: child, intoPath: into, parents: parents.options, keepMergedFiles: keep,
+                                     progress: { (done, total) throws(VHDXError) in reporter.update(done, total) },
+                                     prepareAncestor: { (a) throws(VHDXError) in try ChangeTracker.attach(to: a) })
             let ancestor = r.ancestorPath ?? into ?? "?"
             if json {
                 Output.data(JSON.object([

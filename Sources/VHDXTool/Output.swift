@@ -7,7 +7,10 @@ import VHDX
 
 /// stdout is for data (text or JSON), stderr for messages and progress.
 enum Output {
-    static func data(_ s: String) { print(s) }
+    static func data(_ s: String, skipEmpty: Bool = false) {
+        if skipEmpty && s.isEmpty { return }
+        print(s)
+    }
 
     static func message(_ s: String) { raw(s + "\n") }
 

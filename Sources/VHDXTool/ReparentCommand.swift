@@ -26,7 +26,7 @@ struct ReparentCommand: ParsableCommand {
             // Checked on a read-only open first: a refused reparent leaves the file untouched.
             let (planned, match) = try VHDXFile.open(path: child)
                 .planReparent(to: parent, options: ParentOptions(searchDirectories: searchDirs, ignoreIDMismatch: ignoreIdMismatch))
-            let image = try VHDXFile.open(path: child, writable: true)
+            let image = try TrackedOpen.file(child, writable: true)
             try image.setParentLocator(planned)
             let locator = planned.entries
             try image.close()

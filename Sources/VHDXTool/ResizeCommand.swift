@@ -17,7 +17,7 @@ struct ResizeCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let image = try VHDXFile.open(path: file, writable: true)
+            let image = try TrackedOpen.file(file, writable: true)
             let old = image.virtualSize
             let target = try size?.bytes ?? image.minimumSize()
             try image.resize(to: target)

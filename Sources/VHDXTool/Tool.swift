@@ -9,6 +9,6 @@ struct Tool: ParsableCommand {
             Exit codes: 0 success; 1 error (message on stderr); 64 bad usage. `check`: 0 clean, 1 the check \
             could not run, 2 corruption found, 3 only leaked space. `compare`: 0 identical, 1 different, 2 error.
             """,
-        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self]
+        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self]
     )
 }

@@ -35,7 +35,7 @@ struct WriteCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let image = try VHDXFile.openChain(path: file, writable: true, parents: parents.options)
+            let image = try TrackedOpen.image(file, writable: true, parents: parents)
             let start = offset.bytes
             if zero {
                 try image.writeZeroes(at: start, length: length!.bytes)
@@ -43,42 +43,28 @@ struct WriteCommand: ParsableCommand {
                 try image.trim(at: start, length: length!.bytes)
             } else if let pattern {
                 let byte = parseByte(pattern)!
+                let total = length!.bytes
+                // The CLI writes in pieces: the whole request is checked before the first.
+                try image.checkRange(offset: start, length: total)
                 let chunk = [UInt8](repeating: byte, count: 8 << 20)
                 var done: UInt64 = 0
-                let total = length!.bytes
                 while done < total {
                     let n = Int(min(UInt64(chunk.count), total - done))
                     try image.write(Array(chunk[0..<n]), at: start + done)
                     done += UInt64(n)
                 }
             } else if let input {
-                try copyInput(input, into: image, at: start, limit: length?.bytes)
+                let room = image.virtualSize - min(start, image.virtualSize)
+                let source = try InputSource(path: input, limit: length?.bytes, room: room)
+                if source.exceedsRoom {
+                    throw VHDXError(.outOfBounds, "the input holds more than the \(room) bytes between offset \(start) and the end of the \(image.virtualSize)-byte disk; nothing was written",
+                                    path: file)
+                }
+                try image.checkRange(offset: start, length: source.length)
+                try source.copy { (bytes, at) throws(VHDXError) in try image.write(bytes, at: start + at) }
             }
             try image.close()
         } catch { Output.fail(error) }
-    }
-
-    private func copyInput(_ path: String, into image: VHDXFile, at start: UInt64, limit: UInt64?) throws {
-        let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw VHDXError(.io, "cannot open input: \(String(cString: strerror(errno)))", path: path) }
-        defer { if fd != 0 { close(fd) } }
-        var buffer = [UInt8](repeating: 0, count: 8 << 20)
-        var done: UInt64 = 0
-        while limit.map({ done < $0 }) ?? true {
-            let want = Int(min(UInt64(buffer.count), (limit ?? UInt64.max) - done))
-            // Fill the buffer completely (pipes return short reads) before writing it.
-            var got = 0
-            while got < want {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, want - got) }
-                if n < 0 { if errno == EINTR { continue }; throw VHDXError(.io, "read failed: \(String(cString: strerror(errno)))", path: path) }
-                if n == 0 { break }
-                got += n
-            }
-            if got == 0 { break }
-            try image.write(Array(buffer[0..<got]), at: start + done)
-            done += UInt64(got)
-            if got < want { break }
-        }
     }
 }
 

@@ -87,23 +87,54 @@ struct WriteTests {
         #expect(m.bytes == before)
     }
 
+    /// Records what the engine tells it; throws where told to.
+    final class RecordingObserver: ChangeObserver {
+        var seen: [(ChangeKind, Range<UInt64>)] = []
+        var sessions = 0
+        var failChanges = false
+        var failSession = false
+        func sessionWillBegin(_ image: VHDXFile, proposed: GUID?) throws(VHDXError) -> GUID {
+            if failSession { throw VHDXError(.io, "tracking unavailable") }
+            sessions += 1
+            return proposed ?? .random()
+        }
+        func willChange(_ image: VHDXFile, _ kind: ChangeKind, _ range: Range<UInt64>, newSize: UInt64?) throws(VHDXError) {
+            if failChanges { throw VHDXError(.io, "tracking unavailable") }
+            seen.append((kind, range))
+        }
+    }
+
     @Test func observerSeesEveryChangeBeforeItHappens() throws {
         let m = try WriteTests.newImage(size: 8 << 20)
         let image = try VHDXFile(storage: m)
-        nonisolated(unsafe) var seen: [(ChangeKind, Range<UInt64>)] = []
-        image.changeObserver = { kind, range throws(VHDXError) in seen.append((kind, range)) }
+        let observer = RecordingObserver()
+        image.observer = observer
         try image.write([UInt8](repeating: 7, count: 100), at: 1000)
         try image.writeZeroes(at: 0, length: 1 << 20)
         try image.trim(at: 1 << 20, length: 1 << 20)
         try image.resize(to: 16 << 20)
-        #expect(seen.map(\.0) == [.write, .zero, .trim, .resize])
-        #expect(seen[0].1 == 1000..<1100)
-        #expect(seen[3].1 == (8 << 20)..<(16 << 20))
+        #expect(observer.seen.map(\.0) == [.write, .zero, .trim, .resize])
+        #expect(observer.seen[0].1 == 1000..<1100)
+        #expect(observer.seen[3].1 == (8 << 20)..<(16 << 20))
+        #expect(observer.sessions == 1)
         // A throwing observer cancels the change.
-        image.changeObserver = { _, _ throws(VHDXError) in throw VHDXError(.io, "tracking unavailable") }
+        observer.failChanges = true
         #expect(throws: VHDXError.self) { try image.write([9], at: 0) }
         #expect(try image.read(at: 0, count: 1) == [0])
         try image.close()
+    }
+
+    @Test("an observer that refuses the session leaves the disk and its DataWriteGuid unchanged")
+    func throwingObserverWritesNothing() throws {
+        let m = try WriteTests.newImage(size: 8 << 20)
+        let before = m.bytes
+        let image = try VHDXFile(storage: m)
+        let observer = RecordingObserver()
+        observer.failSession = true
+        image.observer = observer
+        #expect(throws: VHDXError.self) { try image.write([1, 2, 3], at: 0) }
+        #expect(throws: VHDXError.self) { try image.resize(to: 16 << 20) }
+        #expect(m.bytes == before)
     }
 
     @Test func resizeRules() throws {

@@ -19,10 +19,12 @@ extension Merger {
     /// 4. Only then are the merged files deleted, the child first (`keepMergedFiles`: kept; an
     ///    intermediate layer above the ancestor then loses its link to it, see `MergeResult`).
     /// Interrupted anywhere before 4, the chain still reads its original content and running
-    /// the same merge again completes it.
+    /// the same merge again completes it. `prepareAncestor` is given the ancestor's writable
+    /// handle before anything is written to it (the CLI attaches change tracking there).
     public static func merge(childPath: String, intoPath: String? = nil, parents: ParentOptions = .default,
                              keepMergedFiles: Bool = false,
-                             progress: ((UInt64, UInt64) throws(VHDXError) -> Void)? = nil) throws(VHDXError) -> MergeResult {
+                             progress: ((UInt64, UInt64) throws(VHDXError) -> Void)? = nil,
+                             prepareAncestor: ((VHDXFile) throws(VHDXError) -> Void)? = nil) throws(VHDXError) -> MergeResult {
         let plan = try MergePlan(childPath: childPath, intoPath: intoPath, parents: parents)
         let k = plan.ancestorLayer
 
@@ -44,6 +46,8 @@ extension Merger {
             let top = try VHDXFile.openChain(path: childPath, parents: parents)
             let above = try plan.verify(top)
             try reopenParentWritable(of: above)
+            // The ancestor's own observer (change tracking) sees every range folded into it.
+            if let prepareAncestor, let ancestor = above.parent { try prepareAncestor(ancestor) }
             let merger = try Merger(top: top, ancestorLayer: k)
             merger.progress = progress
             result = try merger.fold(newGUID: g)

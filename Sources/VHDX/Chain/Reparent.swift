@@ -11,6 +11,11 @@ extension VHDXFile {
     public func reparent(to parentPath: String, options: ParentOptions = .default) throws(VHDXError) -> ParentLink.Match {
         try requireWritable()
         let (locator, match) = try planReparent(to: parentPath, options: options)
+        if match == .ignored {
+            // A parent it was not made against: every byte it supplies may differ, so this is
+            // a change of content (DataWriteGuid renewed, the observer told).
+            try beginUserVisibleChange(.reparent, 0..<virtualSize)
+        }
         try setParentLocator(locator)
         self.parent = nil
         self.parentLink = nil

@@ -55,6 +55,12 @@ struct BATChecks {
     let layout: ImageLayout
     let fileSize: UInt64
     var findings: [Finding] = []
+    /// The findings that make writing unsafe: objects outside the file or inside the header
+    /// section, overlaps, states the disk type cannot hold. A writable open refuses on these.
+    var writeHazards: [Finding] = []
+    /// The end of the last object as the format sizes it (a block cut short at EOF counts
+    /// whole): where new allocations may start.
+    var nominalEnd: UInt64 = Layout.headerSectionSize
     /// (start, end, what) for every object inside the file.
     var objects: [(UInt64, UInt64, String)] = []
     var partialChunks = Set<UInt64>()
@@ -72,6 +78,18 @@ struct BATChecks {
         let h = layout.header
         if h.logLength > 0 { objects.append((h.logOffset, h.logOffset + UInt64(h.logLength), "log")) }
         for e in layout.regionTable.entries { objects.append((e.fileOffset, e.end, "\(KnownGUID.regionName(e.guid)) region")) }
+        for (start, end, what) in objects {
+            nominalEnd = max(nominalEnd, end)
+            if end > fileSize {
+                writeHazards.append(Finding(.corruption, "layout", at: start, "\(what) [\(start), \(end)) runs past the end of the file (\(fileSize) bytes)"))
+            }
+        }
+    }
+
+    /// Records a finding that also makes writing unsafe.
+    private mutating func hazard(_ f: Finding) {
+        findings.append(f)
+        writeHazards.append(f)
     }
 
     /// Entries arrive in index order, so the chunk/slot position is tracked incrementally: a
@@ -109,7 +127,7 @@ struct BATChecks {
                 presentBitmaps.insert(number)
                 allocate(entry.fileOffset, Layout.sectorBitmapBlockSize, "sector bitmap of chunk \(number)", at: at)
             default:
-                findings.append(Finding(.corruption, "BAT", at: at,
+                hazard(Finding(.corruption, "BAT", at: at,
                                         "sector bitmap entry \(index) (chunk \(number)) has state \(entry.state), invalid for a \(layout.fileParameters.hasParent ? "differencing" : "non-differencing") disk"))
             }
             return
@@ -124,7 +142,7 @@ struct BATChecks {
         case .fullyPresent, .partiallyPresent:
             if entry.state == PayloadBlockState.partiallyPresent.rawValue {
                 if !layout.fileParameters.hasParent {
-                    findings.append(Finding(.corruption, "BAT", at: at, "block \(number) is PARTIALLY_PRESENT, invalid in a non-differencing disk"))
+                    hazard(Finding(.corruption, "BAT", at: at, "block \(number) is PARTIALLY_PRESENT, invalid in a non-differencing disk"))
                 }
                 partialChunks.insert(number / g.chunkRatio)
             }
@@ -143,21 +161,22 @@ struct BATChecks {
         case .unmappedV095:
             findings.append(Finding(.notice, "BAT", at: at, "block \(number) uses state 5, UNMAPPED of the 0.95 draft; read as zeros"))
         case nil:
-            findings.append(Finding(.corruption, "BAT", at: at, "block \(number) has reserved state \(entry.state)"))
+            hazard(Finding(.corruption, "BAT", at: at, "block \(number) has reserved state \(entry.state)"))
         }
     }
 
     private mutating func allocate(_ offset: UInt64, _ length: UInt64, _ what: String, at: UInt64, needed: UInt64? = nil) {
         guard offset >= Layout.headerSectionSize else {
-            findings.append(Finding(.corruption, "BAT", at: at, "\(what) has file offset \(offset), inside the header section"))
+            hazard(Finding(.corruption, "BAT", at: at, "\(what) has file offset \(offset), inside the header section"))
             return
         }
         // Offsets come from the file: a 44-bit MiB count can overflow when a length is added.
         let (sum, overflow) = offset.addingReportingOverflow(length)
         var end = overflow ? UInt64.max : sum
+        nominalEnd = max(nominalEnd, end)
         if end > fileSize, let needed, needed <= fileSize, offset <= fileSize - needed { end = fileSize }
         if end > fileSize {
-            findings.append(Finding(.corruption, "BAT", at: at, "\(what) at [\(offset), \(end)) runs past the end of the file (\(fileSize) bytes)"))
+            hazard(Finding(.corruption, "BAT", at: at, "\(what) at [\(offset), \(end)) runs past the end of the file (\(fileSize) bytes)"))
             return
         }
         objects.append((offset, end, what))
@@ -166,13 +185,13 @@ struct BATChecks {
     mutating func finish() {
         for chunk in partialChunks.sorted() where !presentBitmaps.contains(chunk) {
             let at = layout.batRegion.fileOffset + layout.geometry.sectorBitmapIndex(chunk: chunk) * 8
-            findings.append(Finding(.corruption, "BAT", at: at, "chunk \(chunk) has PARTIALLY_PRESENT blocks but no sector bitmap"))
+            hazard(Finding(.corruption, "BAT", at: at, "chunk \(chunk) has PARTIALLY_PRESENT blocks but no sector bitmap"))
         }
         objects.sort { $0.0 < $1.0 }
         var reach: (UInt64, String)? = nil
         for (start, end, what) in objects {
             if let (prevEnd, prevWhat) = reach, start < prevEnd {
-                findings.append(Finding(.corruption, what.hasPrefix("block") || what.hasPrefix("sector") ? "BAT" : "layout", at: start,
+                hazard(Finding(.corruption, what.hasPrefix("block") || what.hasPrefix("sector") ? "BAT" : "layout", at: start,
                                         "\(what) [\(start), \(end)) overlaps \(prevWhat)"))
             }
             if reach == nil || end > reach!.0 { reach = (end, what) }

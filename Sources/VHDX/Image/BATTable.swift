@@ -3,7 +3,8 @@ import VHDXFormat
 /// On-demand access to the BAT through a small page cache, so memory stays bounded whatever the
 /// disk size (a 64 TiB disk with 1 MiB blocks has a 512 MiB BAT).
 final class BATTable {
-    let storage: Storage
+    /// Swapped from a replay overlay to the file once a writable open replays its log there.
+    var storage: Storage
     let regionOffset: UInt64
     let entryCount: UInt64
     static let pageEntries: UInt64 = 128 * 1024  // 1 MiB of entries

@@ -56,8 +56,9 @@ struct ImageLoader {
                   "\(f.structure): \(f.message)", path: storage.name, at: f.fileOffset)
     }
 
-    /// File identifier and headers; returns the current header and its slot.
-    mutating func loadHeaders() throws(VHDXError) -> (FileIdentifier, HeaderChoice) {
+    /// File identifier and headers; returns the current header and its slot. `forWriting`: the
+    /// log must lie inside the file even when it is empty, since writes will put entries there.
+    mutating func loadHeaders(forWriting: Bool = false) throws(VHDXError) -> (FileIdentifier, HeaderChoice) {
         let size = try storage.size()
         guard size >= Layout.headerSectionSize else {
             let f = Finding(.corruption, "file", at: size, "the file is \(size) bytes, shorter than the 1 MiB header section", openCanContinue: false)
@@ -96,6 +97,10 @@ struct ImageLoader {
                             openCanContinue: h.logGUID.isZero)
             note(f)
             if !f.openCanContinue { throw fatal(f) }
+            if forWriting {
+                throw VHDXError(.corrupt, "log: \(f.message); refusing to write (new log entries would land outside the file)",
+                                path: storage.name, at: h.logOffset)
+            }
         }
         return (id, choice)
     }

@@ -11,13 +11,17 @@ import VHDXFormat
 public final class VHDXFile {
     /// The file itself.
     public let storage: Storage
-    /// What metadata is read through: the file, or the replay overlay.
-    let io: Storage
+    /// What metadata is read through: the file, or the replay overlay (until a writable open's
+    /// first change replays the log into the file).
+    var io: Storage
     public internal(set) var layout: ImageLayout
     /// What open noticed that did not stop it (damaged redundant copies, stale log, …).
     public let findings: [Finding]
-    /// Set when a pending log was found and replayed.
-    public let logReplay: LogReplayInfo?
+    /// Set when a pending log was found: replayed in memory, or (after a writable open's first
+    /// change) into the file.
+    public internal(set) var logReplay: LogReplayInfo?
+    /// A writable open's pending log, until `prepareForWrites` writes it into the file.
+    var pendingLog: LogSequence?
     var bat: BATTable
     /// The parent this differencing image reads through, opened read-only (see `attachParents`).
     public internal(set) var parent: VHDXFile?
@@ -29,10 +33,13 @@ public final class VHDXFile {
     var dataWriteGUIDRenewed = false
     /// Where the next block goes: past every object the image references.
     var nextFreeOffset: UInt64 = 0
-    /// Told about every change to virtual content (write, zero, trim, resize) before it is
-    /// applied; a throw cancels the change. Change tracking hooks in here.
-    public var changeObserver: ((ChangeKind, Range<UInt64>) throws(VHDXError) -> Void)?
+    /// Told about every change to virtual content before it is applied (`ChangeObserver`).
+    package var observer: ChangeObserver?
+    /// Observer pages (4 KiB, by file offset) waiting to ride with the next metadata commit.
+    var stagedPages: [(fileOffset: UInt64, bytes: [UInt8])] = []
 
+    /// The file's path (or the storage's name).
+    public var path: String { storage.name }
     public var header: Header { layout.header }
     public var geometry: BATGeometry { layout.geometry }
     public var virtualSize: UInt64 { layout.virtualDiskSize }
@@ -53,47 +60,84 @@ public final class VHDXFile {
         return try VHDXFile(storage: storage)
     }
 
-    /// Opens an image on any storage. A writable storage gets the spec's writable-open
-    /// treatment: headers renewed with a new FileWriteGuid, then any pending log replayed into
-    /// the file and marked applied.
-    public init(storage: Storage) throws(VHDXError) {
-        self.storage = storage
-        var loader = ImageLoader(storage: storage)
-        let (identifier, choice0) = try loader.loadHeaders()
-        var choice = choice0
+    /// Opens an image on any storage.
+    ///
+    /// Nothing is written by the open itself. Everything is decoded and validated first
+    /// (through an in-memory replay of a pending log); a writable open also refuses an image
+    /// whose blocks or regions lie outside the file or overlap (`WriteSafety`), since writing
+    /// into it would grow the file without bound or cross-link data. Only the first change
+    /// then renews FileWriteGuid and replays the log into the file (`prepareForWrites`), so
+    /// a command refused after the open leaves the file byte-identical.
+    public init(storage base: Storage) throws(VHDXError) {
+        var loader = ImageLoader(storage: base)
+        let (identifier, choice) = try loader.loadHeaders(forWriting: base.isWritable)
         let sequence = try loader.loadLog(header: choice.current)
-        var io: Storage = storage
-        var replay: LogReplayInfo?
+        var io: Storage = base
         if let sequence {
-            replay = LogReplayInfo(sequence, inMemory: !storage.isWritable)
-        }
-        if storage.isWritable {
-            // Renew FileWriteGuid before any other change, replay counting as a change.
-            var h = choice.current
-            h.fileWriteGUID = .random()
-            (choice.current, choice.slot) = try HeaderUpdater.write(h, currentSlot: choice.slot, to: storage)
-            if let sequence {
-                try LogReplay.apply(sequence, to: storage)
-                var applied = choice.current
-                applied.logGUID = .zero
-                (choice.current, choice.slot) = try HeaderUpdater.write(applied, currentSlot: choice.slot, to: storage)
+            io = try ReplayOverlay(base: base, sequence: sequence)
+            if !base.isWritable {
                 loader.note(Finding(.notice, "log", at: choice.current.logOffset,
-                                    "replayed \(sequence.entries.count) pending log entries into the file"))
+                                    "applied \(sequence.entries.count) pending log entries (sequence \(sequence.entries.first!.entry.header.sequenceNumber)...\(sequence.head.sequenceNumber)) in memory; the file is unchanged",
+                                    repairable: true))
+            } else {
+                loader.note(Finding(.notice, "log", at: choice.current.logOffset,
+                                    "\(sequence.entries.count) pending log entries are applied in memory and written into the file before the first change"))
             }
-        } else if let sequence {
-            io = try ReplayOverlay(base: storage, sequence: sequence)
-            loader.note(Finding(.notice, "log", at: choice.current.logOffset,
-                                "applied \(sequence.entries.count) pending log entries (sequence \(replay!.firstSequenceNumber)...\(replay!.lastSequenceNumber)) in memory; the file is unchanged",
-                                repairable: true))
         }
-        self.io = io
         let layout = try loader.loadLayout(io: io, identifier: identifier, choice: choice)
+        var end: UInt64 = 0
+        if base.isWritable {
+            end = try WriteSafety.validate(layout: layout, io: io, fileSize: try io.size(), path: base.name)
+        }
+        let gate = base.isWritable ? WriteGate(base: base) : nil
+        self.storage = gate ?? base
+        self.io = io
         self.layout = layout
         self.findings = loader.findings
-        self.logReplay = replay
+        self.logReplay = sequence.map { LogReplayInfo($0, inMemory: true) }
+        self.pendingLog = base.isWritable ? sequence : nil
         self.bat = BATTable(storage: io, regionOffset: layout.batRegion.fileOffset, entryCount: layout.batEntriesUsed)
-        if storage.isWritable { nextFreeOffset = try referencedEnd() }
+        nextFreeOffset = end
+        gate?.prepare = { [unowned self] () throws(VHDXError) in try self.prepareForWrites(base) }
     }
+
+    /// The spec's writable-open steps, run before the first change reaches the file: renew
+    /// FileWriteGuid (replay counts as a change), then replay a pending log into the file and
+    /// mark it applied. Reads switch from the in-memory replay to the file, which now holds
+    /// the same bytes.
+    private func prepareForWrites(_ file: Storage) throws(VHDXError) {
+        var h = layout.header
+        h.fileWriteGUID = .random()
+        (layout.header, layout.headerSlot) = try HeaderUpdater.write(h, currentSlot: layout.headerSlot, to: file)
+        guard let sequence = pendingLog else { return }
+        try observer?.willReplayLog(self)
+        try LogReplay.apply(sequence, to: file)
+        var applied = layout.header
+        applied.logGUID = .zero
+        (layout.header, layout.headerSlot) = try HeaderUpdater.write(applied, currentSlot: layout.headerSlot, to: file)
+        pendingLog = nil
+        logReplay?.inMemory = false
+        io = storage
+        bat.storage = storage
+        try observer?.didReplayLog(self)
+    }
+
+    /// Writes a pending log into the file now (what a writable close does), renewing
+    /// FileWriteGuid first. Does nothing on an image with an empty log.
+    func replayPendingLog() throws(VHDXError) {
+        guard pendingLog != nil else { return }
+        try openForWrites()
+    }
+
+    /// Runs the writable-open steps now even if nothing else is written: both headers are
+    /// rewritten (restoring a damaged copy) and a pending log is replayed (`check --repair`).
+    package func openForWrites() throws(VHDXError) {
+        try requireWritable()
+        try (storage as? WriteGate)?.open()
+    }
+
+    /// The file under the write gate, for what only a real file can say (allocated space).
+    var fileStorage: FileStorage? { ((storage as? WriteGate)?.base ?? storage) as? FileStorage }
 
     /// The end of the last object the image references (header section, log, regions, blocks),
     /// rounded up to 1 MiB. Space past it is unreferenced, so new blocks may reuse it.

@@ -14,9 +14,12 @@ struct PendingMetadata {
 
 extension VHDXFile {
     /// Logs and applies everything `pending` holds.
+    /// The observer's staged pages go in the same entry, first: with the change's own
+    /// metadata they become durable together (vhdx-format.md §5.6).
     func commit(_ pending: PendingMetadata) throws(VHDXError) {
         guard !pending.isEmpty else { return }
-        var updates: [LogEntry.Update] = pending.bitmapPages.keys.sorted().map { .data(fileOffset: $0, bytes: pending.bitmapPages[$0]!) }
+        var updates = takeStagedPages()
+        updates += pending.bitmapPages.keys.sorted().map { .data(fileOffset: $0, bytes: pending.bitmapPages[$0]!) }
         if !pending.bat.isEmpty { updates += try batSectorUpdates(pending.bat, regionOffset: layout.batRegion.fileOffset) }
         try commitMetadata(updates)
         for (index, entry) in pending.bat { bat.store(index, entry) }

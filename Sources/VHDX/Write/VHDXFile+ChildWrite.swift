@@ -20,8 +20,10 @@ extension VHDXFile {
         let whole = inBlock == 0 && UInt64(piece.count) == blockEnd
         switch PayloadBlockState(rawValue: entry.state) {
         case .fullyPresent:
+            try commitStagedPages()  // in place: the observer's record must be durable first
             try storage.write(piece, at: entry.fileOffset + inBlock)
         case .partiallyPresent:
+            try commitStagedPages()
             try storage.write(piece, at: entry.fileOffset + inBlock)
             if whole {
                 pending.bat.append((index, BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: entry.fileOffsetMB)))

@@ -27,7 +27,7 @@ extension VHDXFile {
         }
         var report = CompactReport()
         report.fileSizeBefore = try storage.size()
-        report.diskUsageBefore = try (storage as? FileStorage)?.allocatedBytes()
+        report.diskUsageBefore = try fileStorage?.allocatedBytes()
 
         // 1. All-zero blocks stop using space.
         var zeroBlocks: [UInt64] = []
@@ -92,7 +92,7 @@ extension VHDXFile {
         }
         nextFreeOffset = end
         report.fileSizeAfter = try storage.size()
-        report.diskUsageAfter = try (storage as? FileStorage)?.allocatedBytes()
+        report.diskUsageAfter = try fileStorage?.allocatedBytes()
         if let before = report.diskUsageBefore, let after = report.diskUsageAfter {
             report.bytesReclaimed = before > after ? before - after : 0
         } else {

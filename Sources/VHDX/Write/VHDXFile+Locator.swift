@@ -44,7 +44,7 @@ extension VHDXFile {
         }
         try put(bytes, at: region + UInt64(offset))
         try put(Array(table.encode()[0..<(32 + 32 * table.entries.count)]), at: region)
-        try commitMetadata(pages.keys.sorted().map { .data(fileOffset: $0, bytes: pages[$0]!) })
+        try commitMetadata(takeStagedPages() + pages.keys.sorted().map { .data(fileOffset: $0, bytes: pages[$0]!) })
         layout.metadataTable = table
         layout.parentLocator = locator
     }

@@ -34,7 +34,7 @@ extension VHDXFile {
         if newSize < old, let at = try lastNonZero(from: newSize, to: old) {
             throw VHDXError(.invalidArgument, "cannot shrink to \(newSize) bytes: byte \(at) holds data (the minimum is \(try minimumSize()) bytes)", path: storage.name)
         }
-        try beginUserVisibleChange(.resize, min(old, newSize)..<max(old, newSize))
+        try beginUserVisibleChange(.resize, min(old, newSize)..<max(old, newSize), newSize: newSize)
 
         let newGeometry = BATGeometry(virtualDiskSize: newSize, blockSize: layout.fileParameters.blockSize,
                                       logicalSectorSize: layout.logicalSectorSize, hasParent: false)
@@ -76,7 +76,7 @@ extension VHDXFile {
         VirtualDiskSize(newSize).encode(into: &w)
         updates += try metadataItemUpdates(KnownGUID.virtualDiskSize, w.bytes)
         let oldBAT = layout.batRegion
-        try commitMetadata(updates)
+        try commitMetadata(takeStagedPages() + updates)
 
         layout.virtualDiskSize = newSize
         layout.geometry = newGeometry

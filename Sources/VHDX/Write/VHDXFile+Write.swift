@@ -1,10 +1,5 @@
 import VHDXFormat
 
-/// The kinds of change to virtual content, reported to `changeObserver` before each is applied.
-public enum ChangeKind: String, Sendable {
-    case write, zero, trim, resize
-}
-
 extension VHDXFile {
     /// Writes `data` at virtual `offset`. New blocks are allocated at the end of the file; the
     /// rest of a new block reads as zeros, as it did before.
@@ -67,12 +62,18 @@ extension VHDXFile {
     /// Makes every acknowledged change durable.
     public func flush() throws(VHDXError) {
         try requireWritable()
+        try observer?.willFlush(self)
+        try commitStagedPages()
         try storage.synchronize()
     }
 
     /// Flushes and leaves an empty log. Further writes reopen the log as needed.
+    /// A pending log found at open is written into the file here if no change did it before.
     public func close() throws(VHDXError) {
         guard storage.isWritable else { return }
+        try replayPendingLog()
+        try observer?.willClose(self)
+        try commitStagedPages()
         try closeJournal()
     }
 
@@ -82,29 +83,45 @@ extension VHDXFile {
     /// tells the observer, then applies the change.
     func change(_ kind: ChangeKind, _ offset: UInt64, _ length: UInt64, _ apply: () throws(VHDXError) -> Void) throws(VHDXError) {
         try requireWritable()
-        guard offset <= virtualSize, length <= virtualSize - offset else {
-            throw VHDXError(.outOfBounds, "\(kind.rawValue) of \(length) bytes at \(offset) is beyond the \(virtualSize)-byte disk", path: storage.name)
-        }
+        try checkRange(kind.rawValue, offset: offset, length: length)
         guard length > 0 else { return }
         try beginUserVisibleChange(kind, offset..<offset + length)
         try apply()
+        // Pages the observer staged for a change that needed no metadata of its own.
+        try commitStagedPages()
     }
 
     /// Renews DataWriteGuid before the session's first user-visible change (children and
     /// change tracking rely on it changing), then tells the observer.
-    func beginUserVisibleChange(_ kind: ChangeKind, _ range: Range<UInt64>) throws(VHDXError) {
+    func beginUserVisibleChange(_ kind: ChangeKind, _ range: Range<UInt64>, newSize: UInt64? = nil) throws(VHDXError) {
         if !dataWriteGUIDRenewed { try renewDataWriteGUID() }
-        try changeObserver?(kind, range)
+        try observer?.willChange(self, kind, range, newSize: newSize)
     }
 
     /// The session's DataWriteGuid renewal, done once. A merge calls it first with `guid`: the
     /// value it has already stored in the child's parent_linkage2, so the child keeps linking
-    /// to this image across the change (vhdx-format.md §2.4); otherwise a random GUID.
+    /// to this image across the change (vhdx-format.md §2.4); otherwise a random GUID, or the
+    /// one the observer chose (and recorded) for this session.
     func renewDataWriteGUID(to guid: GUID? = nil) throws(VHDXError) {
+        let chosen = try observer?.sessionWillBegin(self, proposed: guid) ?? guid ?? .random()
+        if let guid, chosen != guid {
+            throw VHDXError(.invalidArgument, "the change observer chose DataWriteGuid {\(chosen)} where {\(guid)} is required", path: storage.name)
+        }
         var h = layout.header
-        h.dataWriteGUID = guid ?? .random()
+        h.dataWriteGUID = chosen
+        try commitStagedPages()
         try writeHeaders(h)
         dataWriteGUIDRenewed = true
+    }
+
+    /// Throws unless [offset, offset + length) lies inside the virtual disk. Callers that apply
+    /// one request in several pieces check the whole request first, so a request that runs
+    /// past the end is refused with nothing written.
+    public func checkRange(_ what: String = "write", offset: UInt64, length: UInt64) throws(VHDXError) {
+        guard offset <= virtualSize, length <= virtualSize - offset else {
+            throw VHDXError(.outOfBounds, "\(what) of \(length) bytes at \(offset) runs past the end of the \(virtualSize)-byte disk; nothing was written",
+                            path: storage.name)
+        }
     }
 
     func requireWritable() throws(VHDXError) {
@@ -117,6 +134,7 @@ extension VHDXFile {
         let entry = try payloadEntry(block: block)
         switch PayloadBlockState(rawValue: entry.state) {
         case .fullyPresent:
+            try commitStagedPages()  // in place: the observer's record must be durable first
             try storage.write(piece, at: entry.fileOffset + inBlock)
             return nil
         case .notPresent, .undefined, .zero, .unmapped, .unmappedV095:
@@ -172,7 +190,7 @@ extension VHDXFile {
     /// Logs and applies new BAT entries, grouped by the 4 KiB BAT sectors they fall in.
     func setBATEntries(_ changes: [(UInt64, BATEntry)]) throws(VHDXError) {
         guard !changes.isEmpty else { return }
-        try commitMetadata(try batSectorUpdates(changes, regionOffset: layout.batRegion.fileOffset))
+        try commitMetadata(takeStagedPages() + (try batSectorUpdates(changes, regionOffset: layout.batRegion.fileOffset)))
         for (index, entry) in changes { bat.store(index, entry) }
     }
 }

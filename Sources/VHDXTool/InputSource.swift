@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import VHDX
+
+/// The bytes of `write --input`, with their length known before anything is written, so a
+/// request that would run past the end of the disk is refused whole.
+///
+/// A regular file's length is its size (capped by --length). A pipe's is only known at its
+/// end: with --length the range is checked up front and the pipe streamed; without it the
+/// input is staged, in memory up to one buffer and beyond that in an unlinked temporary file in
+/// $TMPDIR, and reading stops as soon as it exceeds the room left on the disk.
+final class InputSource {
+    static let bufferSize = 8 << 20
+    let path: String
+    private var fd: Int32
+    private var ownsFD: Bool
+    /// Bytes the copy will write.
+    private(set) var length: UInt64
+    /// A staged pipe held more than the room left on the disk; reading stopped there.
+    private(set) var exceedsRoom = false
+    /// A staged pipe: its first buffer, and the spool file holding everything when larger.
+    private var staged: [UInt8]?
+    private var spool: Int32 = -1
+
+    init(path: String, limit: UInt64?, room: UInt64) throws(VHDXError) {
+        self.path = path
+        fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        ownsFD = path != "-"
+        length = 0
+        guard fd >= 0 else { throw VHDXError(.io, "cannot open input: \(String(cString: strerror(errno)))", path: path) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw VHDXError(.io, "cannot stat input: \(String(cString: strerror(errno)))", path: path) }
+        if st.st_mode & S_IFMT == S_IFREG {
+            length = min(UInt64(st.st_size), limit ?? .max)
+        } else if let limit {
+            // Whatever the pipe holds up to --length fits if --length does.
+            length = limit
+        } else {
+            try stage(room: room)
+        }
+    }
+
+    deinit {
+        if ownsFD { close(fd) }
+        if spool >= 0 { close(spool) }
+    }
+
+    /// Reads the whole pipe, or until it holds more than `room` bytes (then `length` says so
+    /// and the range check refuses it).
+    private func stage(room: UInt64) throws(VHDXError) {
+        var buffer = [UInt8](repeating: 0, count: InputSource.bufferSize)
+        var first = true
+        while true {
+            let got = try fill(&buffer, from: fd, want: buffer.count)
+            if first && got < buffer.count {
+                staged = Array(buffer[0..<got])
+                length = UInt64(got)
+                return
+            }
+            if first {
+                spool = try InputSource.temporaryFile()
+                first = false
+            }
+            try typed { try buffer.withUnsafeBytes { b in
+                try InputSource.writeAll(spool, UnsafeRawBufferPointer(rebasing: b[0..<got]), at: length)
+            } }
+            length += UInt64(got)
+            if length > room { exceedsRoom = true; return }
+            if got < buffer.count { return }
+        }
+    }
+
+    /// Calls `body` with consecutive pieces and their offsets from the start of the input.
+    func copy(_ body: (UnsafeRawBufferPointer, UInt64) throws(VHDXError) -> Void) throws(VHDXError) {
+        if let staged {
+            try typed { try staged.withUnsafeBytes { b in try body(b, 0) } }
+            return
+        }
+        let source = spool >= 0 ? spool : fd
+        if spool >= 0 { lseek(spool, 0, SEEK_SET) }
+        var buffer = [UInt8](repeating: 0, count: InputSource.bufferSize)
+        var done: UInt64 = 0
+        while done < length {
+            let want = Int(min(UInt64(buffer.count), length - done))
+            let got = try fill(&buffer, from: source, want: want)
+            if got == 0 { break }
+            try typed { try buffer.withUnsafeBytes { b in try body(UnsafeRawBufferPointer(rebasing: b[0..<got]), done) } }
+            done += UInt64(got)
+            if got < want { break }
+        }
+    }
+
+    /// Fills up to `want` bytes (pipes return short reads); fewer only at end of input.
+    private func fill(_ buffer: inout [UInt8], from fd: Int32, want: Int) throws(VHDXError) -> Int {
+        var got = 0
+        while got < want {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, want - got) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VHDXError(.io, "read failed: \(String(cString: strerror(errno)))", path: path)
+            }
+            if n == 0 { break }
+            got += n
+        }
+        return got
+    }
+
+    private static func temporaryFile() throws(VHDXError) -> Int32 {
+        var dir = String(cString: getenv("TMPDIR") ?? strdup("/tmp"))
+        if dir.isEmpty { dir = "/tmp" }
+        var template = Array("\(dir)/vhdx-input-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw VHDXError(.io, "cannot create a temporary file to stage the input: \(String(cString: strerror(errno)))", path: dir) }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        return fd
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VHDXError(.io, "cannot stage the input: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+}

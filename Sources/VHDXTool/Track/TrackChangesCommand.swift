@@ -1,0 +1,58 @@
+import ArgumentParser
+import VHDX
+import VHDXChangeTracking
+
+struct TrackChangesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "changes",
+        abstract: "Print the byte ranges changed since a change ID (never fewer than changed).",
+        discussion: """
+            Text: one `offset length` line per range. JSON: {"ranges": [{"offset", "length"}], \
+            "processed", "changed-bytes"}. With --max-ranges, `processed` says how far the answer \
+            got: ask again with --offset increased by it. Exit codes: 0 answered; 4 this ID cannot \
+            be answered (reset, expired, unknown, another disk's, not enabled: the reason on \
+            stderr), so take a full backup; 1 other errors; 64 bad usage.
+            """
+    )
+
+    @Argument(help: "The VHDX or AVHDX file.") var file: String
+    @Option(help: "The change ID the answer starts from.") var since: String
+    @Option(help: "Stop at this later change ID instead of now.") var until: String?
+    @Option(help: "Only ranges at or after this virtual offset.") var offset: ByteCount?
+    @Option(help: "Only ranges within this many bytes from --offset.") var length: ByteCount?
+    @Option(help: "At most this many ranges (page with --offset + processed).") var maxRanges: Int?
+    @Flag(help: "JSON on stdout.") var json = false
+    @OptionGroup var parents: ParentArguments
+
+    func validate() throws {
+        if let maxRanges, maxRanges < 1 { throw ValidationError("--max-ranges must be at least 1") }
+    }
+
+    func run() throws {
+        let answer: ChangeAnswer
+        do {
+            guard let since = ChangeID(text: since) else {
+                throw ChangeTrackingError(.unknownID, "\(self.since) is not a change ID of this tool (they look like vhdxct1:<disk>:<tracking>:<generation>:<epoch>)", path: file)
+            }
+            let until = try self.until.map { text throws -> ChangeID in
+                guard let id = ChangeID(text: text) else { throw ChangeTrackingError(.unknownID, "\(text) is not a change ID of this tool", path: file) }
+                return id
+            }
+            let image = try TrackedOpen.image(file, writable: false, parents: parents)
+            let tracker = try ChangeTracking.tracker(of: image)
+            answer = try tracker.changes(since: since, until: until, offset: offset?.bytes ?? 0, length: length?.bytes,
+                                         maxRanges: maxRanges ?? .max)
+        } catch let e as ChangeTrackingError {
+            Output.fail(e, code: 4)
+        } catch { Output.fail(error) }
+        if json {
+            Output.data(JSON.object([
+                ("ranges", .array(answer.ranges.map { .object([("offset", .int($0.offset)), ("length", .int($0.length))]) })),
+                ("processed", .int(answer.processed)),
+                ("changed-bytes", .int(answer.changedBytes)),
+            ]).text)
+        } else {
+            Output.data(answer.ranges.map { "\($0.offset) \($0.length)" }.joined(separator: "\n"), skipEmpty: true)
+        }
+    }
+}

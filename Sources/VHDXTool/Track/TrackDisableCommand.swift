@@ -1,0 +1,20 @@
+import ArgumentParser
+import VHDX
+import VHDXChangeTracking
+
+struct TrackDisableCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disable",
+        abstract: "Stop tracking: removes the tracking region; every change ID becomes unknown."
+    )
+
+    @Argument(help: "The VHDX or AVHDX file.") var file: String
+
+    func run() throws {
+        do {
+            let image = try VHDXFile.open(path: file, writable: true)
+            try ChangeTracking.disable(image)
+            try image.close()
+        } catch { Output.fail(error) }
+    }
+}
