@@ -27,6 +27,9 @@ let package = Package(
         // Write benchmark driver for Scripts/bench-write.sh (not a product).
         .executableTarget(name: "VHDXBench", dependencies: ["VHDX"], path: "Sources/VHDXBench"),
         .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),
-        .testTarget(name: "VHDXTests", dependencies: ["VHDX", "VHDXFormat"]),
+        // Test doubles (crash and failing storages, write recorder) and fixture helpers, shared
+        // by the test targets. A plain target, so the engine gives it `package` access.
+        .target(name: "VHDXTestSupport", dependencies: ["VHDX", "VHDXFormat"], path: "Tests/VHDXTestSupport"),
+        .testTarget(name: "VHDXTests", dependencies: ["VHDX", "VHDXFormat", "VHDXTestSupport"]),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// The `vhdx` binary end to end: JSON on stdout, messages on stderr, documented exit codes,
 /// inputs never modified.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// Differencing chains that `vhdx` builds and writes, depth 1 to 8, read back against a raw
 /// model by the engine, by `vhdx convert -`, by libvhdi (pyvhdi, a set_parent chain) and by

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// Opening and reading differencing chains: the Windows checkpoint fixture over its stand-in
 /// parent (found by the locator's relative path, by --search-dir and by --parent), a missing

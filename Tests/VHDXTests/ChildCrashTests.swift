@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// Crash consistency of writes into a differencing image: crash at every flush point of each
 /// operation; each crash image (nothing unflushed landed, everything landed, unflushed writes
@@ -342,55 +343,3 @@ struct ChildCrashTests {
     }
 }
 
-
-func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
-}
-
-/// Passes everything to a CrashStorage and remembers the writes and resizes since the last
-/// successful flush, so that crash images can be made from whole writes: any subset of them
-/// landed, each completely (CrashStorage.crashImage tears every write per 512-byte sector).
-final class WriteRecorder: Storage {
-    enum Op { case write(UInt64, [UInt8]), resize(UInt64) }
-    let inner: CrashStorage
-    private(set) var pending: [Op] = []
-    var writeCount: Int { pending.filter { if case .write = $0 { true } else { false } }.count }
-    init(_ inner: CrashStorage) { self.inner = inner }
-
-    var isWritable: Bool { true }
-    var name: String { inner.name }
-    func size() throws(VHDXError) -> UInt64 { try inner.size() }
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) { try inner.read(into: buffer, at: offset) }
-    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
-        try inner.write(buffer, at: offset)
-        pending.append(.write(offset, Array(buffer)))
-    }
-    func resize(to size: UInt64) throws(VHDXError) {
-        try inner.resize(to: size)
-        pending.append(.resize(size))
-    }
-    func synchronize() throws(VHDXError) {
-        try inner.synchronize()
-        pending.removeAll()
-    }
-
-    /// `durable` plus the unflushed writes whose index `keep` accepts, in order. Size changes
-    /// are all applied (CrashStorage's torn images cover them being lost).
-    func image(_ durable: [UInt8], keep: (Int) -> Bool) -> [UInt8] {
-        var image = durable
-        var w = 0
-        for op in pending {
-            switch op {
-            case let .resize(size):
-                if Int(size) < image.count { image.removeLast(image.count - Int(size)) } else { image += [UInt8](repeating: 0, count: Int(size) - image.count) }
-            case let .write(offset, bytes):
-                defer { w += 1 }
-                guard keep(w) else { continue }
-                let end = Int(offset) + bytes.count
-                if end > image.count { image += [UInt8](repeating: 0, count: end - image.count) }
-                image.withUnsafeMutableBytes { d in bytes.withUnsafeBytes { s in (d.baseAddress! + Int(offset)).copyMemory(from: s.baseAddress!, byteCount: s.count) } }
-            }
-        }
-        return image
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VHDX
+import VHDXTestSupport
 
 /// `vhdx compare` and the engine's `ImageComparer`: VHDX and raw inputs, qemu-img compare's
 /// default (unallocated == zeros, zero tails ignored) and strict semantics, exact first offsets,

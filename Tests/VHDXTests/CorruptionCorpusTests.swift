@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// A generated corpus of damaged images: every field of every structure flipped, truncation at
 /// every structure boundary, overlapping regions, BAT entries past EOF, absurd counts and

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// Crash at every flush point of representative operations, with unflushed writes torn at
 /// random; the reopened image must open, check without corruption, and hold, sector by sector,
@@ -153,7 +154,3 @@ struct CrashConsistencyTests {
     }
 }
 
-
-func sameSector(_ a: [UInt8], _ b: [UInt8], _ at: Int) -> Bool {
-    a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress! + at, y.baseAddress! + at, 512) == 0 } }
-}

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// Every real image in ../shared/fixtures decodes to the content hash its README gives.
 @Suite("Real-world fixtures")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VHDXTestSupport
 
 /// A short run of Scripts/kill-test.sh: `vhdx write` killed with SIGKILL at random moments; after
 /// each kill `vhdx check` and `qemu-img check` must find no corruption and the image must open.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VHDX
+import VHDXTestSupport
 
 /// libvhdi (pyvhdi) and 7-Zip, which no one here wrote, read the same bytes we do; on the
 /// dirty-log image they return the stale, un-replayed content and we do not.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VHDX
+import VHDXTestSupport
 
 /// The project's own committed fixtures (Fixtures/README.md) decode to their recorded content.
 @Suite("Own fixtures")

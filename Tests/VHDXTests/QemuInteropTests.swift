@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VHDX
+import VHDXTestSupport
 
 /// Images made by qemu-img across block sizes, odd sizes, fixed and dynamic: `vhdx convert`
 /// output must be byte-identical to `qemu-img convert -O raw`'s.
@@ -82,34 +83,5 @@ struct QemuInteropTests {
         #expect(zip(data, spots).allSatisfy { $0.virtualOffset == $1 / f.blockSize * f.blockSize })
         #expect(try Checker.check(path: image).exitCode == 0)
         unlink(image)
-    }
-}
-
-/// Bytes in a file's data segments, walking SEEK_DATA/SEEK_HOLE.
-func dataBytes(_ path: String) -> UInt64 {
-    let fd = open(path, O_RDONLY)
-    defer { close(fd) }
-    var total: UInt64 = 0
-    var off: off_t = 0
-    while true {
-        let d = lseek(fd, off, 3 /* SEEK_DATA */)
-        if d < 0 { break }
-        let h = lseek(fd, d, 4 /* SEEK_HOLE */)
-        total += UInt64(h - d)
-        off = h
-    }
-    return total
-}
-
-/// Deterministic generator so a failing case names a reproducible input.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

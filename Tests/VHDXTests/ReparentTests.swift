@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// `reparent`, `info --chain` and the chain view of `map`, end to end through the binary.
 @Suite("reparent, info --chain, map through a chain", .serialized)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// Images that `vhdx` creates or modifies, checked by oracles nobody here wrote: `qemu-img check`
 /// (512-byte logical sectors only; qemu cannot open 4096), libvhdi and 7-Zip must read exactly

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// The write path against a plain byte-array model: random writes, zeroes, trims, resizes and
 /// compaction, reopened and compared after every session, checked clean throughout.

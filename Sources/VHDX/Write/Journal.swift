@@ -11,6 +11,16 @@ import VHDXFormat
 ///   4. write the updates to their places (made durable by the next commit's or close's flush).
 /// A crash anywhere leaves either the old metadata or an entry that the next open replays.
 /// Close flushes and clears LogGuid, leaving an empty log.
+///
+/// Within one LogGuid the ring is written once, front to back, and never wrapped. Replay needs
+/// the newest complete entry intact until the next one is durable: if an entry were torn over
+/// it, the headers would still name the LogGuid while the log held either no valid entry (the
+/// image would not open) or only an older one (replay would put back BAT sectors that newer
+/// in-place writes had changed). An entry that does not fit before the end of the ring
+/// therefore starts a new log instead: everything is already flushed and applied (step 1), so
+/// the headers are written with LogGuid zero, and the entry goes to offset 0 as the first of a
+/// new LogGuid (steps 2-3). A crash in between leaves LogGuid zero and nothing to replay; the
+/// old LogGuid's entries that the new ones overwrite are ignored by replay whatever their state.
 struct Journal {
     var logGUID: GUID?
     var sequence: UInt64 = 0
@@ -23,26 +33,25 @@ extension VHDXFile {
         guard !updates.isEmpty else { return }
         let logLength = UInt64(layout.header.logLength)
         guard logLength > 0 else { throw VHDXError(.unsupported, "the image has no log, so its metadata cannot be changed safely", path: storage.name) }
-        // Split so that one entry never needs more than half the ring.
-        let perEntry = max(1, Int(logLength / 2 / 4096) - 2)
-        var start = 0
-        while start < updates.count {
-            let part = Array(updates[start..<min(updates.count, start + perEntry)])
-            try commitEntry(part, logLength: logLength)
-            start += perEntry
+        for part in Journal.entryRanges(updateCount: updates.count, logLength: logLength) {
+            try commitEntry(Array(updates[part]), logLength: logLength)
         }
     }
 
     private func commitEntry(_ updates: [LogEntry.Update], logLength: UInt64) throws(VHDXError) {
         try storage.synchronize()
-        let guid = journal.logGUID ?? .random()
-        let size = try storage.size()
         let sequence = journal.sequence + 1
         var position = journal.position
-        // Size the entry first, then place it where it fits without wrapping.
-        let probe = LogEntry.encode(updates: updates, sequenceNumber: sequence, tail: 0, logGUID: guid,
+        // Size the entry first, then place it where it fits without wrapping; one that does not
+        // fit starts a new LogGuid rather than overwrite entries of this one (see `Journal`).
+        let probe = LogEntry.encode(updates: updates, sequenceNumber: sequence, tail: 0, logGUID: journal.logGUID ?? .zero,
                                     flushedFileOffset: 0, lastFileOffset: 0)
-        if position + UInt64(probe.count) > logLength { position = 0 }
+        if position + UInt64(probe.count) > logLength {
+            if journal.logGUID != nil { try retireLog() }
+            position = 0
+        }
+        let guid = journal.logGUID ?? .random()
+        let size = try storage.size()
         let entry = LogEntry.encode(updates: updates, sequenceNumber: sequence, tail: UInt32(position), logGUID: guid,
                                     flushedFileOffset: size / Layout.MiB * Layout.MiB,
                                     lastFileOffset: size.roundedUp(to: Layout.MiB) ?? size)
@@ -71,6 +80,15 @@ extension VHDXFile {
         layout.headerSlot = slot
     }
 
+    /// Ends the current LogGuid once everything it logged is flushed and applied: headers with
+    /// LogGuid zero. The next entry starts a new one at offset 0; sequence numbers keep rising.
+    private func retireLog() throws(VHDXError) {
+        var h = layout.header
+        h.logGUID = .zero
+        try writeHeaders(h)
+        journal = Journal(logGUID: nil, sequence: journal.sequence, position: 0)
+    }
+
     /// Flushes and empties the log (LogGuid zero), so a clean close leaves nothing to replay.
     func closeJournal() throws(VHDXError) {
         try storage.synchronize()
@@ -79,5 +97,30 @@ extension VHDXFile {
         h.logGUID = .zero
         try writeHeaders(h)
         journal = Journal()
+    }
+}
+
+extension Journal {
+    /// The largest entry the engine writes into a log of `logLength` bytes: half the ring, so
+    /// a ring holds at least two entries before a new LogGuid must be started, and never more
+    /// than replay accepts (`LogSequence.maxEntryBytes`).
+    static func maxEntryBytes(logLength: UInt64) -> UInt64 {
+        min(logLength / 2 / 4096 * 4096, UInt64(LogSequence.maxEntryBytes))
+    }
+
+    /// The most 4 KiB data updates one entry of at most `maxEntryBytes` can carry: one data
+    /// sector each plus the descriptor sectors (64-byte header and 32-byte descriptors, 128 a
+    /// sector: `ceil((n + 2) / 128)`, vhdx-format.md §5.2), which a large log makes more than one.
+    static func maxUpdatesPerEntry(logLength: UInt64) -> Int {
+        let sectors = Int(maxEntryBytes(logLength: logLength) / 4096)
+        var n = sectors - 1
+        while n > 1 && n + (n + 2 + 127) / 128 > sectors { n -= 1 }
+        return max(1, n)
+    }
+
+    /// How `updateCount` updates are split into entries, in order.
+    static func entryRanges(updateCount: Int, logLength: UInt64) -> [Range<Int>] {
+        let per = maxUpdatesPerEntry(logLength: logLength)
+        return stride(from: 0, to: updateCount, by: per).map { $0..<min(updateCount, $0 + per) }
     }
 }

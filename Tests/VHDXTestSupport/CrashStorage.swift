@@ -1,4 +1,4 @@
-@testable import VHDX
+import VHDX
 import VHDXFormat
 
 /// Storage that remembers which writes are durable (flushed) and can "crash" at a chosen flush:
@@ -7,31 +7,31 @@ import VHDXFormat
 ///
 /// Flushing is O(1): unflushed operations keep what they overwrote, so the durable image is
 /// rebuilt only when a crash image is asked for.
-final class CrashStorage: Storage {
-    struct Crash: Error {}
+public final class CrashStorage: Storage {
+    public struct Crash: Error {}
 
     private enum Op {
         case write(offset: Int, new: [UInt8], old: [UInt8], sizeBefore: Int)
         case resize(from: Int, to: Int, cutTail: [UInt8])
     }
 
-    private(set) var volatile: [UInt8]
+    public private(set) var volatile: [UInt8]
     private var pending: [Op] = []
-    private(set) var flushes = 0
-    var crashAtFlush: Int?
-    private(set) var crashed = false
+    public private(set) var flushes = 0
+    public var crashAtFlush: Int?
+    public private(set) var crashed = false
 
-    var isWritable: Bool { true }
-    var name: String { "<crash>" }
+    public var isWritable: Bool { true }
+    public var name: String { "<crash>" }
 
-    init(_ bytes: [UInt8]) { volatile = bytes }
+    public init(_ bytes: [UInt8]) { volatile = bytes }
 
     /// Everything flushed so far.
-    var durable: [UInt8] { undone() }
+    public var durable: [UInt8] { undone() }
 
-    func size() throws(VHDXError) -> UInt64 { UInt64(volatile.count) }
+    public func size() throws(VHDXError) -> UInt64 { UInt64(volatile.count) }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         guard !crashed else { throw VHDXError(.io, "crashed") }
         guard offset <= UInt64(volatile.count), UInt64(buffer.count) <= UInt64(volatile.count) - offset else {
             throw VHDXError(.outOfBounds, "read past end", at: offset)
@@ -39,7 +39,7 @@ final class CrashStorage: Storage {
         volatile.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[Int(offset)..<Int(offset) + buffer.count])) }
     }
 
-    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         guard !crashed else { throw VHDXError(.io, "crashed") }
         let start = Int(offset), end = start + buffer.count
         let sizeBefore = volatile.count
@@ -49,7 +49,7 @@ final class CrashStorage: Storage {
         pending.append(.write(offset: start, new: Array(buffer), old: old, sizeBefore: sizeBefore))
     }
 
-    func resize(to size: UInt64) throws(VHDXError) {
+    public func resize(to size: UInt64) throws(VHDXError) {
         guard !crashed else { throw VHDXError(.io, "crashed") }
         let from = volatile.count, to = Int(size)
         let cut = to < from ? Array(volatile[to..<from]) : []
@@ -57,7 +57,7 @@ final class CrashStorage: Storage {
         pending.append(.resize(from: from, to: to, cutTail: cut))
     }
 
-    func synchronize() throws(VHDXError) {
+    public func synchronize() throws(VHDXError) {
         guard !crashed else { throw VHDXError(.io, "crashed") }
         if flushes == crashAtFlush {
             crashed = true
@@ -83,7 +83,7 @@ final class CrashStorage: Storage {
     }
 
     /// The durable image plus a random subset of unflushed writes, torn per 512-byte sector.
-    func crashImage(seed: UInt64) -> [UInt8] {
+    public func crashImage(seed: UInt64) -> [UInt8] {
         var rng = SplitMix(seed: seed)
         var image = undone()
         for op in pending {

@@ -1,17 +1,16 @@
 import Foundation
-import Testing
-@testable import VHDX
+import VHDX
 
 /// Locates the shared real-world fixtures (../shared/fixtures beside the clone) and inflates
 /// each once per test process into a private temp directory. Tests never write to these
 /// copies; tests that modify an image copy it first with `scratchCopy`.
-enum Fixtures {
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+public enum Fixtures {
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static let sharedDir: URL = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    public static let sharedDir: URL = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
 
-    static let workDir: URL = {
+    public static let workDir: URL = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vhdx-tests-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
@@ -21,7 +20,7 @@ enum Fixtures {
     nonisolated(unsafe) private static var inflated: [String: String] = [:]
 
     /// Path of the inflated fixture `name` (e.g. "dynamic.vhdx").
-    static func path(_ name: String) throws -> String {
+    public static func path(_ name: String) throws -> String {
         lock.lock(); defer { lock.unlock() }
         if let p = inflated[name] { return p }
         let gz = sharedDir.appendingPathComponent(name + ".gz").path
@@ -35,27 +34,27 @@ enum Fixtures {
     }
 
     /// A private copy of `path` that a test may modify.
-    static func scratchCopy(_ path: String, name: String = #function) throws -> String {
+    public static func scratchCopy(_ path: String, name: String = #function) throws -> String {
         let safe = name.filter { $0.isLetter || $0.isNumber }
         let out = workDir.appendingPathComponent("\(safe)-\(UInt32.random(in: 0...UInt32.max))-" + URL(fileURLWithPath: path).lastPathComponent).path
         try FileManager.default.copyItem(atPath: path, toPath: out)
         return out
     }
 
-    static func tempPath(_ name: String) -> String {
+    public static func tempPath(_ name: String) -> String {
         workDir.appendingPathComponent("\(UInt32.random(in: 0...UInt32.max))-\(name)").path
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
 
 /// Runs shell commands for oracles (qemu-img, libvhdi, 7-Zip, sha256sum).
-enum Shell {
+public enum Shell {
     @discardableResult
-    static func run(_ command: String, allowFailure: Bool = false) throws -> (status: Int32, stdout: String, stderr: String) {
+    public static func run(_ command: String, allowFailure: Bool = false) throws -> (status: Int32, stdout: String, stderr: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = ["-c", command]
@@ -78,19 +77,19 @@ enum Shell {
     }
 
     /// Requires an oracle tool; the test command (Scripts/test.sh) installs them.
-    static func require(_ tool: String) throws {
+    public static func require(_ tool: String) throws {
         let r = try run("command -v \(tool)", allowFailure: true)
         if r.status != 0 { throw TestFailure("\(tool) is not installed; run `bash Scripts/test.sh`, which installs the oracles") }
     }
 
-    static func sha256(file: String) throws -> String {
+    public static func sha256(file: String) throws -> String {
         String(try run("sha256sum '\(file)'").stdout.prefix(64))
     }
 }
 
 /// SHA-256 of an image's whole virtual disk, read through the library in 8 MiB pieces and piped
 /// to Python's hashlib (OpenSSL: several times faster than coreutils' sha256sum on 10 GiB).
-func contentSHA256(_ image: VHDXFile) throws -> String {
+public func contentSHA256(_ image: VHDXFile) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["python3", "-c", "import hashlib,sys\nh=hashlib.sha256()\nwhile True:\n b=sys.stdin.buffer.read(8<<20)\n if not b: break\n h.update(b)\nprint(h.hexdigest())"]
@@ -117,7 +116,7 @@ func contentSHA256(_ image: VHDXFile) throws -> String {
 
 /// The built `vhdx` executable: the one beside the running test binary (same build, whatever
 /// the scratch path), else the default debug or release build.
-func vhdxBinary() throws -> String {
+public func vhdxBinary() throws -> String {
     let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     let beside = exe.deletingLastPathComponent().appendingPathComponent("vhdx").path
     let candidates = [beside] + [".build/debug/vhdx", ".build/release/vhdx"].map { Fixtures.packageRoot.appendingPathComponent($0).path }

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Byte-model helpers the crash and interop tests share: comparing images sector by sector,
+/// a seeded generator, and counting a sparse file's data.
+
+/// Whether the 512 bytes at `at` are the same in `a` and `b` (both must hold them).
+public func sameSector(_ a: [UInt8], _ b: [UInt8], _ at: Int) -> Bool {
+    a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress! + at, y.baseAddress! + at, 512) == 0 } }
+}
+
+/// Equality through memcmp: `==` on multi-MiB arrays is slow in debug builds.
+public func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
+}
+
+/// Deterministic generator so a failing case names a reproducible input.
+public struct SplitMix: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Bytes in a file's data segments, walking SEEK_DATA/SEEK_HOLE.
+public func dataBytes(_ path: String) -> UInt64 {
+    let fd = open(path, O_RDONLY)
+    defer { close(fd) }
+    var total: UInt64 = 0
+    var off: off_t = 0
+    while true {
+        let d = lseek(fd, off, 3 /* SEEK_DATA */)
+        if d < 0 { break }
+        let h = lseek(fd, d, 4 /* SEEK_HOLE */)
+        total += UInt64(h - d)
+        off = h
+    }
+    return total
+}
