@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// The hazards probing found: FIFOs that hung every command, qemu and `vhdx` writing one image
 /// at once, writes trusting corrupt structures, requests half applied. Each case fails on the
