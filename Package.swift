@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // Pure bytes <-> values. No I/O, no Foundation.
@@ -31,5 +32,8 @@ let package = Package(
         // by the test targets. A plain target, so the engine gives it `package` access.
         .target(name: "VHDXTestSupport", dependencies: ["VHDX", "VHDXFormat"], path: "Tests/VHDXTestSupport"),
         .testTarget(name: "VHDXTests", dependencies: ["VHDX", "VHDXFormat", "VHDXTestSupport"]),
+        .testTarget(name: "VHDXChangeTrackingTests",
+                    dependencies: ["VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
+                                   .product(name: "PropertyBased", package: "swift-property-based")]),
     ]
 )

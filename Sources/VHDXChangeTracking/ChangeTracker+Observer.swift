@@ -48,6 +48,7 @@ extension ChangeTracker {
     /// while a localized one keeps its marks (and so the over-report after a crash) close to
     /// what it wrote.
     func markCoarse(_ range: Range<UInt64>) throws(VHDXError) {
+        if skipsCoarseMarks { return }
         let unit = header.coarseUnit
         let first = range.lowerBound / unit, last = (range.upperBound - 1) / unit
         var changed = false

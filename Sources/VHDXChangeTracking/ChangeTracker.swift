@@ -37,6 +37,9 @@ public final class ChangeTracker: ChangeObserver {
     var coarseNeedsWrite = false
     /// A reset found at open and not yet written (read-only opens never write it).
     var pendingReset: (code: TrackingHeader.ResetCode, text: String)?
+    /// Fault injection for the crash tests: the write-ahead coarse map is not written (nor the
+    /// dirty flag it sets), to show the tests fail without it. Never set outside tests.
+    package var skipsCoarseMarks = false
     /// What open noticed (a fold after an unclean stop, a reset), for `status` and `check`.
     public private(set) var notes: [String] = []
 
@@ -53,6 +56,14 @@ public final class ChangeTracker: ChangeObserver {
     /// state against the disk: outside writers, a damaged region, an unclean stop.
     @discardableResult
     public static func attach(to image: VHDXFile) throws(VHDXError) -> ChangeTracker? {
+        if let existing = image.observer as? ChangeTracker { return existing }
+        return try view(of: image, observe: image.isWritable)
+    }
+
+    /// The image's tracker without making it the image's observer when `observe` is false (a
+    /// read-only look at a layer of a chain).
+    static func view(of image: VHDXFile, observe: Bool) throws(VHDXError) -> ChangeTracker? {
+        if let existing = image.observer as? ChangeTracker { return existing }
         guard let region = image.region(regionGUID) else { return nil }
         let tracker: ChangeTracker
         do {
@@ -62,7 +73,7 @@ public final class ChangeTracker: ChangeObserver {
             let reason = (error.cause as? DamagedRegion)?.text ?? "the tracking region cannot be read: \(error.message)"
             tracker = try fresh(image: image, region: region, reason: reason)
         }
-        if image.isWritable { image.observer = tracker }
+        if observe { image.observer = tracker }
         return tracker
     }
 

@@ -17,7 +17,7 @@ struct InfoCommand: ParsableCommand {
         do {
             image = chain ? try VHDXFile.openChain(path: file, parents: parents.options) : try VHDXFile.open(path: file)
             summary = try image.allocationSummary()
-            fileSize = try image.storage.size()
+            fileSize = try image.fileSize()
         } catch { Output.fail(error) }
         let l = image.layout
         let logState: String
@@ -95,8 +95,8 @@ struct InfoCommand: ParsableCommand {
 private func chainLayers(_ top: VHDXFile) throws -> [[(String, ChainField)]] {
     try top.chain.map { layer in
         var fields: [(String, ChainField)] = [
-            ("path", .text(layer.storage.name)), ("type", .text(layer.diskType.rawValue)),
-            ("virtual-size", .size(layer.virtualSize)), ("file-size", .size(try layer.storage.size())),
+            ("path", .text(layer.path)), ("type", .text(layer.diskType.rawValue)),
+            ("virtual-size", .size(layer.virtualSize)), ("file-size", .size(try layer.fileSize())),
             ("block-size", .size(layer.blockSize)), ("data-write-guid", .text(layer.header.dataWriteGUID.description)),
         ]
         if let link = layer.parentLink {

@@ -59,7 +59,7 @@ struct MapCommand: ParsableCommand {
         var items: [JSON] = []
         do {
             try image.attachParents(parents.options)
-            let paths = image.chain.map { $0.storage.name }
+            let paths = image.chain.map { $0.path }
             if !json { Output.data(pad("offset", 20) + pad("length", 20) + pad("state", 13) + pad("layer", 7) + pad("file offset", 20) + "file") }
             guard start < end else { if json { Output.data("[]") }; return }
             try image.forEachResolvedExtent(from: start, to: end) { e in

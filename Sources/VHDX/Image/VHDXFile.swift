@@ -9,8 +9,9 @@ import VHDXFormat
 /// metadata read goes through it, so reads return the replayed content while the file's bytes
 /// stay identical.
 public final class VHDXFile {
-    /// The file itself.
-    public let storage: Storage
+    /// The file itself (behind the write gate when writable). Not public: every change to the
+    /// file goes through the engine's operations, which the change observer sees.
+    package let storage: Storage
     /// What metadata is read through: the file, or the replay overlay (until a writable open's
     /// first change replays the log into the file).
     var io: Storage
@@ -40,6 +41,8 @@ public final class VHDXFile {
 
     /// The file's path (or the storage's name).
     public var path: String { storage.name }
+    /// The file's size in bytes.
+    public func fileSize() throws(VHDXError) -> UInt64 { try storage.size() }
     public var header: Header { layout.header }
     public var geometry: BATGeometry { layout.geometry }
     public var virtualSize: UInt64 { layout.virtualDiskSize }

@@ -8,7 +8,7 @@ struct TrackEnableCommand: ParsableCommand {
         abstract: "Start tracking changes (adds the tracking region through the log).",
         discussion: """
             The region takes 8 KiB plus (history + 2) slots of max(64 KiB, 256 KiB per TiB of \
-            virtual disk), rounded up to 1 MiB: 2 MiB for a 127 GiB disk with the defaults, \
+            virtual disk), rounded up to 1 MiB: 2 MiB up to 256 GiB of virtual disk with the defaults, \
             18 MiB per TiB beyond that. Seal a first change ID after enabling: answers start there.
             """
     )

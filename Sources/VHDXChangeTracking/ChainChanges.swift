@@ -1,0 +1,99 @@
+import VHDX
+import VHDXFormat
+
+/// Change IDs through a differencing chain. A child made from a tracked parent tracks on its
+/// own (`followParent`); an ID sealed on an ancestor before the child existed is answered as
+/// the ancestor's changes since that ID (the ancestor is frozen since: the chain's linkage
+/// checks its DataWriteGuid) plus everything the layers above it hold themselves — what a child
+/// holds is exactly what differs from its parent, whatever wrote it.
+extension ChangeTracking {
+    /// `changes(since:)` for the chain under `top`: answered by the first layer whose tracking
+    /// sealed `since`. `until` must be sealed by that same layer, and is only accepted on the
+    /// top (an ancestor's later ID predates the layers above it).
+    public static func changes(in top: VHDXFile, since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0,
+                               length: UInt64? = nil, maxRanges: Int = .max) throws -> ChangeAnswer {
+        var above: [ChangedRange] = []
+        var anyTracking = false
+        for (depth, layer) in top.chain.enumerated() {
+            if let tracker = try ChangeTracker.view(of: layer, observe: false) {
+                anyTracking = true
+                if depth == 0 || tracker.header.trackingID == since.trackingID {
+                    if depth == 0 && tracker.header.trackingID != since.trackingID && layer.parent != nil
+                        && since.virtualDiskID == layer.layout.virtualDiskID {
+                        // Not this layer's ID: maybe an ancestor's.
+                    } else {
+                        if depth > 0, until != nil {
+                            throw ChangeTrackingError(.unknownID, "--until with an ID sealed on the ancestor \(layer.path) is not supported: its later IDs predate the layers above it", path: top.path)
+                        }
+                        let own = try tracker.changes(since: since, until: until, offset: 0, length: nil)
+                        return window(union(own.ranges, above), offset: offset, length: length, size: top.virtualSize, maxRanges: maxRanges)
+                    }
+                }
+            }
+            guard layer.parent != nil else { break }
+            if depth == 0, since.virtualDiskID != layer.layout.virtualDiskID {
+                throw ChangeTrackingError(.otherDisk, "\(since) was sealed on the disk {\(since.virtualDiskID)}, this is {\(layer.layout.virtualDiskID)}", path: top.path)
+            }
+            above = union(above, try ownRanges(of: layer))
+        }
+        if !anyTracking {
+            throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on this disk or any of its parents (`vhdx track enable`)", path: top.path)
+        }
+        throw ChangeTrackingError(.unknownID, "\(since) was not sealed by the tracking of this disk or of any of its parents", path: top.path)
+    }
+
+    /// Every range a differencing layer answers for itself (data, zero or unmapped: anything but
+    /// "from the parent"), read from its own BAT and sector bitmaps.
+    static func ownRanges(of layer: VHDXFile) throws(VHDXError) -> [ChangedRange] {
+        var out: [ChangedRange] = []
+        try layer.forEachResolvedExtent { (e) throws(VHDXError) in
+            guard e.layer == 0, e.kind != .notPresent else { return }
+            if let last = out.last, last.end == e.virtualOffset { out[out.count - 1].length += e.length } else {
+                out.append(ChangedRange(offset: e.virtualOffset, length: e.length))
+            }
+        }
+        return out
+    }
+
+    /// The union of two sorted range lists, merged.
+    static func union(_ a: [ChangedRange], _ b: [ChangedRange]) -> [ChangedRange] {
+        guard !a.isEmpty else { return b }
+        guard !b.isEmpty else { return a }
+        var all = (a + b).sorted { $0.offset < $1.offset }
+        var out: [ChangedRange] = [all.removeFirst()]
+        for r in all {
+            if r.offset <= out[out.count - 1].end {
+                out[out.count - 1].length = max(out[out.count - 1].end, r.end) - out[out.count - 1].offset
+            } else {
+                out.append(r)
+            }
+        }
+        return out
+    }
+
+    /// Clips to [offset, offset + length) and the disk's size, at most `maxRanges`.
+    static func window(_ ranges: [ChangedRange], offset: UInt64, length: UInt64?, size: UInt64, maxRanges: Int) -> ChangeAnswer {
+        let start = min(offset, size)
+        let end = length.map { $0 > size - start ? size : start + $0 } ?? size
+        guard maxRanges > 0 else { return ChangeAnswer(ranges: [], processed: 0) }
+        var out: [ChangedRange] = []
+        for r in ranges {
+            let a = max(start, r.offset), b = min(end, r.end)
+            if a >= end { break }
+            guard a < b else { continue }
+            if out.count == maxRanges { return ChangeAnswer(ranges: out, processed: out.last!.end - start) }
+            out.append(ChangedRange(offset: a, length: b - a))
+        }
+        return ChangeAnswer(ranges: out, processed: end - start)
+    }
+
+    /// Enables tracking in a new differencing child when its parent tracks, with the parent's
+    /// granule (clamped to the child's block size) and history. Returns whether it did.
+    @discardableResult
+    public static func followParent(_ child: VHDXFile, parent: VHDXFile) throws(VHDXError) -> Bool {
+        guard let p = try ChangeTracker.view(of: parent, observe: false), child.region(ChangeTracker.regionGUID) == nil else { return false }
+        let g = min(max(p.header.geometry.granule, UInt64(child.layout.logicalSectorSize)), child.blockSize)
+        try enable(child, granule: g, history: p.header.geometry.historyLimit)
+        return true
+    }
+}

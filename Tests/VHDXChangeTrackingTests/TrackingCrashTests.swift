@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+import PropertyBased
+import VHDX
+import VHDXFormat
+import VHDXTestSupport
+@testable import VHDXChangeTracking
+
+/// Model-based: random programs of writes, zeroes, trims, resizes, seals, flushes and reopens on
+/// a tracked disk, with a crash injected at every flush point (unflushed writes torn), then a
+/// reopen. For every change ID the program was given, `changes(since:)` must cover every
+/// granule whose content differs from the content when it was sealed; after clean closes the
+/// answer must be exactly the granules the program touched.
+@Suite("Tracking under crashes")
+struct TrackingCrashTests {
+    /// One step, decoded from four small numbers so the generator shrinks well.
+    enum Step: CustomStringConvertible {
+        case write(UInt64, Int, UInt8), zero(UInt64, UInt64), trim(UInt64, UInt64), resize(UInt64), seal, flush, reopen
+
+        init(_ code: Int, _ a: Int, _ b: Int, _ c: Int) {
+            let offset = UInt64(a) * 4096 + UInt64(b % 8) * 512  // within 24 MiB
+            switch code {
+            case 0...3: self = .write(offset, [512, 4096, 65536, 1 << 20, 3 << 20][c % 5] + (b % 3) * 512, UInt8(1 + c % 250))
+            case 4: self = .zero(offset, UInt64([4096, 1 << 20, 3 << 20][c % 3]))
+            case 5: self = .trim(offset / (1 << 20) * (1 << 20), UInt64([1 << 20, 2 << 20][c % 2]))
+            case 6: self = .resize(UInt64([8, 16, 24][c % 3]) << 20)
+            case 7: self = .seal
+            case 8: self = .flush
+            default: self = .reopen
+            }
+        }
+
+        var description: String {
+            switch self {
+            case let .write(o, n, v): "write(\(o), \(n), \(v))"
+            case let .zero(o, n): "zero(\(o), \(n))"
+            case let .trim(o, n): "trim(\(o), \(n))"
+            case let .resize(s): "resize(\(s))"
+            case .seal: "seal"
+            case .flush: "flush"
+            case .reopen: "reopen"
+            }
+        }
+    }
+
+    /// What a run acknowledged: each sealed ID with the content it names, and the granules
+    /// touched since each seal (the exact answer after clean closes).
+    struct Run {
+        var sealed: [(ChangeID, [UInt8])] = []
+        var touched: [Set<UInt64>] = []
+        var crashed = false
+    }
+
+    static let base: [UInt8] = { try! TrackedDisk.make(history: 3).bytes }()
+
+    /// Runs `steps` on `storage` (skipping steps that would leave the disk), stopping at a crash.
+    /// `skipCoarse`: the tracker does not write its coarse marks (the break the test must catch).
+    static func run(_ steps: [Step], on storage: Storage, skipCoarse: Bool = false) -> Run {
+        var out = Run()
+        do {
+            var (image, tracker) = try TrackedDisk.open(storage)
+            tracker.skipsCoarseMarks = skipCoarse
+            func touch(_ r: Range<UInt64>) {
+                let g = TrackedDisk.granule
+                for i in out.touched.indices { for k in r.lowerBound / g..<(r.upperBound + g - 1) / g { out.touched[i].insert(k) } }
+            }
+            for step in steps {
+                let size = image.virtualSize
+                switch step {
+                case let .write(o, n, v):
+                    guard o + UInt64(n) <= size else { continue }
+                    try image.write([UInt8](repeating: v, count: n), at: o)
+                    touch(o..<o + UInt64(n))
+                case let .zero(o, n), let .trim(o, n):
+                    guard o + n <= size else { continue }
+                    if case .zero = step { try image.writeZeroes(at: o, length: n) } else { try image.trim(at: o, length: n) }
+                    touch(o..<o + n)
+                case let .resize(s):
+                    guard s != size, s > size || (try image.minimumSize()) <= s else { continue }
+                    try image.resize(to: s)
+                    if s > size { touch(size..<s) } else {
+                        let limit = (s + TrackedDisk.granule - 1) / TrackedDisk.granule
+                        for i in out.touched.indices { out.touched[i] = out.touched[i].filter { $0 < limit } }
+                    }
+                case .seal:
+                    let id = try tracker.seal()
+                    out.sealed.append((id, try TrackedDisk.content(image)))
+                    out.touched.append([])
+                case .flush:
+                    try image.flush()
+                case .reopen:
+                    try image.close()
+                    (image, tracker) = try TrackedDisk.open(storage)
+                    tracker.skipsCoarseMarks = skipCoarse
+                }
+            }
+            try image.close()
+        } catch {
+            out.crashed = true
+        }
+        return out
+    }
+
+    /// Every acknowledged ID still answers (or has expired from the history), and covers every
+    /// granule that differs from its content. Returns the problems found.
+    static func verify(_ bytes: [UInt8], _ run: Run, exact: Bool) throws -> [String] {
+        var problems: [String] = []
+        let (image, tracker) = try TrackedDisk.open(MemoryStorage(bytes, writable: false))
+        let now = try TrackedDisk.content(image)
+        for (k, (id, then)) in run.sealed.enumerated() {
+            let answer: ChangeAnswer
+            do { answer = try tracker.changes(since: id) } catch let e as ChangeTrackingError where e.reason == .expired {
+                continue
+            } catch {
+                problems.append("\(id.epoch): \(error)")
+                continue
+            }
+            let got = TrackedDisk.granules(answer)
+            let limit = (image.virtualSize + TrackedDisk.granule - 1) / TrackedDisk.granule
+            let differs = TrackedDisk.differingGranules(then, now).filter { $0 < limit }
+            let missed = differs.subtracting(got)
+            if !missed.isEmpty { problems.append("epoch \(id.epoch): granules \(missed.sorted().prefix(8)) changed but were not reported") }
+            if exact && got != run.touched[k].filter({ $0 < limit }) {
+                problems.append("epoch \(id.epoch): after clean closes reported \(got.sorted().prefix(8))…, touched \(run.touched[k].sorted().prefix(8))…")
+            }
+        }
+        return problems
+    }
+
+    static let program = zip(Gen.int(in: 0...9), Gen.int(in: 0...6143), Gen.int(in: 0...255), Gen.int(in: 0...999)).array(of: 4...18)
+
+    /// Seal first, so there is always an ID to ask about.
+    static func steps(_ raw: [(Int, Int, Int, Int)]) -> [Step] {
+        [.seal] + raw.map { Step($0.0, $0.1, $0.2, $0.3) }
+    }
+
+    @Test("clean runs: the answer is exactly the granules touched since each ID")
+    func exactAfterCleanRuns() async {
+        await propertyCheck(count: 40, input: TrackingCrashTests.program) { raw in
+            let steps = TrackingCrashTests.steps(raw)
+            let m = MemoryStorage(TrackingCrashTests.base, maxSize: 1 << 34)
+            let run = TrackingCrashTests.run(steps, on: m)
+            #expect(!run.crashed)
+            let problems = try TrackingCrashTests.verify(m.bytes, run, exact: true)
+            #expect(problems.isEmpty, "\(steps): \(problems)")
+        }
+    }
+
+    /// Crashes the program at every flush point of a clean run, each with torn writes.
+    static func crashProblems(_ steps: [Step], skipCoarse: Bool = false) throws -> [String] {
+        let clean = CrashStorage(TrackingCrashTests.base)
+        _ = run(steps, on: clean, skipCoarse: skipCoarse)
+        var problems: [String] = []
+        for k in 1...max(1, clean.flushes) {
+            let storage = CrashStorage(TrackingCrashTests.base)
+            storage.crashAtFlush = k
+            let run = run(steps, on: storage, skipCoarse: skipCoarse)
+            for seed in 0..<2 as Range<UInt64> {
+                let image = run.crashed ? storage.crashImage(seed: seed &+ UInt64(k) &* 7919) : storage.volatile
+                problems += try verify(image, run, exact: false).map { "flush \(k) seed \(seed): \($0)" }
+                if !run.crashed { break }
+            }
+        }
+        return problems
+    }
+
+    @Test("a crash at every flush point never makes an answer too small")
+    func crashAtEveryFlush() async {
+        await propertyCheck(count: 12, input: TrackingCrashTests.program) { raw in
+            let steps = TrackingCrashTests.steps(raw)
+            let problems = try TrackingCrashTests.crashProblems(steps)
+            #expect(problems.isEmpty, "\(steps): \(problems.prefix(5))")
+        }
+    }
+
+    @Test("without the write-ahead coarse map, crashes lose changes (the test above can fail)")
+    func coarseMapIsWhatSavesIt() throws {
+        // A seal, then writes in place into an allocated block with no flush between them and
+        // the crash: only the coarse map can tell that they happened.
+        let steps: [Step] = [.write(1 << 20, 65536, 1), .seal, .write(1 << 20, 4096, 2), .write(5 << 20, 4096, 3), .flush]
+        #expect(try TrackingCrashTests.crashProblems(steps).isEmpty)
+        #expect(!(try TrackingCrashTests.crashProblems(steps, skipCoarse: true)).isEmpty)
+    }
+}
