@@ -11,4 +11,11 @@ struct Tool: ParsableCommand {
             """,
         subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self]
     )
+
+    /// No subcommand is a usage error like any other (the parser's default prints help to stdout
+    /// and exits 0, which lets a script's typo pass): usage on stderr, exit 64 (EX_USAGE).
+    func run() throws {
+        Output.raw(Tool.helpMessage() + "\n")
+        throw ExitCode(64)
+    }
 }
