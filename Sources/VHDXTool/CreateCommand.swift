@@ -9,7 +9,9 @@ struct CreateCommand: ParsableCommand {
             With --parent, FILE is a differencing image (a child) over PARENT: it takes the parent's sector \
             sizes and disk ID, 2 MiB blocks unless --block-size says otherwise, and SIZE defaults to the \
             parent's (it may be larger, never smaller). The parent is only read. The image is built as a \
-            temporary file and renamed into place once complete and flushed.
+            temporary file and renamed into place once complete and flushed; without --force that rename \
+            refuses an existing name, even one another process created meanwhile. --force replaces FILE \
+            and keeps its permission bits.
             """
     )
 
