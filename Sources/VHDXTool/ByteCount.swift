@@ -29,6 +29,13 @@ struct ByteCount: ExpressibleByArgument, Equatable, CustomStringConvertible {
         let description: String
     }
 
+    /// A negative number given as SIZE (`create F -5`) never reaches the parser: it reads as an
+    /// option and SIZE looks missing. This names it, so "size is needed" does not mislead.
+    static var negativeArgumentNote: String {
+        guard let arg = CommandLine.arguments.dropFirst().first(where: { $0.count > 1 && $0.hasPrefix("-") && $0.dropFirst().first!.isNumber }) else { return "" }
+        return " (\(arg) is negative, which no size can be)"
+    }
+
     /// For `@Option(transform:)`: a refused value's reason then reaches the usage error, where a
     /// failable `init?(argument:)` could only say "invalid".
     static let parser: @Sendable (String) throws -> ByteCount = { try parse($0) }

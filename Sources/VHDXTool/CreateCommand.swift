@@ -32,7 +32,7 @@ struct CreateCommand: ParsableCommand {
         guard (blockSize?.bytes ?? 0) <= UInt64(UInt32.max), (logSize?.bytes ?? 0) <= UInt64(UInt32.max) else {
             throw ValidationError("block size and log size must be below 4 GiB")
         }
-        if parent == nil && size == nil { throw ValidationError("a size is needed (only a differencing image takes its parent's)") }
+        if parent == nil && size == nil { throw ValidationError("a size is needed (only a differencing image takes its parent's)" + ByteCount.negativeArgumentNote) }
         if parent != nil && (fixed || logicalSectorSize != nil || physicalSectorSize != nil) {
             throw ValidationError("a differencing image is dynamic and takes its parent's sector sizes: drop --fixed and the sector size options")
         }

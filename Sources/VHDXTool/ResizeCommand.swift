@@ -12,7 +12,7 @@ struct ResizeCommand: ParsableCommand {
     @Flag(help: "Shrink to the smallest size that keeps every non-zero byte.") var toMinimum = false
 
     func validate() throws {
-        guard (size != nil) != toMinimum else { throw ValidationError("give either SIZE or --to-minimum") }
+        guard (size != nil) != toMinimum else { throw ValidationError("give either SIZE or --to-minimum" + ByteCount.negativeArgumentNote) }
     }
 
     func run() throws {

@@ -212,6 +212,13 @@ struct CLIHazardTests {
         #expect(r.stderr.contains(c.1), "\(c.0): \(r.stderr)")
     }
 
+    @Test func aNegativeSizeArgumentIsNamed() throws {
+        // "-5" reads as an option, so SIZE looks missing: the error must still say why.
+        let r = try vhdx("create '\(Fixtures.tempPath("neg.vhdx"))' -5")
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("-5 is negative"), "\(r.stderr)")
+    }
+
     @Test func helpShowsHumanDefaults() throws {
         let r = try vhdx("create --help")
         #expect(!r.stdout.contains("ByteCount"), "\(r.stdout)")
