@@ -11,7 +11,8 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert an image; the output format follows DST's extension.",
         discussion: """
-            SRC is a VHDX (or a differencing image, read through its chain) or a raw disk image. \
+            SRC is a VHDX (or a differencing image, read through its chain) or a raw disk image; a SRC \
+            named .vhdx/.avhdx must be VHDX, and one named as another format (below) is refused. \
             DST ending in .vhdx or .avhdx: a VHDX (dynamic unless --fixed; blocks of zeros stay \
             unallocated). DST ending in .vhd, .qcow2, .qcow, .qed, .vmdk, .vdi, .hdd, .hds, .dmg or \
             .vhds: refused, those formats are not written. Any other name (.raw, .img, none…): a raw, \
@@ -37,6 +38,7 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup var parents: ParentArguments
 
     func validate() throws {
+        try OutputFormat.checkSource(source)
         _ = try OutputFormat(destination: destination)
     }
 
@@ -47,6 +49,11 @@ struct ConvertCommand: ParsableCommand {
         let format = try OutputFormat(destination: destination)
         do {
             let disk = try DiskImage(path: source, parents: parents.options)
+            // A file named as VHDX without the signature is damaged or mislabelled; copying its
+            // bytes as a raw disk would hide that.
+            if disk.vhdx == nil, ["vhdx", "avhdx"].contains(OutputFormat.fileExtension(source)) {
+                throw VHDXError(.corrupt, "not a VHDX file: it does not start with the signature \"vhdxfile\" (to copy its bytes as a raw disk image, give it a name not ending in .vhdx)", path: source)
+            }
             let reporter = ProgressReporter(label: "convert", requested: progress)
             switch format {
             case .vhdx:

@@ -47,6 +47,18 @@ struct CLIHazardTests {
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 
+    @Test func sourcesNamedAsOtherFormatsAreNotCopiedAsRaw() throws {
+        let dir = try scratchDir()
+        try Shell.run("cd '\(dir)' && head -c 2097152 /dev/zero > junk.vhdx && printf 'QFI\\373' > disk.qcow2 && head -c 1048576 /dev/zero >> disk.qcow2")
+        let junk = try vhdx("convert '\(dir)/junk.vhdx' '\(dir)/out.raw'")
+        #expect(junk.status == 1)
+        #expect(junk.stderr.contains("not a VHDX file"), "\(junk.stderr)")
+        let qcow = try vhdx("convert '\(dir)/disk.qcow2' '\(dir)/out.raw'")
+        #expect(qcow.status == 64)
+        #expect(qcow.stderr.contains("input is not supported"), "\(qcow.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/out.raw"))
+    }
+
     // MARK: 2. stale temporaries
 
     @Test func staleTemporariesOfDeadProcessesAreRemoved() throws {
