@@ -14,7 +14,7 @@ struct ConvertCommand: ParsableCommand {
             SRC is a VHDX (or a differencing image, read through its chain) or a raw disk image; a SRC \
             named .vhdx/.avhdx must be VHDX, and one named as another format (below) is refused. \
             DST ending in .vhdx or .avhdx: a VHDX (dynamic unless --fixed; blocks of zeros stay \
-            unallocated). DST ending in .vhd, .qcow2, .qcow, .qed, .vmdk, .vdi, .hdd, .hds, .dmg or \
+            unallocated). DST ending in .vhd, .vpc, .qcow2, .qcow, .qed, .vmdk, .vdi, .hdd, .hds, .dmg or \
             .vhds: refused, those formats are not written. Any other name (.raw, .img, none…): a raw, \
             sparse disk image. "-": raw bytes to stdout. The output is written to a temporary file \
             and renamed into place; an existing DST is replaced only with --force (keeping its \
