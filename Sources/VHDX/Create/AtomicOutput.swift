@@ -59,8 +59,10 @@ extension VHDXError {
     func naming(_ path: String, insteadOf tmp: String, replacing: Bool) -> VHDXError {
         var e = self
         if e.path == nil || e.path == tmp { e.path = path }
+        // A name taken meanwhile by someone else exists, but is not ours: it was left alone.
+        let taken = (e.cause as? Errno)?.code == EEXIST
         e.message = e.message.replacing(tmp, with: path)
-            + (replacing ? " (\(path) was not changed)" : " (\(path) was not created)")
+            + (replacing || taken ? " (\(path) was not changed)" : " (\(path) was not created)")
         return e
     }
 }
