@@ -11,48 +11,72 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert an image; the output format follows DST's extension.",
         discussion: """
-            SRC is a VHDX or a raw disk image. DST ending in .vhdx or .avhdx: a VHDX (dynamic \
-            unless --fixed; blocks of zeros stay unallocated). Anything else: a raw, sparse disk \
-            image. "-": raw bytes to stdout. The output is written to a temporary file and renamed \
-            into place; the source is opened read-only and never modified.
+            SRC is a VHDX (or a differencing image, read through its chain) or a raw disk image; a SRC \
+            named .vhdx/.avhdx must be VHDX, and one named as another format (below) is refused. \
+            DST ending in .vhdx or .avhdx: a VHDX (dynamic unless --fixed; blocks of zeros stay \
+            unallocated). DST ending in .vhd, .vpc, .qcow2, .qcow, .qed, .vmdk, .vdi, .hdd, .hds, .dmg or \
+            .vhds: refused, those formats are not written. Any other name (.raw, .img, none…): a raw, \
+            sparse disk image. "-": raw bytes to stdout. The output is written to a temporary file \
+            and renamed into place; an existing DST is replaced only with --force (keeping its \
+            permissions), and never when it is SRC or one of SRC's parents. The source is opened \
+            read-only and never modified.
             """
     )
 
     @Argument(help: "The source: a VHDX or a raw disk image.") var source: String
     @Argument(help: "The destination: a path, or - for stdout.") var destination: String
     @Flag(name: [.short, .long], help: "Show progress on stderr even when it is not a terminal.") var progress = false
+    @Flag(help: "Replace DST if it exists.") var force = false
     @Flag(help: "VHDX output: allocate every block (a fixed disk).") var fixed = false
-    @Option(help: "VHDX output: block size, a power of two from 1M to 256M.") var blockSize: ByteCount = ByteCount(bytes: 32 << 20)
+    // Optional with the default in the help text: the parser shows no default for an option
+    // parsed by a transform (which it must be, to say why a size is refused).
+    static let defaultBlockSize = ByteCount(bytes: 32 << 20)
+    @Option(help: "VHDX output: block size, a power of two from 1M to 256M (default: \(defaultBlockSize)).", transform: ByteCount.parser)
+    var blockSize: ByteCount?
     @Option(help: "VHDX output: logical sector size, 512 or 4096 (default: the source's, else 512).") var logicalSectorSize: UInt32?
     @Option(help: "VHDX output: physical sector size, 512 or 4096 (default: the source's, else 4096).") var physicalSectorSize: UInt32?
     @OptionGroup var parents: ParentArguments
+
+    func validate() throws {
+        try OutputFormat.checkSource(source)
+        _ = try OutputFormat(destination: destination)
+    }
 
     func run() throws {
         if destination != "-" && sameFile(source, destination) {
             Output.fail(ValidationError("refusing to overwrite the source \(source) with its own conversion"))
         }
-        if destination.lowercased().hasSuffix(".vhdx") || destination.lowercased().hasSuffix(".avhdx") {
-            do {
-                let disk = try DiskImage(path: source, parents: parents.options)
+        let format = try OutputFormat(destination: destination)
+        do {
+            let disk = try DiskImage(path: source, parents: parents.options)
+            // A file named as VHDX without the signature is damaged or mislabelled; copying its
+            // bytes as a raw disk would hide that.
+            if disk.vhdx == nil, ["vhdx", "avhdx"].contains(OutputFormat.fileExtension(source)) {
+                throw VHDXError(.corrupt, "not a VHDX file: it does not start with the signature \"vhdxfile\" (to copy its bytes as a raw disk image, give it a name not ending in .vhdx)", path: source)
+            }
+            let reporter = ProgressReporter(label: "convert", requested: progress)
+            switch format {
+            case .vhdx:
                 var o = CreateOptions(virtualSize: disk.virtualSize)
                 o.fixed = fixed
+                let blockSize = blockSize ?? Self.defaultBlockSize
                 guard blockSize.bytes <= UInt64(UInt32.max) else { throw ValidationError("block size must be below 4 GiB") }
                 o.blockSize = UInt32(blockSize.bytes)
                 o.logicalSectorSize = logicalSectorSize ?? disk.vhdx?.layout.logicalSectorSize ?? 512
                 o.physicalSectorSize = physicalSectorSize ?? disk.vhdx?.layout.physicalSectorSize ?? 4096
-                let reporter = ProgressReporter(label: "convert", requested: progress)
-                try VHDXConverter(source: disk, options: o).write(toPath: destination, progress: reporter.update)
-            } catch { Output.fail(error) }
-            return
-        }
-        do {
-            let image = try VHDXFile.openChain(path: source, parents: parents.options)
-            let converter = RawConverter(source: image)
-            let reporter = ProgressReporter(label: "convert", requested: progress)
-            if destination == "-" {
-                try converter.write(toDescriptor: 1, progress: reporter.update)
-            } else {
-                try converter.write(toPath: destination, progress: reporter.update)
+                try VHDXConverter(source: disk, options: o).write(toPath: destination, overwrite: force, progress: reporter.update)
+            case .raw, .stdout:
+                // VHDX sources go through the chain's resolved extents (each layer read directly);
+                // raw ones through the filesystem's holes.
+                if let image = disk.vhdx {
+                    let converter = RawConverter(source: image)
+                    if format == .stdout { try converter.write(toDescriptor: 1, progress: reporter.update) }
+                    else { try converter.write(toPath: destination, overwrite: force, progress: reporter.update) }
+                } else {
+                    let copier = RawCopier(source: disk)
+                    if format == .stdout { try copier.write(toDescriptor: 1, progress: reporter.update) }
+                    else { try copier.write(toPath: destination, overwrite: force, progress: reporter.update) }
+                }
             }
         } catch { Output.fail(error) }
     }

@@ -87,7 +87,8 @@ struct InfoCommand: ParsableCommand {
                 lines.append("  [\(i)] " + layer.map { "\($0.0): \($0.1.text)" }.joined(separator: ", "))
             }
         }
-        Output.data(lines.joined(separator: "\n"))
+        // Every line may carry the image's own strings or file names: escaped for the terminal.
+        Output.data(lines.map(printable).joined(separator: "\n"))
     }
 }
 

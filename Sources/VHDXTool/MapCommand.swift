@@ -18,13 +18,13 @@ struct MapCommand: ParsableCommand {
     @Flag(help: "JSON on stdout.") var json = false
     @OptionGroup var parents: ParentArguments
     @Flag(help: "Map only FILE's own block states (a differencing image's parents are not opened).") var own = false
-    @Option(help: "Start of the range to map (bytes; K/M/G/T suffixes accepted).") var offset: ByteCount = ByteCount(bytes: 0)
-    @Option(help: "Length of the range to map (default: to the end of the disk).") var length: ByteCount?
+    @Option(help: "Start of the range to map (bytes; K/M/G/T suffixes accepted; default: 0).", transform: ByteCount.parser) var offset: ByteCount?
+    @Option(help: "Length of the range to map (default: to the end of the disk).", transform: ByteCount.parser) var length: ByteCount?
 
     func run() throws {
         let image: VHDXFile
         do { image = try VHDXFile.open(path: file) } catch { Output.fail(error) }
-        let start = offset.bytes
+        let start = offset?.bytes ?? 0
         guard start <= image.virtualSize else {
             Output.fail(ValidationError("--offset \(start) is beyond the \(image.virtualSize)-byte disk"))
         }

@@ -36,8 +36,8 @@ struct ReparentCommand: ParsableCommand {
                     ("parent-locator", .object(locator.map { ($0.key, JSON.string($0.value)) })),
                 ]).text)
             } else {
-                Output.data("\(child): parent is now \(parent) (matched by \(match.rawValue))")
-                for e in locator { Output.data("  \(e.key): \(e.value)") }
+                Output.data(printable("\(child): parent is now \(parent) (matched by \(match.rawValue))"))
+                for e in locator { Output.data(printable("  \(e.key): \(e.value)")) }
             }
         } catch { Output.fail(error) }
     }

@@ -8,11 +8,11 @@ struct ResizeCommand: ParsableCommand {
     )
 
     @Argument(help: "The VHDX file.") var file: String
-    @Argument(help: "The new virtual size (K/M/G/T suffixes accepted).") var size: ByteCount?
+    @Argument(help: "The new virtual size (K/M/G/T suffixes accepted).", transform: ByteCount.parser) var size: ByteCount?
     @Flag(help: "Shrink to the smallest size that keeps every non-zero byte.") var toMinimum = false
 
     func validate() throws {
-        guard (size != nil) != toMinimum else { throw ValidationError("give either SIZE or --to-minimum") }
+        guard (size != nil) != toMinimum else { throw ValidationError("give either SIZE or --to-minimum" + ByteCount.negativeArgumentNote) }
     }
 
     func run() throws {

@@ -18,12 +18,12 @@ struct WriteCommand: ParsableCommand {
     )
 
     @Argument(help: "The VHDX or AVHDX file (a differencing image's parents are opened read-only).") var file: String
-    @Option(help: "Virtual byte offset (K/M/G/T suffixes accepted).") var offset: ByteCount
+    @Option(help: "Virtual byte offset (K/M/G/T suffixes accepted).", transform: ByteCount.parser) var offset: ByteCount
     @Option(help: "Bytes to write from this file, or - for stdin.") var input: String?
     @Option(help: "Fill with this byte (e.g. 0xa5).") var pattern: String?
     @Flag(help: "Make the range read as zeros.") var zero = false
     @Flag(help: "Discard the range.") var trim = false
-    @Option(help: "Length for --pattern, --zero and --trim; limits --input.") var length: ByteCount?
+    @Option(help: "Length for --pattern, --zero and --trim; limits --input.", transform: ByteCount.parser) var length: ByteCount?
     @OptionGroup var parents: ParentArguments
 
     func validate() throws {

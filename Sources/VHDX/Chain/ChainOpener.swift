@@ -88,6 +88,7 @@ struct ParentResolver {
         var mismatched: (VHDXFile, String)?
         var cyclic: String?
         for path in candidates {
+            if let problem = ParentPaths.problem(with: path) { tried.append("\(path): \(problem)"); continue }
             guard let id = FileIdentity(path: path) else { tried.append("\(path): not found"); continue }
             // A file already in the chain is never a parent; keep looking (a fallback by file
             // name may hit a namesake in the chain), and call it a cycle if nothing else fits.

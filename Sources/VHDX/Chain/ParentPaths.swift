@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import VHDXFormat
 
 /// Where a child's parent may be, in the order they are tried: the locator's relative_path
@@ -98,5 +103,44 @@ enum ParentPaths {
         let parts = components(path)
         guard parts.count >= 3, parts[0] == "mnt", parts[1].count == 1, parts[1].first!.isLetter else { return nil }
         return "\\\\?\\\(parts[1].uppercased()):\\" + parts[2...].joined(separator: "\\")
+    }
+
+    /// Why `path` cannot be a parent before it is opened, or nil when it is a readable regular
+    /// file starting with the VHDX signature. Each reason is the real one (a symlink loop or an
+    /// over-long name is not "not found"), and a file that is not VHDX at all is called that,
+    /// without the size and structure details of a failed open: it was never a candidate. A
+    /// FIFO or device is never opened (a FIFO would block the open).
+    static func problem(with path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            let e = errno
+            switch e {
+            case ENOENT: return "not found"
+            case ENOTDIR: return "not found (a part of the path is not a folder)"
+            case ELOOP: return "symlink loop (too many levels of symbolic links)"
+            case ENAMETOOLONG: return "name too long"
+            case EACCES: return "permission denied (on a folder of the path)"
+            default: return String(cString: strerror(e))
+            }
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: return "not a regular file (a folder)"
+        case S_IFIFO: return "not a regular file (a FIFO)"
+        case S_IFCHR, S_IFBLK: return "not a regular file (a device)"
+        case S_IFSOCK: return "not a regular file (a socket)"
+        default: return "not a regular file"
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            let e = errno
+            return e == EACCES ? "permission denied" : "cannot open: \(String(cString: strerror(e)))"
+        }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 8)
+        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 8, 0) }
+        if n < 0 { return "cannot read: \(String(cString: strerror(errno)))" }
+        guard n == 8, head == DiskImage.signature else { return "not a VHDX file (it does not start with \"vhdxfile\")" }
+        return nil
     }
 }

@@ -17,9 +17,11 @@ public struct RawConverter {
     public init(source: VHDXFile) { self.source = source }
 
     /// Writes to `path` through a temporary file in the same directory, renamed over `path` only
-    /// once complete and flushed, so a failure never leaves a half-written output.
-    public func write(toPath path: String, progress: Progress? = nil) throws(VHDXError) {
-        try writeAtomically(path, overwrite: true) { (out) throws(VHDXError) in
+    /// once complete and flushed, so a failure never leaves a half-written output. A `path` that
+    /// is a layer of the source's chain is refused; an existing one is replaced only with `overwrite`.
+    public func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) {
+        try refuseOverwritingInput(path, inputs: source.chain.map { $0.storage.name })
+        try writeAtomically(path, overwrite: overwrite) { (out) throws(VHDXError) in
             try out.resize(to: source.virtualSize)
             try copy(to: out, sparse: true, progress: progress)
         }
@@ -42,7 +44,7 @@ public struct RawConverter {
             var v = extent.virtualOffset
             let end = extent.virtualOffset + extent.length
             if extent.kind != .data {
-                if !sparse { try writeZeros(out, from: v, count: extent.length, buffer: &buffer) }
+                if !sparse { try RawConverter.writeZeros(out, from: v, count: extent.length, buffer: &buffer) }
                 done += extent.length
                 progress?(done, total)
                 return
@@ -53,7 +55,7 @@ public struct RawConverter {
                     let piece = UnsafeMutableRawBufferPointer(rebasing: b[0..<n])
                     try layers[extent.layer].readStored(into: piece, at: extent.fileOffset! + (v - extent.virtualOffset))
                     if sparse {
-                        try writeNonZeroRuns(out, UnsafeRawBufferPointer(piece), at: v)
+                        try RawConverter.writeNonZeroRuns(out, UnsafeRawBufferPointer(piece), at: v)
                     } else {
                         try out.write(UnsafeRawBufferPointer(piece), at: v)
                     }
@@ -66,7 +68,7 @@ public struct RawConverter {
     }
 
     /// Writes only the 4 KiB granules that hold a non-zero byte, coalescing neighbours.
-    private func writeNonZeroRuns(_ out: Storage, _ b: UnsafeRawBufferPointer, at v: UInt64) throws(VHDXError) {
+    static func writeNonZeroRuns(_ out: Storage, _ b: UnsafeRawBufferPointer, at v: UInt64) throws(VHDXError) {
         let g = RawConverter.zeroGranule
         var runStart: Int? = nil
         var i = 0
@@ -83,7 +85,7 @@ public struct RawConverter {
         if let s = runStart { try out.write(UnsafeRawBufferPointer(rebasing: b[s..<b.count]), at: v + UInt64(s)) }
     }
 
-    private func writeZeros(_ out: Storage, from v: UInt64, count: UInt64, buffer: inout [UInt8]) throws(VHDXError) {
+    static func writeZeros(_ out: Storage, from v: UInt64, count: UInt64, buffer: inout [UInt8]) throws(VHDXError) {
         var left = count
         var at = v
         try typed { try buffer.withUnsafeMutableBytes { b in

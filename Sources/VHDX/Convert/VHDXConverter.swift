@@ -26,7 +26,9 @@ public struct VHDXConverter {
         self.options = o
     }
 
+    /// A `path` that is the source or one of its parents is refused before anything is written.
     public func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) {
+        try refuseOverwritingInput(path, inputs: source.vhdx.map { $0.chain.map { $0.storage.name } } ?? [source.path])
         try writeAtomically(path, overwrite: overwrite) { (out) throws(VHDXError) in try convert(into: out, progress: progress) }
     }
 

@@ -33,35 +33,3 @@ public enum VHDXCreator {
         }
     }
 }
-
-/// Builds a new file as a temporary file beside `path`, flushes it and renames it into place, so
-/// `path` only ever names a complete file; on any error the temporary file is removed.
-func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStorage) throws(VHDXError) -> Void) throws(VHDXError) {
-    if !overwrite && access(path, F_OK) == 0 {
-        throw VHDXError(.invalidArgument, "already exists (use --force to replace it)", path: path)
-    }
-    let tmp = temporaryPath(for: path)
-    do {
-        let storage = try FileStorage(path: tmp, mode: .create, lock: false)
-        try build(storage)
-        try storage.synchronize()
-    } catch {
-        unlink(tmp)
-        throw error
-    }
-    try publish(tmp, as: path)
-}
-
-/// Renames a finished temporary file over `path` and flushes the directory, so the new name is
-/// durable too.
-func publish(_ tmp: String, as path: String) throws(VHDXError) {
-    guard rename(tmp, path) == 0 else {
-        let e = errno
-        unlink(tmp)
-        throw VHDXError(.io, "rename to \(path) failed: \(String(cString: strerror(e)))", path: tmp, cause: Errno(e))
-    }
-    let slash = path.lastIndex(of: "/")
-    let dir = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
-    let fd = open(dir, O_RDONLY | O_DIRECTORY)
-    if fd >= 0 { _ = fsync(fd); close(fd) }
-}

@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import VHDXFormat
+
+/// Builds a new file as a temporary file beside `path`, flushes it and renames it into place, so
+/// `path` only ever names a complete file; on any error the temporary file is removed.
+///
+/// Without `overwrite` the rename itself refuses an existing name (renameat2 RENAME_NOREPLACE),
+/// so a file another process created after the first check is never clobbered. With it, a
+/// replaced file's permission bits are kept. Temporaries of earlier runs for the same output
+/// whose process is gone (killed, SIGXFSZ) are removed first. Errors name `path`, never the
+/// temporary, and say that `path` was not created or not changed.
+func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStorage) throws(VHDXError) -> Void) throws(VHDXError) {
+    var existing = stat()
+    let exists = stat(path, &existing) == 0
+    if !overwrite && exists {
+        throw VHDXError(.invalidArgument, "already exists (use --force to replace it)", path: path)
+    }
+    removeStaleTemporaries(for: path)
+    let tmp = temporaryPath(for: path)
+    do throws(VHDXError) {
+        let storage = try FileStorage(path: tmp, mode: .create, lock: false)
+        try build(storage)
+        if exists && chmod(tmp, existing.st_mode & 0o7777) != 0 {
+            let e = errno
+            throw VHDXError(.io, "cannot give the new file the replaced file's mode: \(String(cString: strerror(e)))", path: tmp, cause: Errno(e))
+        }
+        try storage.synchronize()
+        try publish(tmp, as: path, overwrite: overwrite)
+    } catch {
+        unlink(tmp)
+        throw error.naming(path, insteadOf: tmp, replacing: exists)
+    }
+}
+
+/// Renames a finished temporary file over `path` (or, without `overwrite`, only to a free name)
+/// and flushes the directory, so the new name is durable too.
+func publish(_ tmp: String, as path: String, overwrite: Bool = true) throws(VHDXError) {
+    if overwrite {
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            throw VHDXError(.io, "rename to \(path) failed: \(String(cString: strerror(e)))", path: path, cause: Errno(e))
+        }
+    } else {
+        try renameNoReplace(tmp, path)
+    }
+    let slash = path.lastIndex(of: "/")
+    let dir = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+    let fd = open(dir, O_RDONLY | O_DIRECTORY)
+    if fd >= 0 { _ = fsync(fd); close(fd) }
+}
+
+extension VHDXError {
+    /// The error as the user should read it: about their output `path`, not the temporary file
+    /// it was being built in, and saying that nothing changed under that name.
+    func naming(_ path: String, insteadOf tmp: String, replacing: Bool) -> VHDXError {
+        var e = self
+        if e.path == nil || e.path == tmp { e.path = path }
+        // A name taken meanwhile by someone else exists, but is not ours: it was left alone.
+        let taken = (e.cause as? Errno)?.code == EEXIST
+        e.message = e.message.replacing(tmp, with: path)
+            + (replacing || taken ? " (\(path) was not changed)" : " (\(path) was not created)")
+        return e
+    }
+}
