@@ -31,5 +31,6 @@ let package = Package(
         // by the test targets. A plain target, so the engine gives it `package` access.
         .target(name: "VHDXTestSupport", dependencies: ["VHDX", "VHDXFormat"], path: "Tests/VHDXTestSupport"),
         .testTarget(name: "VHDXTests", dependencies: ["VHDX", "VHDXFormat", "VHDXTestSupport"]),
+        .testTarget(name: "VHDXChangeTrackingTests", dependencies: ["VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport"]),
     ]
 )
