@@ -22,7 +22,10 @@ public final class ChangeTracker: ChangeObserver {
     /// The region's GUID (required flag clear: readers that do not know it skip it).
     public static let regionGUID = GUID(text: "bdb5a2c1-b103-477a-afee-d559ea35b8f2")!
 
+    /// Unowned: an attached tracker is the image's observer (the image owns it). A view that
+    /// is not the observer keeps its image alive through `keepAlive`.
     unowned let image: VHDXFile
+    private var keepAlive: VHDXFile?
     let region: RegionTableEntry
     var header: TrackingHeader
     /// The open epoch's changed granules (persisted set, folded coarse map, this session).
@@ -73,7 +76,7 @@ public final class ChangeTracker: ChangeObserver {
             let reason = (error.cause as? DamagedRegion)?.text ?? "the tracking region cannot be read: \(error.message)"
             tracker = try fresh(image: image, region: region, reason: reason)
         }
-        if observe { image.observer = tracker }
+        if observe { image.observer = tracker } else { tracker.keepAlive = image }
         return tracker
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VHDX
+import VHDXChangeTracking
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,7 +31,12 @@ struct CheckCommand: ParsableCommand {
                 repaired = outcome.repaired
                 notRepaired = outcome.notRepaired
             }
-            report = chain ? try Checker.checkChain(path: file, parents: parents.options) : try Checker.check(path: file)
+            var r = chain ? try Checker.checkChain(path: file, parents: parents.options) : try Checker.check(path: file)
+            // The tracking region is ours, so the engine's checker skips it; check it here.
+            if r.complete, let tracker = try? ChangeTracker.attach(to: try VHDXFile.open(path: file)) {
+                r.findings += tracker.checkFindings()
+            }
+            report = r
         } catch {
             Output.fail(error, code: 1)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VHDX
+import VHDXChangeTracking
 
 struct CreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,7 +45,15 @@ struct CreateCommand: ParsableCommand {
             c.virtualSize = size?.bytes
             if let blockSize { c.blockSize = UInt32(blockSize.bytes) }
             if let logSize { c.logSize = UInt32(logSize.bytes) }
-            do { try VHDXCreator.createChild(path: file, parentPath: parent, options: c, overwrite: force) } catch { Output.fail(error) }
+            do {
+                try VHDXCreator.createChild(path: file, parentPath: parent, options: c, overwrite: force)
+                // A child of a tracked disk tracks too (a checkpoint keeps tracking going).
+                let child = try VHDXFile.open(path: file, writable: true)
+                if try ChangeTracking.followParent(child, parent: try VHDXFile.open(path: parent)) {
+                    try child.close()
+                    Output.message("change tracking enabled in \(file), as in its parent")
+                }
+            } catch { Output.fail(error) }
             return
         }
         var o = CreateOptions(virtualSize: size!.bytes)

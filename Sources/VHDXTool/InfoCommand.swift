@@ -1,5 +1,6 @@
 import ArgumentParser
 import VHDX
+import VHDXChangeTracking
 import VHDXFormat
 
 struct InfoCommand: ParsableCommand {
@@ -14,10 +15,12 @@ struct InfoCommand: ParsableCommand {
         let image: VHDXFile
         let summary: AllocationSummary
         let fileSize: UInt64
+        let tracking: TrackingStatus?
         do {
             image = chain ? try VHDXFile.openChain(path: file, parents: parents.options) : try VHDXFile.open(path: file)
             summary = try image.allocationSummary()
             fileSize = try image.fileSize()
+            tracking = try ChangeTracker.attach(to: image)?.status
         } catch { Output.fail(error) }
         let l = image.layout
         let logState: String
@@ -54,6 +57,7 @@ struct InfoCommand: ParsableCommand {
                 ("sector-bitmap-blocks", .int(summary.sectorBitmapBlocks)),
                 ("allocated-bytes", .int(summary.allocatedBytes)),
                 ("fragmentation-percent", .double(summary.fragmentationPercent)),
+                ("change-tracking", TrackStatusCommand.json(tracking)),
                 ("notes", .array(image.findings.map { .string($0.description) })),
             ] + (chain ? [("chain", .array(try chainLayers(image).map { layer in .object(layer.map { ($0.0, $0.1.json) }) }))] : []))
             Output.data(value.text)
@@ -79,6 +83,11 @@ struct InfoCommand: ParsableCommand {
         if !locator.isEmpty {
             lines.append("parent locator:")
             for e in locator { lines.append("  \(e.key): \(e.value)") }
+        }
+        if let tracking {
+            lines += TrackStatusCommand.lines(tracking).map { $0 == "change tracking: enabled" ? $0 : "  " + $0 }
+        } else {
+            lines.append("change tracking: not enabled")
         }
         for f in image.findings { lines.append("note: \(f)") }
         if chain {

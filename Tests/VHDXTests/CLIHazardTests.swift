@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import VHDX
 import VHDXFormat
+import VHDXTestSupport
 
 /// Hazards found by probing the `vhdx` binary: what it writes where, what it replaces, what it
 /// prints, and how it explains a refusal. Each test failed before its fix.

@@ -107,9 +107,11 @@ extension VHDXFile {
         if let guid, chosen != guid {
             throw VHDXError(.invalidArgument, "the change observer chose DataWriteGuid {\(chosen)} where {\(guid)} is required", path: storage.name)
         }
+        // The observer's record first; the header is read after it, since that commit may be
+        // the session's first and set LogGuid (a header taken before would clear it again).
+        try commitStagedPages()
         var h = layout.header
         h.dataWriteGUID = chosen
-        try commitStagedPages()
         try writeHeaders(h)
         dataWriteGUIDRenewed = true
     }

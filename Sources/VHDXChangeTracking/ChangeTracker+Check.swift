@@ -1,0 +1,23 @@
+import VHDX
+import VHDXFormat
+
+extension ChangeTracker {
+    /// What `check` reports about tracking: a damaged region or stored set is corruption (and
+    /// tracking is reset rather than trusted); an outside writer or an unclean stop is a notice.
+    public func checkFindings() -> [Finding] {
+        var out: [Finding] = []
+        if let (code, text) = pendingReset {
+            out.append(Finding(code == .damaged ? .corruption : .notice, "change tracking", at: region.fileOffset,
+                               "\(text); tracking is reset and resumes from the next seal"))
+            return out
+        }
+        for note in notes { out.append(Finding(.notice, "change tracking", at: region.fileOffset, note)) }
+        for r in header.records {
+            do { _ = try readRuns(slot: r.slot, count: r.runCount, checksum: r.checksum) } catch {
+                out.append(Finding(.corruption, "change tracking", at: region.fileOffset + header.geometry.slotOffset(r.slot),
+                                   "the change set of epoch \(r.epoch) is damaged (\(error.message)); IDs before it cannot be answered"))
+            }
+        }
+        return out
+    }
+}
