@@ -81,13 +81,13 @@ extension VHDXFile {
     /// Validates the range, renews DataWriteGuid on the session's first user-visible change,
     /// tells the observer, then applies the change.
     func change(_ kind: ChangeKind, _ offset: UInt64, _ length: UInt64, _ apply: () throws(VHDXError) -> Void) throws(VHDXError) {
-        try requireWritable()
+        try requireChangeable()
         guard offset <= virtualSize, length <= virtualSize - offset else {
             throw VHDXError(.outOfBounds, "\(kind.rawValue) of \(length) bytes at \(offset) is beyond the \(virtualSize)-byte disk", path: storage.name)
         }
         guard length > 0 else { return }
         try beginUserVisibleChange(kind, offset..<offset + length)
-        try apply()
+        try failSafe(apply)
     }
 
     /// Renews DataWriteGuid before the session's first user-visible change (children and
