@@ -68,10 +68,14 @@ extension VHDXFile {
         if journal.logGUID == nil {
             var h = layout.header
             h.logGUID = guid
-            // Adopted before the headers are written: if writing them fails, either header may
-            // name the LogGuid, so a recovery must clear it (the entry is not applied yet).
+            do { try writeHeaders(h) } catch {
+                // Either header may now name the LogGuid: adopt it so a clean-up clears it,
+                // and end the session so no entry follows that assumes the headers name it.
+                journal.logGUID = guid
+                journal.failure = error
+                throw error
+            }
             journal.logGUID = guid
-            try writeHeaders(h)
         }
         journal.sequence = sequence
         journal.position = (position + UInt64(entry.count)) % logLength
