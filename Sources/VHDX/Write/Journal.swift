@@ -78,7 +78,9 @@ extension VHDXFile {
             journal.logGUID = guid
         }
         journal.sequence = sequence
-        journal.position = (position + UInt64(entry.count)) % logLength
+        // Not modulo: an entry ending exactly at the end of the ring leaves no room, and the
+        // next one must start a new LogGuid rather than go to offset 0 over this one's log.
+        journal.position = position + UInt64(entry.count)
         journal.unapplied = updates
         try finishApplying()
     }
