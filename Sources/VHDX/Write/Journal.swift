@@ -25,6 +25,12 @@ struct Journal {
     var logGUID: GUID?
     var sequence: UInt64 = 0
     var position: UInt64 = 0
+    /// The durable entry's updates while they are being written in place; a failure there
+    /// leaves them here, and they are written again before anything else (replay's job, done
+    /// by the session itself) so the log can still be cleared.
+    var unapplied: [LogEntry.Update] = []
+    /// Set when a change failed part-way (VHDXFile+Failure): the session takes no more changes.
+    var failure: VHDXError?
 }
 
 extension VHDXFile {
@@ -39,6 +45,8 @@ extension VHDXFile {
     }
 
     private func commitEntry(_ updates: [LogEntry.Update], logLength: UInt64) throws(VHDXError) {
+        if let failure = journal.failure { throw VHDXError.sessionEnded(by: failure, path: storage.name) }
+        try finishApplying()
         try storage.synchronize()
         let sequence = journal.sequence + 1
         var position = journal.position
@@ -60,17 +68,32 @@ extension VHDXFile {
         if journal.logGUID == nil {
             var h = layout.header
             h.logGUID = guid
-            try writeHeaders(h)
+            do { try writeHeaders(h) } catch {
+                // Either header may now name the LogGuid: adopt it so a clean-up clears it,
+                // and end the session so no entry follows that assumes the headers name it.
+                journal.logGUID = guid
+                journal.failure = error
+                throw error
+            }
             journal.logGUID = guid
         }
         journal.sequence = sequence
-        journal.position = (position + UInt64(entry.count)) % logLength
-        for u in updates {
+        // Not modulo: an entry ending exactly at the end of the ring leaves no room, and the
+        // next one must start a new LogGuid rather than go to offset 0 over this one's log.
+        journal.position = position + UInt64(entry.count)
+        journal.unapplied = updates
+        try finishApplying()
+    }
+
+    /// Writes the durable entry's updates to their places (again, after a failure).
+    func finishApplying() throws(VHDXError) {
+        for u in journal.unapplied {
             switch u {
             case let .data(offset, bytes): try storage.write(bytes, at: offset)
             case .zero: preconditionFailure("the engine logs only data updates")
             }
         }
+        journal.unapplied = []
     }
 
     /// Writes both headers (the procedure of [MS-VHDX] 2.2.2.1) and adopts the result.
@@ -91,12 +114,13 @@ extension VHDXFile {
 
     /// Flushes and empties the log (LogGuid zero), so a clean close leaves nothing to replay.
     func closeJournal() throws(VHDXError) {
+        try finishApplying()
         try storage.synchronize()
         guard journal.logGUID != nil else { return }
         var h = layout.header
         h.logGUID = .zero
         try writeHeaders(h)
-        journal = Journal()
+        journal = Journal(failure: journal.failure)
     }
 }
 

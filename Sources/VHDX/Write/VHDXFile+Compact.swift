@@ -20,11 +20,15 @@ extension VHDXFile {
     /// file is then cut after its last object. Each move is copy, flush, then a logged BAT
     /// change, so a crash leaves either the old place or the new one referenced.
     public func compact() throws(VHDXError) -> CompactReport {
-        try requireWritable()
+        try requireChangeable()
         guard diskType == .dynamic else {
             throw VHDXError(.unsupported, diskType == .fixed ? "a fixed disk keeps every block allocated (LeaveBlockAllocated); convert it to dynamic instead"
                                                               : "compacting a differencing disk is not supported yet", path: storage.name)
         }
+        return try failSafe(compactDynamic)
+    }
+
+    private func compactDynamic() throws(VHDXError) -> CompactReport {
         var report = CompactReport()
         report.fileSizeBefore = try storage.size()
         report.diskUsageBefore = try fileStorage?.allocatedBytes()

@@ -23,7 +23,7 @@ extension VHDXFile {
     /// refused if any byte past the new end holds data. The size item, BAT entries and region
     /// table change together in one log entry.
     public func resize(to newSize: UInt64) throws(VHDXError) {
-        try requireWritable()
+        try requireChangeable()
         guard diskType != .differencing else { throw VHDXError(.unsupported, "resizing a differencing disk is not supported yet", path: storage.name) }
         let lss = UInt64(layout.logicalSectorSize)
         guard newSize > 0, newSize <= Layout.maxVirtualDiskSize, newSize % lss == 0 else {
@@ -35,7 +35,10 @@ extension VHDXFile {
             throw VHDXError(.invalidArgument, "cannot shrink to \(newSize) bytes: byte \(at) holds data (the minimum is \(try minimumSize()) bytes)", path: storage.name)
         }
         try beginUserVisibleChange(.resize, min(old, newSize)..<max(old, newSize), newSize: newSize)
+        try failSafe { () throws(VHDXError) in try applyResize(to: newSize, from: old) }
+    }
 
+    private func applyResize(to newSize: UInt64, from old: UInt64) throws(VHDXError) {
         let newGeometry = BATGeometry(virtualDiskSize: newSize, blockSize: layout.fileParameters.blockSize,
                                       logicalSectorSize: layout.logicalSectorSize, hasParent: false)
         var updates: [LogEntry.Update] = []

@@ -61,7 +61,7 @@ extension VHDXFile {
 
     /// Makes every acknowledged change durable.
     public func flush() throws(VHDXError) {
-        try requireWritable()
+        try requireChangeable()
         try observer?.willFlush(self)
         try commitStagedPages()
         try storage.synchronize()
@@ -71,9 +71,13 @@ extension VHDXFile {
     /// A pending log found at open is written into the file here if no change did it before.
     public func close() throws(VHDXError) {
         guard storage.isWritable else { return }
-        try replayPendingLog()
-        try observer?.willClose(self)
-        try commitStagedPages()
+        // After a failed change the observer's record is left as the change's start made it
+        // durable (its write-ahead marks cover the change); nothing more is written but the log's end.
+        if journal.failure == nil {
+            try replayPendingLog()
+            try observer?.willClose(self)
+            try commitStagedPages()
+        }
         try closeJournal()
     }
 
@@ -82,13 +86,15 @@ extension VHDXFile {
     /// Validates the range, renews DataWriteGuid on the session's first user-visible change,
     /// tells the observer, then applies the change.
     func change(_ kind: ChangeKind, _ offset: UInt64, _ length: UInt64, _ apply: () throws(VHDXError) -> Void) throws(VHDXError) {
-        try requireWritable()
+        try requireChangeable()
         try checkRange(kind.rawValue, offset: offset, length: length)
         guard length > 0 else { return }
         try beginUserVisibleChange(kind, offset..<offset + length)
-        try apply()
-        // Pages the observer staged for a change that needed no metadata of its own.
-        try commitStagedPages()
+        try failSafe { () throws(VHDXError) in
+            try apply()
+            // Pages the observer staged for a change that needed no metadata of its own.
+            try commitStagedPages()
+        }
     }
 
     /// Renews DataWriteGuid before the session's first user-visible change (children and
