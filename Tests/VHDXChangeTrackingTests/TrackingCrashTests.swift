@@ -45,10 +45,11 @@ struct TrackingCrashTests {
 
     /// What a run acknowledged: each sealed ID with the content it names, and the granules
     /// touched since each seal (the exact answer after clean closes).
-    struct Run {
+    final class Run {
         var sealed: [(ChangeID, [UInt8])] = []
         var touched: [Set<UInt64>] = []
         var crashed = false
+        var error: String?
     }
 
     static let base: [UInt8] = { try! TrackedDisk.make(history: 3).bytes }()
@@ -56,7 +57,7 @@ struct TrackingCrashTests {
     /// Runs `steps` on `storage` (skipping steps that would leave the disk), stopping at a crash.
     /// `skipCoarse`: the tracker does not write its coarse marks (the break the test must catch).
     static func run(_ steps: [Step], on storage: Storage, skipCoarse: Bool = false) -> Run {
-        var out = Run()
+        let out = Run()
         do {
             var (image, tracker) = try TrackedDisk.open(storage)
             tracker.skipsCoarseMarks = skipCoarse
@@ -85,8 +86,9 @@ struct TrackingCrashTests {
                     }
                 case .seal:
                     let id = try tracker.seal()
-                    out.sealed.append((id, try TrackedDisk.content(image)))
-                    out.touched.append([])
+                    let content = try TrackedDisk.content(image)
+                    out.sealed.append((id, content))
+                    out.touched.append(Set<UInt64>())
                 case .flush:
                     try image.flush()
                 case .reopen:
@@ -98,6 +100,7 @@ struct TrackingCrashTests {
             try image.close()
         } catch {
             out.crashed = true
+            out.error = "\(error)"
         }
         return out
     }
@@ -106,6 +109,7 @@ struct TrackingCrashTests {
     /// granule that differs from its content. Returns the problems found.
     static func verify(_ bytes: [UInt8], _ run: Run, exact: Bool) throws -> [String] {
         var problems: [String] = []
+        guard run.sealed.count == run.touched.count else { return ["sealed \(run.sealed.count) vs touched \(run.touched.count)"] }
         let (image, tracker) = try TrackedDisk.open(MemoryStorage(bytes, writable: false))
         let now = try TrackedDisk.content(image)
         for (k, (id, then)) in run.sealed.enumerated() {
@@ -141,7 +145,8 @@ struct TrackingCrashTests {
             let steps = TrackingCrashTests.steps(raw)
             let m = MemoryStorage(TrackingCrashTests.base, maxSize: 1 << 34)
             let run = TrackingCrashTests.run(steps, on: m)
-            #expect(!run.crashed)
+            #expect(!run.crashed, "\(steps): \(run.error ?? "")")
+            guard !run.crashed else { return }
             let problems = try TrackingCrashTests.verify(m.bytes, run, exact: true)
             #expect(problems.isEmpty, "\(steps): \(problems)")
         }
