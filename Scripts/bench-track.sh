@@ -162,11 +162,13 @@ SEQ_BYTES=$((SEQ_GIB * GiB))
 FULL_OFF=$W/full-off.vhdx
 FULL_ON=$W/full-on.vhdx
 echo "== 1. write overhead, tracking on vs off"
-echo "making the fully allocated ${SIZE_GIB} GiB disks (sequential 1 MiB writes, then copied; untimed)..."
-"$VHDX" create "$FULL_OFF" "${SIZE_GIB}G" >/dev/null
-"$BENCH" seq-writes "$FULL_OFF" --bytes "$SIZE" >/dev/null
-cp --sparse=always "$FULL_OFF" "$FULL_ON"
-ID_FULL=$(make_tracked "$FULL_ON")
+echo "making the fully allocated ${SIZE_GIB} GiB disks (sequential 1 MiB writes, then two copies; untimed)..."
+"$VHDX" create "$W/full.vhdx" "${SIZE_GIB}G" >/dev/null
+"$BENCH" seq-writes "$W/full.vhdx" --bytes "$SIZE" >/dev/null
+cp --sparse=always "$W/full.vhdx" "$FULL_OFF"
+cp --sparse=always "$W/full.vhdx" "$FULL_ON"
+rm -f -- "$W/full.vhdx"
+make_tracked "$FULL_ON" >/dev/null
 sync
 
 snames=("sequential 1 MiB, fresh dynamic" "random 4 KiB, all blocks allocated" "random 4 KiB, fresh dynamic")
@@ -199,7 +201,8 @@ write_cmd() { # K FILE
         *) echo "$BENCH" random-writes "$2" --count "$WRITES" --seed "$SEED" ;;
     esac
 }
-# run_one K MODE: prepares, settles, runs the writes; sets T_S (VHDXBench's total_s).
+# run_one K MODE: prepares, settles, runs the writes; sets T_S (VHDXBench's total_s), T_W (its
+# write loop) and T_F (its final flush + close).
 run_one() {
     local f out
     prep "$1" "$2"
@@ -208,9 +211,11 @@ run_one() {
     out=$($(write_cmd "$1" "$f")) || die "VHDXBench failed on $f"
     [[ $(kv tracked "$out") == $([[ $2 == on ]] && echo 1 || echo 0) ]] || die "$f: tracked=$(kv tracked "$out"), expected tracking $2"
     T_S=$(kv total_s "$out")
+    T_W=$(kv write_s "$out")
+    T_F=$(kv flush_close_s "$out")
 }
 
-declare -A times
+declare -A times wtimes ftimes
 echo "warm-up round (untimed)..."
 for ((k = 0; k < S; k++)); do run_one $k off; run_one $k on; done
 for ((r = 1; r <= RUNS; r++)); do
@@ -219,6 +224,8 @@ for ((r = 1; r <= RUNS; r++)); do
         for m in "${order[@]}"; do
             run_one $k "$m"
             times[$k,$m]+="$T_S "
+            wtimes[$k,$m]+="$T_W "
+            ftimes[$k,$m]+="$T_F "
         done
     done
 done
@@ -263,6 +270,13 @@ for ((k = 0; k < S; k++)); do
     awk -v n="${snames[k]}" -v d="${sdesc[k]}" -v a="${med_off[k]}" -v b="${med_on[k]}" -v so="${syncs[$k,off]}" -v sn="${syncs[$k,on]}" \
         -v ao="${times[$k,off]}" -v an="${times[$k,on]}" 'BEGIN {
         printf "%-36s %-26s %8.3f %8.3f %8.3f %7d %7d   %s| %s\n", n, d, a, b, b / a, so, sn, ao, an }'
+done
+echo "Split into VHDXBench's write loop and its final flush + close, medians (s, off | on):"
+for ((k = 0; k < S; k++)); do
+    # shellcheck disable=SC2086
+    awk -v n="${snames[k]}" -v wo="$(median ${wtimes[$k,off]})" -v wn="$(median ${wtimes[$k,on]})" \
+        -v fo="$(median ${ftimes[$k,off]})" -v fn="$(median ${ftimes[$k,on]})" 'BEGIN {
+        printf "  %-36s write loop %7.3f | %7.3f (x%.2f)   flush+close %7.3f | %7.3f (x%.2f)\n", n, wo, wn, wn / wo, fo, fn, fn / fo }'
 done
 echo "s = VHDXBench's open-to-close time (open, writes, flush, close; CLOCK_MONOTONIC), median of ${RUNS} after 1 warm-up."
 echo "on/off = on s / off s (target: at most 1.05). syncs = fdatasync + fsync calls of one further run (strace -f -c);"
