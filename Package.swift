@@ -25,8 +25,8 @@ let package = Package(
             name: "VHDXTool",
             dependencies: ["VHDX", "VHDXChangeTracking", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // Write benchmark driver for Scripts/bench-write.sh (not a product).
-        .executableTarget(name: "VHDXBench", dependencies: ["VHDX"], path: "Sources/VHDXBench"),
+        // Benchmark driver for Scripts/bench-write.sh and bench-track.sh (not a product).
+        .executableTarget(name: "VHDXBench", dependencies: ["VHDX", "VHDXChangeTracking"], path: "Sources/VHDXBench"),
         .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),
         // Test doubles (crash and failing storages, write recorder) and fixture helpers, shared
         // by the test targets. A plain target, so the engine gives it `package` access.
