@@ -26,7 +26,9 @@ extension ChangeTracking {
                             throw ChangeTrackingError(.unknownID, "--until with an ID sealed on the ancestor \(layer.path) is not supported: its later IDs predate the layers above it", path: top.path)
                         }
                         let own = try tracker.changes(since: since, until: until, offset: 0, length: nil)
-                        return window(union(own.ranges, above), offset: offset, length: length, size: top.virtualSize, maxRanges: maxRanges)
+                        var a = window(union(own.ranges, above), offset: offset, length: length, size: top.virtualSize, maxRanges: maxRanges)
+                        a.exact = own.exact && depth == 0
+                        return a
                     }
                 }
             }

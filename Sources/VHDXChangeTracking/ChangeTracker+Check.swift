@@ -13,7 +13,7 @@ extension ChangeTracker {
         }
         for note in notes { out.append(Finding(.notice, "change tracking", at: region.fileOffset, note)) }
         for r in header.records {
-            do { _ = try readRuns(slot: r.slot, count: r.runCount, checksum: r.checksum) } catch {
+            do { _ = try readSet(slot: r.slot, count: r.runCount, flags: r.flags, checksum: r.checksum) } catch {
                 out.append(Finding(.corruption, "change tracking", at: region.fileOffset + header.geometry.slotOffset(r.slot),
                                    "the change set of epoch \(r.epoch) is damaged (\(error.message)); IDs before it cannot be answered"))
             }

@@ -25,7 +25,13 @@ extension ChangeTracker {
         try mark(range)
     }
 
-    public func willFlush(_ image: VHDXFile) throws(VHDXError) { try persistCurrent() }
+    /// A flush persists the set only every `persistInterval` seconds: in between the dirty flag
+    /// stays set, so a crash folds the coarse map in (larger, never smaller) while frequent
+    /// flushes (a guest's fsyncs) cost no extra log commits.
+    public func willFlush(_ image: VHDXFile) throws(VHDXError) {
+        guard ChangeTracker.now() >= lastPersist + ChangeTracker.persistInterval else { return }
+        try persistCurrent()
+    }
     public func willClose(_ image: VHDXFile) throws(VHDXError) { try persistCurrent() }
 
     /// A log replay writes what tracked sessions logged (their coarse marks included): the
@@ -43,8 +49,8 @@ extension ChangeTracker {
     }
 
     /// Sets the coarse bits of `range`. A bit found clear is set together with the rest of an
-    /// aligned window around it, and the window doubles each time within an epoch: a scattered
-    /// workload needs about log2(32768) ≈ 15 extra log commits per epoch, not one per region,
+    /// aligned window around it, and the window grows fourfold each time within an epoch: a
+    /// scattered workload needs about log4(32768) ≈ 8 extra log commits per epoch, not one per region,
     /// while a localized one keeps its marks (and so the over-report after a crash) close to
     /// what it wrote.
     func markCoarse(_ range: Range<UInt64>) throws(VHDXError) {
@@ -63,7 +69,7 @@ extension ChangeTracker {
             b += 1
         }
         if changed {
-            window = min(window * 2, TrackingGeometry.coarseBits)
+            window = min(window * 4, TrackingGeometry.coarseBits)
             try image.stageObserverPages([(region.fileOffset + TrackingGeometry.coarseOffset, coarse)])
         }
         if !header.isDirty {
@@ -105,7 +111,7 @@ extension ChangeTracker {
     func persistCurrent() throws(VHDXError) {
         guard unpersisted || pendingReset != nil || header.isDirty || !header.pendingDataWriteGUID.isZero else { return }
         applyPendingReset()
-        let (runs, coarsened) = fitted(current.runs())
+        let runs = current.runs()
         if runs.isEmpty {
             header.currentSlot = TrackingHeader.noSlot
             header.currentRunCount = 0
@@ -113,24 +119,18 @@ extension ChangeTracker {
             header.currentFlags = 0
         } else {
             let slot = freeSlot(excludingCurrent: true)
-            try stageRuns(runs, slot: slot)
+            let set = try stageSet(runs, slot: slot)
             header.currentSlot = slot
-            header.currentRunCount = UInt32(runs.count)
-            header.currentChecksum = RunList.checksum(runs)
-            header.currentFlags = coarsened ? 1 : 0
+            header.currentRunCount = set.count
+            header.currentChecksum = set.checksum
+            header.currentFlags = set.flags
         }
         header.flags &= ~TrackingHeader.Flag.dirty
         header.expectedDataWriteGUID = image.header.dataWriteGUID
         header.pendingDataWriteGUID = .zero
         try stageHeader()
         unpersisted = false
-    }
-
-    /// The runs, coarsened when they do not fit a slot.
-    func fitted(_ runs: [GranuleRun]) -> ([GranuleRun], Bool) {
-        let capacity = header.geometry.slotCapacity
-        guard runs.count > capacity else { return (runs, false) }
-        return (RunList.coarsen(runs, to: capacity), true)
+        lastPersist = ChangeTracker.now()
     }
 
     /// The lowest slot no record uses (nor the current set, unless `excludingCurrent` is false).
@@ -140,16 +140,19 @@ extension ChangeTracker {
         return (0..<header.geometry.slotCount).first { !used.contains($0) }!
     }
 
-    func stageRuns(_ runs: [GranuleRun], slot: UInt32) throws(VHDXError) {
-        let bytes = RunList.encode(runs)
+    /// Encodes a set for `slot` (run list or bitmap, coarsened only if neither fits) and stages
+    /// its pages.
+    func stageSet(_ runs: [GranuleRun], slot: UInt32) throws(VHDXError) -> StoredSet.Encoded {
+        let set = StoredSet.encode(runs, slotBytes: Int(header.geometry.slotPages) * TrackingGeometry.pageSize)
         let base = region.fileOffset + header.geometry.slotOffset(slot)
         var pages: [(fileOffset: UInt64, bytes: [UInt8])] = []
         var i = 0
-        while i < bytes.count {
-            pages.append((base + UInt64(i), Array(bytes[i..<i + 4096])))
+        while i < set.bytes.count {
+            pages.append((base + UInt64(i), Array(set.bytes[i..<i + 4096])))
             i += 4096
         }
         try image.stageObserverPages(pages)
+        return set
     }
 
     /// Stages the header page (after the coarse map, if a reset cleared it).
@@ -173,6 +176,7 @@ extension ChangeTracker {
         header.currentRunCount = 0
         header.currentChecksum = 0
         header.currentFlags = 0
+        currentCoarsened = false
         header.resetCode = code
         header.resetText = text
         header.resetTime = ChangeTracker.now()

@@ -20,6 +20,9 @@ public struct ChangeAnswer: Equatable, Sendable {
     /// Bytes of the asked range that the ranges account for (the whole range, unless the
     /// answer stopped at `maxRanges`).
     public var processed: UInt64
+    /// False when a set it includes was coarsened (stored over its slot's capacity, or a coarse
+    /// map folded in after an unclean stop): the ranges then cover more than was written.
+    public var exact: Bool = true
     public var changedBytes: UInt64 { ranges.reduce(0) { $0 + $1.length } }
 }
 
@@ -47,15 +50,22 @@ extension ChangeTracker {
         let end = length.map { min(size, start &+ $0 < start ? size : start + $0) } ?? size
         // Sets to union: the records after `from` (up to `to`), and the open epoch for "now".
         var lists: [[GranuleRun]] = []
+        var exact = true
         for r in header.records where r.epoch > from && (to.map { r.epoch <= $0 } ?? true) {
+            if r.flags & StoredSet.Flag.coarsened != 0 { exact = false }
             do {
-                lists.append(try readRuns(slot: r.slot, count: r.runCount, checksum: r.checksum))
+                lists.append(try readSet(slot: r.slot, count: r.runCount, flags: r.flags, checksum: r.checksum))
             } catch {
                 throw ChangeTrackingError(.reset, "the change set of epoch \(r.epoch) is damaged (\(error.message)); this ID can no longer be answered", path: path)
             }
         }
-        if to == nil { lists.append(current.runs()) }
-        return answer(merge(lists), from: start, to: end, maxRanges: maxRanges)
+        if to == nil {
+            lists.append(current.runs())
+            if currentCoarsened { exact = false }
+        }
+        var a = answer(merge(lists), from: start, to: end, maxRanges: maxRanges)
+        a.exact = exact
+        return a
     }
 
     /// The epoch of `id` if this disk can answer from it, else the reason it cannot.

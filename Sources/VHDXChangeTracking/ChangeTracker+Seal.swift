@@ -9,11 +9,11 @@ extension ChangeTracker {
         guard image.isWritable else { throw VHDXError(.readOnly, "sealing a change ID writes the tracking region: open the disk writable", path: image.path) }
         applyPendingReset()
         let epoch = header.currentEpoch
-        let (runs, coarsened) = fitted(current.runs())
         let slot = freeSlot(excludingCurrent: true)
-        try stageRuns(runs, slot: slot)
+        let set = try stageSet(current.runs(), slot: slot)
         header.records.append(EpochRecord(epoch: epoch, sealTime: ChangeTracker.now(), virtualSize: header.trackedSize, slot: slot,
-                                          runCount: UInt32(runs.count), checksum: RunList.checksum(runs), flags: coarsened ? 1 : 0))
+                                          runCount: set.count, checksum: set.checksum,
+                                          flags: set.flags | (currentCoarsened ? StoredSet.Flag.coarsened : 0)))
         if header.records.count > Int(header.geometry.historyLimit) {
             header.records.removeFirst(header.records.count - Int(header.geometry.historyLimit))
         }
@@ -26,10 +26,12 @@ extension ChangeTracker {
         header.expectedDataWriteGUID = image.header.dataWriteGUID
         header.pendingDataWriteGUID = .zero
         current = GranuleSet()
+        currentCoarsened = false
         coarse = [UInt8](repeating: 0, count: 4096)
         coarseNeedsWrite = true
         window = 1
         unpersisted = false
+        lastPersist = ChangeTracker.now()
         try stageHeader()
         try image.commitObserverPages([])
         return id(epoch: epoch)

@@ -36,6 +36,12 @@ public final class ChangeTracker: ChangeObserver {
     var window: UInt64 = 1
     /// Changes since the set was last persisted.
     var unpersisted = false
+    /// When the set was last persisted (s since 1970), and how often a flush persists it.
+    var lastPersist: UInt64 = 0
+    static let persistInterval: UInt64 = 30
+    /// The open epoch's set was coarsened when stored, or a coarse map folded into it: answers
+    /// that include it are marked as not exact.
+    var currentCoarsened = false
     /// The coarse map was cleared in memory (a reset, a seal) and must be written with the header.
     var coarseNeedsWrite = false
     /// A reset found at open and not yet written (read-only opens never write it).
@@ -136,7 +142,8 @@ public final class ChangeTracker: ChangeObserver {
         }
         if header.currentSlot != TrackingHeader.noSlot {
             do {
-                current.insert(try readRuns(slot: header.currentSlot, count: header.currentRunCount, checksum: header.currentChecksum))
+                current.insert(try readSet(slot: header.currentSlot, count: header.currentRunCount, flags: header.currentFlags, checksum: header.currentChecksum))
+                if header.currentFlags & StoredSet.Flag.coarsened != 0 { currentCoarsened = true }
             } catch {
                 noteReset(.damaged, "the open epoch's change set is damaged: \(error)")
                 return
@@ -144,6 +151,7 @@ public final class ChangeTracker: ChangeObserver {
         }
         if header.isDirty {
             let folded = foldCoarseMap()
+            currentCoarsened = currentCoarsened || folded > 0
             notes.append("the last session did not close cleanly: \(folded) coarse regions of \(header.coarseUnit) bytes were folded into the open epoch's changes (the next answer may be larger, never smaller)")
             unpersisted = true
         }
@@ -177,17 +185,14 @@ public final class ChangeTracker: ChangeObserver {
         (bytes + header.geometry.granule - 1) / header.geometry.granule
     }
 
-    /// Reads and validates a stored run list.
-    func readRuns(slot: UInt32, count: UInt32, checksum: UInt32) throws(VHDXError) -> [GranuleRun] {
-        guard count > 0 else {
-            guard checksum == RunList.checksum([]) else { throw VHDXError(.corrupt, "an empty run list with checksum 0x\(String(checksum, radix: 16))", path: image.path) }
-            return []
-        }
+    /// Reads and validates a stored set (run list or bitmap).
+    func readSet(slot: UInt32, count: UInt32, flags: UInt32, checksum: UInt32) throws(VHDXError) -> [GranuleRun] {
+        let n = StoredSet.byteCount(count: count, flags: flags)
+        guard n > 0 else { return [] }
         let at = region.fileOffset + header.geometry.slotOffset(slot)
-        let bytes = (Int(count) * RunList.runSize + 4095) / 4096 * 4096
-        let raw = try image.readMetadataPage(at: at, count: bytes)
+        let raw = try image.readMetadataPage(at: at, count: (n + 4095) / 4096 * 4096)
         do {
-            return try RunList.decode(raw, count: Int(count), checksum: checksum, granuleLimit: granuleCount(UInt64(64) << 40), base: at)
+            return try StoredSet.decode(raw, count: count, flags: flags, checksum: checksum, granuleLimit: granuleCount(UInt64(64) << 40), base: at)
         } catch {
             throw VHDXError.format(error, path: image.path)
         }

@@ -108,6 +108,31 @@ struct TrackingFormatTests {
         #expect(throws: FormatError.self) { try RunList.decode(bytes, count: 3, checksum: crc ^ 1, granuleLimit: 1 << 20, base: 0) }
     }
 
+    @Test("a stored set decodes to exactly its runs, as a run list or a bitmap, whichever is smaller")
+    func storedSetRoundTrip() async {
+        await propertyCheck(input: zip(Gen.int(in: 0...3000), Gen.int(in: 1...40)).array(of: 0...300)) { marks in
+            var set = GranuleSet()
+            for (start, count) in marks { set.insert(UInt64(start)..<UInt64(start + count)) }
+            let runs = set.runs()
+            let e = StoredSet.encode(runs, slotBytes: 64 << 10)
+            #expect(e.flags & StoredSet.Flag.coarsened == 0)
+            #expect(e.bytes.count % 4096 == 0)
+            if e.flags & StoredSet.Flag.bitmap != 0 { #expect(Int(e.count) < runs.count * 16, "a bitmap only when smaller") }
+            let back = try StoredSet.decode(e.bytes, count: e.count, flags: e.flags, checksum: e.checksum, granuleLimit: 1 << 30, base: 0)
+            #expect(back == runs)
+        }
+        // Too scattered for either encoding in 4 KiB: coarsened, still covering every run.
+        let scattered = (0..<2000).map { GranuleRun(start: UInt64($0) * 100, count: 1) }
+        let e = StoredSet.encode(scattered, slotBytes: 4096)
+        #expect(e.flags & StoredSet.Flag.coarsened != 0)
+        let back = try? StoredSet.decode(e.bytes, count: e.count, flags: e.flags, checksum: e.checksum, granuleLimit: 1 << 30, base: 0)
+        for r in scattered { #expect(back?.contains { $0.start <= r.start && r.end <= $0.end } == true) }
+        // A flipped byte fails the checksum.
+        var bad = StoredSet.encode([GranuleRun(start: 3, count: 2)], slotBytes: 4096)
+        bad.bytes[0] ^= 0x80
+        #expect(throws: FormatError.self) { try StoredSet.decode(bad.bytes, count: bad.count, flags: bad.flags, checksum: bad.checksum, granuleLimit: 1 << 30, base: 0) }
+    }
+
     @Test("coarsening covers every input granule and fits the capacity")
     func coarsenCovers() async {
         await propertyCheck(input: Gen.int(in: 0...40).array(of: 1...200), Gen.int(in: 1...50)) { gaps, capacity in

@@ -138,6 +138,52 @@ struct TrackingSemanticsTests {
         try image.close()
     }
 
+    @Test("20,000 scattered 4 KiB writes on a 4 GiB disk are answered exactly (the set is stored as a bitmap)")
+    func scatteredSetStaysExact() throws {
+        let m = MemoryStorage(maxSize: 1 << 34)
+        var o = CreateOptions(virtualSize: 4 << 30)
+        o.blockSize = 32 << 20
+        try VHDXCreator.create(on: m, options: o)
+        var image = try VHDXFile(storage: m)
+        var tracker = try ChangeTracking.enable(image)
+        let id = try tracker.seal()
+        var rng = SystemRandomNumberGenerator()
+        var written = Set<UInt64>()
+        let page = [UInt8](repeating: 0x5A, count: 4096)
+        for _ in 0..<20_000 {
+            let g = UInt64.random(in: 0..<(4 << 30) / T.granule, using: &rng)
+            try image.write(page, at: g * T.granule)
+            written.insert(g)
+        }
+        try image.close()
+        (image, tracker) = try T.open(m)
+        let a = try tracker.changes(since: id)
+        #expect(a.exact)
+        #expect(T.granules(a) == written)
+        _ = try tracker.seal()
+        let again = try tracker.changes(since: id)
+        #expect(again.exact && T.granules(again) == written, "the sealed record keeps it exact too")
+        try image.close()
+    }
+
+    @Test("compact moves blocks and cuts the file without disturbing tracking")
+    func compactKeepsTracking() throws {
+        let m = try T.make()
+        var (image, tracker) = try T.open(m)
+        try image.write([UInt8](repeating: 1, count: 1 << 20), at: 2 << 20)
+        try image.write([UInt8](repeating: 0, count: 1 << 20), at: 4 << 20)
+        let id = try tracker.seal()
+        try image.write([UInt8](repeating: 2, count: 4096), at: 9 << 20)
+        try image.close()
+        (image, tracker) = try T.open(m)
+        _ = try image.compact()
+        try image.close()
+        (image, tracker) = try T.open(m)
+        #expect(try tracker.changes(since: id).ranges == [ChangedRange(offset: 9 << 20, length: 64 << 10)])
+        #expect(try image.read(at: 2 << 20, count: 1) == [1])
+        try image.close()
+    }
+
     @Test("a read-only open answers without writing; the file stays byte-identical")
     func readOnlyNeverWrites() throws {
         let m = try T.make()

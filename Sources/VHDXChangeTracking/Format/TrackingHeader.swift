@@ -192,7 +192,8 @@ public struct TrackingHeader: Equatable, Sendable {
     private func validate(base: UInt64) throws(FormatError) {
         let s = "tracking header"
         let slots = geometry.slotCount
-        let capacity = UInt32(geometry.slotCapacity)
+        let slotBytes = Int(geometry.slotPages) * TrackingGeometry.pageSize
+        func fits(_ count: UInt32, _ flags: UInt32) -> Bool { StoredSet.byteCount(count: count, flags: flags) <= slotBytes }
         guard currentEpoch >= 1, currentEpoch < UInt64(1) << 62 else { throw FormatError(.outOfRange, s, field: "currentEpoch", at: base + 112, "\(currentEpoch)") }
         guard generationStartEpoch >= 1, generationStartEpoch <= currentEpoch else {
             throw FormatError(.inconsistent, s, field: "generationStartEpoch", at: base + 152, "\(generationStartEpoch) is not in 1...\(currentEpoch)")
@@ -202,8 +203,8 @@ public struct TrackingHeader: Equatable, Sendable {
         }
         var used = Set<UInt32>()
         if currentSlot != TrackingHeader.noSlot {
-            guard currentSlot < slots, currentRunCount <= capacity else {
-                throw FormatError(.outOfRange, s, field: "currentSlot", at: base + 120, "slot \(currentSlot) with \(currentRunCount) runs (\(slots) slots of \(capacity))")
+            guard currentSlot < slots, fits(currentRunCount, currentFlags) else {
+                throw FormatError(.outOfRange, s, field: "currentSlot", at: base + 120, "slot \(currentSlot) holding \(currentRunCount) (flags \(currentFlags)) is out of range (\(slots) slots of \(slotBytes) bytes)")
             }
             used.insert(currentSlot)
         } else if currentRunCount != 0 {
@@ -212,7 +213,7 @@ public struct TrackingHeader: Equatable, Sendable {
         var expected = records.first.map(\.epoch) ?? 0
         for (i, rec) in records.enumerated() {
             let at = base + UInt64(TrackingHeader.recordsOffset + i * EpochRecord.encodedSize)
-            guard rec.slot < slots, rec.runCount <= capacity, used.insert(rec.slot).inserted else {
+            guard rec.slot < slots, fits(rec.runCount, rec.flags), used.insert(rec.slot).inserted else {
                 throw FormatError(.outOfRange, s, field: "record \(i)", at: at, "slot \(rec.slot) (\(rec.runCount) runs) is out of range or used twice")
             }
             guard rec.epoch == expected, rec.epoch >= 1, rec.epoch < currentEpoch else {

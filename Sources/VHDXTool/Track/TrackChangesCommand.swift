@@ -8,7 +8,8 @@ struct TrackChangesCommand: ParsableCommand {
         abstract: "Print the byte ranges changed since a change ID (never fewer than changed).",
         discussion: """
             Text: one `offset length` line per range. JSON: {"ranges": [{"offset", "length"}], \
-            "processed", "changed-bytes"}. With --max-ranges, `processed` says how far the answer \
+            "processed", "changed-bytes", "exact"} (exact is false when a set was coarsened to fit its slot \
+            or an unclean stop was folded in: the ranges then cover more than was written). With --max-ranges, `processed` says how far the answer \
             got: ask again with --offset increased by it. Exit codes: 0 answered; 4 this ID cannot \
             be answered (reset, expired, unknown, another disk's, not enabled: the reason on \
             stderr), so take a full backup; 1 other errors; 64 bad usage.
@@ -39,9 +40,9 @@ struct TrackChangesCommand: ParsableCommand {
                 return id
             }
             let image = try TrackedOpen.image(file, writable: false, parents: parents)
-            let tracker = try ChangeTracking.tracker(of: image)
-            answer = try tracker.changes(since: since, until: until, offset: offset?.bytes ?? 0, length: length?.bytes,
-                                         maxRanges: maxRanges ?? .max)
+            // Through the chain: an ID sealed on an ancestor is answered there.
+            answer = try ChangeTracking.changes(in: image, since: since, until: until, offset: offset?.bytes ?? 0, length: length?.bytes,
+                                                maxRanges: maxRanges ?? .max)
         } catch let e as ChangeTrackingError {
             Output.fail(e, code: 4)
         } catch { Output.fail(error) }
@@ -50,6 +51,7 @@ struct TrackChangesCommand: ParsableCommand {
                 ("ranges", .array(answer.ranges.map { .object([("offset", .int($0.offset)), ("length", .int($0.length))]) })),
                 ("processed", .int(answer.processed)),
                 ("changed-bytes", .int(answer.changedBytes)),
+                ("exact", .bool(answer.exact)),
             ]).text)
         } else {
             Output.data(answer.ranges.map { "\($0.offset) \($0.length)" }.joined(separator: "\n"), skipEmpty: true)

@@ -9,7 +9,8 @@ struct TrackEnableCommand: ParsableCommand {
         discussion: """
             The region takes 8 KiB plus (history + 2) slots of max(64 KiB, 256 KiB per TiB of \
             virtual disk), rounded up to 1 MiB: 2 MiB up to 256 GiB of virtual disk with the defaults, \
-            18 MiB per TiB beyond that. Seal a first change ID after enabling: answers start there.
+            about 4.5 MiB per TiB beyond that (256 KiB per TiB per retained ID). Seal a first \
+            change ID after enabling: answers start there.
             """
     )
 
