@@ -66,25 +66,26 @@ enum QemuLocks {
     /// Takes a shared OFD lock on one byte. False when the filesystem or kernel cannot do OFD
     /// locks (then qemu cannot either, and there is nothing to coordinate with).
     private static func set(_ fd: Int32, at byte: Int64) -> Bool {
-        var fl = flock()
-        fl.l_type = Int16(F_RDLCK)
-        fl.l_whence = Int16(SEEK_SET)
-        fl.l_start = off_t(byte)
-        fl.l_len = 1
-        fl.l_pid = 0
+        var fl = request(F_RDLCK, byte)
         return fcntl(fd, ofdSetLock, &fl) == 0
     }
 
     /// Whether another open file description holds a lock on the byte.
     private static func heldByOthers(_ fd: Int32, at byte: Int64) -> Bool {
+        var fl = request(F_WRLCK, byte)
+        guard fcntl(fd, ofdGetLock, &fl) == 0 else { return false }
+        return fl.l_type != Int16(F_UNLCK)
+    }
+
+    /// A one-byte request; OFD locks require l_pid 0.
+    private static func request(_ type: Int32, _ byte: Int64) -> flock {
         var fl = flock()
-        fl.l_type = Int16(F_WRLCK)
+        fl.l_type = Int16(type)
         fl.l_whence = Int16(SEEK_SET)
         fl.l_start = off_t(byte)
         fl.l_len = 1
         fl.l_pid = 0
-        guard fcntl(fd, ofdGetLock, &fl) == 0 else { return false }
-        return fl.l_type != Int16(F_UNLCK)
+        return fl
     }
     #endif
 }

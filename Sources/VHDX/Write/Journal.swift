@@ -97,7 +97,12 @@ extension VHDXFile {
     }
 
     /// Writes both headers (the procedure of [MS-VHDX] 2.2.2.1) and adopts the result.
+    /// The write gate must be open: a header taken before it opened would put back the old
+    /// FileWriteGuid (and LogGuid) over what opening it wrote.
     func writeHeaders(_ h: Header) throws(VHDXError) {
+        if let gate = storage as? WriteGate, !gate.opened {
+            throw VHDXError(.invalidArgument, "internal: headers written before the first change opened the image for writing", path: storage.name)
+        }
         let (current, slot) = try HeaderUpdater.write(h, currentSlot: layout.headerSlot, to: storage)
         layout.header = current
         layout.headerSlot = slot

@@ -116,6 +116,7 @@ extension VHDXFile {
         // The observer's record first; the header is read after it, since that commit may be
         // the session's first and set LogGuid (a header taken before would clear it again).
         try commitStagedPages()
+        try openForWrites()  // FileWriteGuid renewed (and a pending log replayed) before the header is taken
         var h = layout.header
         h.dataWriteGUID = chosen
         try writeHeaders(h)
