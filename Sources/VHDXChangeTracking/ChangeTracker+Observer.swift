@@ -49,8 +49,8 @@ extension ChangeTracker {
     }
 
     /// Sets the coarse bits of `range`. A bit found clear is set together with the rest of an
-    /// aligned window around it, and the window grows fourfold each time within an epoch: a
-    /// scattered workload needs about log4(32768) ≈ 8 extra log commits per epoch, not one per region,
+    /// aligned window around it, and the window grows 16-fold each time within an epoch: a
+    /// scattered workload needs about log16(32768) ≈ 4 extra log commits per epoch, not one per region,
     /// while a localized one keeps its marks (and so the over-report after a crash) close to
     /// what it wrote.
     func markCoarse(_ range: Range<UInt64>) throws(VHDXError) {
@@ -69,7 +69,7 @@ extension ChangeTracker {
             b += 1
         }
         if changed {
-            window = min(window * 4, TrackingGeometry.coarseBits)
+            window = min(window * 16, TrackingGeometry.coarseBits)
             try image.stageObserverPages([(region.fileOffset + TrackingGeometry.coarseOffset, coarse)])
         }
         if !header.isDirty {

@@ -99,20 +99,39 @@ extension VHDXFile {
 
     /// Renews DataWriteGuid before the session's first user-visible change (children and
     /// change tracking rely on it changing), then tells the observer.
+    /// On the session's first change the observer's record of the session and of the change
+    /// go into one log entry, before DataWriteGuid is written (marks that precede the change
+    /// only make answers larger).
     func beginUserVisibleChange(_ kind: ChangeKind, _ range: Range<UInt64>, newSize: UInt64? = nil) throws(VHDXError) {
-        if !dataWriteGUIDRenewed { try renewDataWriteGUID() }
-        try observer?.willChange(self, kind, range, newSize: newSize)
+        let tell = { () throws(VHDXError) -> Void in
+            guard let observer = self.observer else { return }
+            try observer.willChange(self, kind, range, newSize: newSize)
+        }
+        if !dataWriteGUIDRenewed {
+            // Except a resize: what the observer records about it (the new size) must land in
+            // the resize's own log entry, not before it.
+            if kind == .resize {
+                try renewDataWriteGUID()
+                try tell()
+            } else {
+                try renewDataWriteGUID(alsoStaging: tell)
+            }
+        } else {
+            try tell()
+        }
     }
 
     /// The session's DataWriteGuid renewal, done once. A merge calls it first with `guid`: the
     /// value it has already stored in the child's parent_linkage2, so the child keeps linking
     /// to this image across the change (vhdx-format.md §2.4); otherwise a random GUID, or the
     /// one the observer chose (and recorded) for this session.
-    func renewDataWriteGUID(to guid: GUID? = nil) throws(VHDXError) {
+    /// `alsoStaging`: what else the observer stages for the same commit (the first change).
+    func renewDataWriteGUID(to guid: GUID? = nil, alsoStaging: (() throws(VHDXError) -> Void)? = nil) throws(VHDXError) {
         let chosen = try observer?.sessionWillBegin(self, proposed: guid) ?? guid ?? .random()
         if let guid, chosen != guid {
             throw VHDXError(.invalidArgument, "the change observer chose DataWriteGuid {\(chosen)} where {\(guid)} is required", path: storage.name)
         }
+        try alsoStaging?()
         // The observer's record first; the header is read after it, since that commit may be
         // the session's first and set LogGuid (a header taken before would clear it again).
         try commitStagedPages()
