@@ -15,28 +15,25 @@ extension ChangeTracking {
         var above: [ChangedRange] = []
         var anyTracking = false
         for (depth, layer) in top.chain.enumerated() {
-            if let tracker = try ChangeTracker.view(of: layer, observe: false) {
-                anyTracking = true
-                if depth == 0 || tracker.header.trackingID == since.trackingID {
-                    if depth == 0 && tracker.header.trackingID != since.trackingID && layer.parent != nil
-                        && since.virtualDiskID == layer.layout.virtualDiskID {
-                        // Not this layer's ID: maybe an ancestor's.
-                    } else {
-                        if depth > 0, until != nil {
-                            throw ChangeTrackingError(.unknownID, "--until with an ID sealed on the ancestor \(layer.path) is not supported: its later IDs predate the layers above it", path: top.path)
-                        }
-                        let own = try tracker.changes(since: since, until: until, offset: 0, length: nil)
-                        var a = window(union(own.ranges, above), offset: offset, length: length, size: top.virtualSize, maxRanges: maxRanges)
-                        a.exact = own.exact && depth == 0
-                        return a
-                    }
+            let tracker = try ChangeTracker.view(of: layer, observe: false)
+            anyTracking = anyTracking || tracker != nil
+            // Answered by the layer that sealed it, or by the top alone (its own refusal) when
+            // there is nowhere else to look.
+            if let tracker, tracker.header.trackingID == since.trackingID || (depth == 0 && layer.parent == nil) {
+                if depth > 0, until != nil {
+                    throw ChangeTrackingError(.unknownID, "--until with an ID sealed on the ancestor \(layer.path) is not supported: its later IDs predate the layers above it", path: top.path)
                 }
+                let own = try tracker.changes(since: since, until: until)
+                var a = ChangedRange.window(ChangedRange.union([own.ranges, above]), offset: offset, length: length,
+                                            size: top.virtualSize, maxRanges: maxRanges)
+                a.exact = own.exact && depth == 0
+                return a
             }
             guard layer.parent != nil else { break }
             if depth == 0, since.virtualDiskID != layer.layout.virtualDiskID {
                 throw ChangeTrackingError(.otherDisk, "\(since) was sealed on the disk {\(since.virtualDiskID)}, this is {\(layer.layout.virtualDiskID)}", path: top.path)
             }
-            above = union(above, try ownRanges(of: layer))
+            above = ChangedRange.union([above, try ownRanges(of: layer)])
         }
         if !anyTracking {
             throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on this disk or any of its parents (`vhdx track enable`)", path: top.path)
@@ -55,38 +52,6 @@ extension ChangeTracking {
             }
         }
         return out
-    }
-
-    /// The union of two sorted range lists, merged.
-    static func union(_ a: [ChangedRange], _ b: [ChangedRange]) -> [ChangedRange] {
-        guard !a.isEmpty else { return b }
-        guard !b.isEmpty else { return a }
-        var all = (a + b).sorted { $0.offset < $1.offset }
-        var out: [ChangedRange] = [all.removeFirst()]
-        for r in all {
-            if r.offset <= out[out.count - 1].end {
-                out[out.count - 1].length = max(out[out.count - 1].end, r.end) - out[out.count - 1].offset
-            } else {
-                out.append(r)
-            }
-        }
-        return out
-    }
-
-    /// Clips to [offset, offset + length) and the disk's size, at most `maxRanges`.
-    static func window(_ ranges: [ChangedRange], offset: UInt64, length: UInt64?, size: UInt64, maxRanges: Int) -> ChangeAnswer {
-        let start = min(offset, size)
-        let end = length.map { $0 > size - start ? size : start + $0 } ?? size
-        guard maxRanges > 0 else { return ChangeAnswer(ranges: [], processed: 0) }
-        var out: [ChangedRange] = []
-        for r in ranges {
-            let a = max(start, r.offset), b = min(end, r.end)
-            if a >= end { break }
-            guard a < b else { continue }
-            if out.count == maxRanges { return ChangeAnswer(ranges: out, processed: out.last!.end - start) }
-            out.append(ChangedRange(offset: a, length: b - a))
-        }
-        return ChangeAnswer(ranges: out, processed: end - start)
     }
 
     /// Enables tracking in a new differencing child when its parent tracks, with the parent's

@@ -33,10 +33,8 @@ extension ChangeTracker {
         try persistCurrent()
     }
     public func willClose(_ image: VHDXFile) throws(VHDXError) { try persistCurrent() }
-
-    /// A log replay writes what tracked sessions logged (their coarse marks included): the
-    /// tracking pages read before it are what it leaves, so nothing changes here.
-    public func didReplayLog(_ image: VHDXFile) throws(VHDXError) {}
+    // Log replay needs no hook here: it writes what tracked sessions logged (their marks
+    // included), and the tracker read its pages through the replayed view already.
 
     // MARK: -
 
@@ -143,7 +141,7 @@ extension ChangeTracker {
     /// Encodes a set for `slot` (run list or bitmap, coarsened only if neither fits) and stages
     /// its pages.
     func stageSet(_ runs: [GranuleRun], slot: UInt32) throws(VHDXError) -> StoredSet.Encoded {
-        let set = StoredSet.encode(runs, slotBytes: Int(header.geometry.slotPages) * TrackingGeometry.pageSize)
+        let set = StoredSet.encode(runs, slotBytes: header.geometry.slotBytes)
         let base = region.fileOffset + header.geometry.slotOffset(slot)
         var pages: [(fileOffset: UInt64, bytes: [UInt8])] = []
         var i = 0

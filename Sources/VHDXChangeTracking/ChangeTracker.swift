@@ -65,8 +65,7 @@ public final class ChangeTracker: ChangeObserver {
     /// state against the disk: outside writers, a damaged region, an unclean stop.
     @discardableResult
     public static func attach(to image: VHDXFile) throws(VHDXError) -> ChangeTracker? {
-        if let existing = image.observer as? ChangeTracker { return existing }
-        return try view(of: image, observe: image.isWritable)
+        try view(of: image, observe: image.isWritable)
     }
 
     /// The image's tracker without making it the image's observer when `observe` is false (a
@@ -88,19 +87,25 @@ public final class ChangeTracker: ChangeObserver {
 
     struct DamagedRegion: Error { let text: String }
 
+    /// A damaged region, signalled through the engine's typed error channel (`attach` turns it
+    /// into a reset rather than a failure to open).
+    static func damaged(_ text: String) -> VHDXError {
+        VHDXError(.corrupt, text, cause: DamagedRegion(text: text))
+    }
+
     private static func load(image: VHDXFile, region: RegionTableEntry) throws(VHDXError) -> ChangeTracker {
         guard UInt64(region.length) >= TrackingGeometry.slotsOffset else {
-            throw DamagedRegionThrow.make("the tracking region is \(region.length) bytes, too small for its header")
+            throw damaged("the tracking region is \(region.length) bytes, too small for its header")
         }
         let page = try image.readMetadataPage(at: region.fileOffset)
         let header: TrackingHeader
         do {
             header = try TrackingHeader(page: page, base: region.fileOffset, logicalSectorSize: UInt64(image.layout.logicalSectorSize), blockSize: image.blockSize)
         } catch {
-            throw DamagedRegionThrow.make("the tracking header is damaged: \(error)")
+            throw damaged("the tracking header is damaged: \(error)")
         }
         guard header.geometry.regionLength <= UInt64(region.length) else {
-            throw DamagedRegionThrow.make("the tracking header describes \(header.geometry.regionLength) bytes, the region holds \(region.length)")
+            throw damaged("the tracking header describes \(header.geometry.regionLength) bytes, the region holds \(region.length)")
         }
         let coarse = try image.readMetadataPage(at: region.fileOffset + TrackingGeometry.coarseOffset)
         let tracker = ChangeTracker(image: image, region: region, header: header, coarse: coarse)
@@ -202,12 +207,5 @@ public final class ChangeTracker: ChangeObserver {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return UInt64(max(0, ts.tv_sec))
-    }
-}
-
-/// Builds the `DamagedRegion` signal through the engine's typed error channel.
-enum DamagedRegionThrow {
-    static func make(_ text: String) -> VHDXError {
-        VHDXError(.corrupt, text, cause: ChangeTracker.DamagedRegion(text: text))
     }
 }

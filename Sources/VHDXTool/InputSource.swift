@@ -109,7 +109,7 @@ final class InputSource {
     }
 
     private static func temporaryFile() throws(VHDXError) -> Int32 {
-        var dir = String(cString: getenv("TMPDIR") ?? strdup("/tmp"))
+        var dir = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         if dir.isEmpty { dir = "/tmp" }
         var template = Array("\(dir)/vhdx-input-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }

@@ -88,10 +88,7 @@ public final class VHDXFile {
             }
         }
         let layout = try loader.loadLayout(io: io, identifier: identifier, choice: choice)
-        var end: UInt64 = 0
-        if base.isWritable {
-            end = try WriteSafety.validate(layout: layout, io: io, fileSize: try io.size(), path: base.name)
-        }
+        let end = base.isWritable ? try WriteSafety.validate(layout: layout, io: io, fileSize: try io.size(), path: base.name) : 0
         let gate = base.isWritable ? WriteGate(base: base) : nil
         self.storage = gate ?? base
         self.io = io
@@ -143,19 +140,10 @@ public final class VHDXFile {
     var fileStorage: FileStorage? { ((storage as? WriteGate)?.base ?? storage) as? FileStorage }
 
     /// The end of the last object the image references (header section, log, regions, blocks),
-    /// rounded up to 1 MiB. Space past it is unreferenced, so new blocks may reuse it.
+    /// rounded up to 1 MiB: space past it is unreferenced, so new blocks may reuse it. The same
+    /// walk that validates a writable open (`WriteSafety`).
     func referencedEnd() throws(VHDXError) -> UInt64 {
-        var end = Layout.headerSectionSize
-        end = max(end, layout.header.logOffset + UInt64(layout.header.logLength))
-        for r in layout.regionTable.entries { end = max(end, r.end) }
-        let g = geometry
-        try forEachBATEntry { (index, entry) throws(VHDXError) in
-            let state = entry.state
-            guard entry.fileOffsetMB != 0, state == 6 || state == 7 else { return }
-            let isSB = index % (g.chunkRatio + 1) == g.chunkRatio
-            end = max(end, entry.fileOffset &+ (isSB ? Layout.sectorBitmapBlockSize : g.blockSize))
-        }
-        return end.roundedUp(to: Layout.MiB) ?? end
+        try WriteSafety.validate(layout: layout, io: io, fileSize: try io.size(), path: storage.name)
     }
 
     /// Reads bytes the image stores at `fileOffset` (payload found through the BAT), through

@@ -57,21 +57,9 @@ public enum StoredSet {
             throw FormatError(.badChecksum, s, at: base, "stored 0x\(String(checksum, radix: 16)), computed 0x\(String(computed, radix: 16))")
         }
         guard UInt64(n) * 8 <= granuleLimit + 7 else { throw FormatError(.outOfRange, s, at: base, "\(n) bytes cover more than \(granuleLimit) granules") }
-        var runs: [GranuleRun] = []
-        var start: UInt64? = nil
-        for byte in 0..<n {
-            let b = bytes[byte]
-            // Whole bytes that continue the current state need no bit walk.
-            if b == 0 && start == nil { continue }
-            if b == 0xFF && start != nil { continue }
-            for bit in 0..<8 {
-                let g = UInt64(byte * 8 + bit)
-                let set = b >> UInt8(bit) & 1 == 1
-                if set && start == nil { start = g }
-                if !set, let s = start { runs.append(GranuleRun(start: s, count: g - s)); start = nil }
-            }
+        return bytes.withUnsafeBytes { b in
+            SectorBitmap.runs(UnsafeRawBufferPointer(rebasing: b[0..<n]), first: 0, count: n * 8)
+                .filter(\.present).map { GranuleRun(start: UInt64($0.bits.lowerBound), count: UInt64($0.bits.count)) }
         }
-        if let s = start { runs.append(GranuleRun(start: s, count: UInt64(n * 8) - s)) }
-        return runs
     }
 }

@@ -5,8 +5,6 @@ import VHDXFormat
 /// the log updates 4 KiB pages (TRACKING-FORMAT.md §2).
 public struct TrackingGeometry: Equatable, Sendable {
     public static let pageSize = 4096
-    /// Runs of changed granules one slot page holds (16 bytes each).
-    public static let runsPerPage = 256
     /// Bits of the coarse map (one page).
     public static let coarseBits: UInt64 = 32768
     public static let headerOffset: UInt64 = 0
@@ -39,7 +37,8 @@ public struct TrackingGeometry: Equatable, Sendable {
     /// History records kept, plus the current epoch's persisted set, plus one spare, so a
     /// new set is always written to a free slot before the header switches to it.
     public var slotCount: UInt32 { historyLimit + 2 }
-    public var slotCapacity: Int { Int(slotPages) * TrackingGeometry.runsPerPage }
+    /// Bytes a slot holds.
+    public var slotBytes: Int { Int(slotPages) * TrackingGeometry.pageSize }
     public func slotOffset(_ slot: UInt32) -> UInt64 {
         TrackingGeometry.slotsOffset + UInt64(slot) * UInt64(slotPages) * UInt64(TrackingGeometry.pageSize)
     }

@@ -192,7 +192,7 @@ public struct TrackingHeader: Equatable, Sendable {
     private func validate(base: UInt64) throws(FormatError) {
         let s = "tracking header"
         let slots = geometry.slotCount
-        let slotBytes = Int(geometry.slotPages) * TrackingGeometry.pageSize
+        let slotBytes = geometry.slotBytes
         func fits(_ count: UInt32, _ flags: UInt32) -> Bool { StoredSet.byteCount(count: count, flags: flags) <= slotBytes }
         guard currentEpoch >= 1, currentEpoch < UInt64(1) << 62 else { throw FormatError(.outOfRange, s, field: "currentEpoch", at: base + 112, "\(currentEpoch)") }
         guard generationStartEpoch >= 1, generationStartEpoch <= currentEpoch else {
