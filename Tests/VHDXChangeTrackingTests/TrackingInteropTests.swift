@@ -94,21 +94,6 @@ struct TrackingInteropTests {
         return [UInt8](d)
     }
 
-    /// SHA-256 of a file, or of stdin for "-".
-    static let hasher = """
-        /usr/bin/python3 -c 'import hashlib,sys
-        f=open(sys.argv[1],"rb") if sys.argv[1]!="-" else sys.stdin.buffer
-        h=hashlib.sha256()
-        while True:
-            b=f.read(8<<20)
-            if not b: break
-            h.update(b)
-        print(h.hexdigest())'
-        """
-
-    static func sha256(_ path: String) throws -> String {
-        String(try Shell.run("\(hasher) '\(path)'").stdout.prefix(64))
-    }
 
     /// The first bytes where `a` and `b` differ outside `ranges` (sorted or not), at most `limit`
     /// of them, and how many bytes differ in all.
@@ -196,7 +181,7 @@ struct TrackingInteropTests {
 
         let modelRaw = try model.save()
         defer { unlink(modelRaw) }
-        let expected = try Self.sha256(modelRaw)
+        let expected = try Shell.sha256(file: modelRaw)
 
         let check = try Self.vhdx("check '\(image)'", allowFailure: true)
         #expect(check.status == 0, "vhdx check: exit \(check.status)\n\(check.stdout)\(check.stderr)")
@@ -207,7 +192,7 @@ struct TrackingInteropTests {
         defer { unlink(qraw); unlink(vraw) }
         try Shell.run("qemu-img convert -f vhdx -O raw '\(image)' '\(qraw)'")
         try Self.vhdx("convert '\(image)' '\(vraw)'")
-        let qsha = try Self.sha256(qraw), vsha = try Self.sha256(vraw)
+        let qsha = try Shell.sha256(file: qraw), vsha = try Shell.sha256(file: vraw)
         #expect(qsha == expected, "qemu-img convert -O raw differs from the model")
         #expect(vsha == expected, "vhdx convert differs from the model")
         #expect(qsha == vsha, "qemu-img convert and vhdx convert differ")
@@ -223,7 +208,7 @@ struct TrackingInteropTests {
         let lib = try Shell.run("/usr/bin/python3 -c '\(py)' '\(image)'")
         #expect(lib.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(size) \(expected)", "libvhdi: \(lib.stdout)\(lib.stderr)")
 
-        let seven = try Shell.run("set -o pipefail; 7zz x -tvhdx -so '\(image)' 2>/dev/null | \(Self.hasher) -", allowFailure: true)
+        let seven = try Shell.run("set -o pipefail; 7zz x -tvhdx -so '\(image)' 2>/dev/null | \(Shell.sha256Command) -", allowFailure: true)
         #expect(seven.status == 0, "7-Zip could not extract the tracked image: \(seven.stderr)")
         #expect(String(seven.stdout.prefix(64)) == expected, "7-Zip's content differs from the model")
 

@@ -214,7 +214,7 @@ struct ChainInteropTests {
                        sourceLocation: SourceLocation = #_sourceLocation) throws {
         let vhdx = try vhdxBinary()
         let top = layers[0]
-        let expected = oracles ? try WriteInteropTests.sha256(model.path) : ""
+        let expected = oracles ? try Shell.sha256(file: model.path) : ""
 
         // The engine: the whole disk, and reads at random unaligned places.
         do {
@@ -246,7 +246,7 @@ struct ChainInteropTests {
         let compare = try Shell.run("'\(vhdx)' compare '\(top)' '\(model.path)'", allowFailure: true)
         #expect(compare.status == 0, "\(label): vhdx compare: \(compare.stdout)\(compare.stderr)", sourceLocation: sourceLocation)
         guard oracles else { return }
-        let stream = try Shell.run("set -o pipefail; '\(vhdx)' convert '\(top)' - | \(WriteInteropTests.hasher) -", allowFailure: true)
+        let stream = try Shell.run("set -o pipefail; '\(vhdx)' convert '\(top)' - | \(Shell.sha256Command) -", allowFailure: true)
         #expect(stream.status == 0 && String(stream.stdout.prefix(64)) == expected, "\(label): vhdx convert - differs: \(stream.stderr)",
                 sourceLocation: sourceLocation)
 
@@ -264,7 +264,7 @@ struct ChainInteropTests {
         // unallocated), and within them reads sectors whose bitmap bit is still set from the
         // file at the entry's offset (0: the header). `libvhdiView` is the model with exactly
         // those changes; libvhdi must return one of the two (today the view), nothing else.
-        let viewSHA = try WriteInteropTests.sha256(libvhdiView.path)
+        let viewSHA = try Shell.sha256(file: libvhdiView.path)
         let viewPrefix = limit == model.size ? viewSHA : try prefixSHA(libvhdiView.path, limit)
         let lv = try libvhdi(layers, limit: limit)
         #expect(lv.size == model.size, "\(label): libvhdi media size", sourceLocation: sourceLocation)
@@ -446,7 +446,7 @@ struct ChainInteropTests {
         #expect(qcheck.status == 0, "qemu-img check: \(qcheck.stdout)\(qcheck.stderr)")
         let qcompare = try Shell.run("qemu-img compare -f vhdx -F raw '\(forQemu)' '\(model.path)'", allowFailure: true)
         #expect(qcompare.status == 0, "qemu-img compare: \(qcompare.stdout)\(qcompare.stderr)")
-        #expect(try OracleInteropTests.libvhdi(flat) == (try WriteInteropTests.sha256(model.path)))
+        #expect(try OracleInteropTests.libvhdi(flat) == (try Shell.sha256(file: model.path)))
     }
 
     // MARK: - Writing into a Windows-made child

@@ -95,6 +95,9 @@ struct HazardTests {
         #expect(held, "qemu-io did not lock the image")
         let w = try vhdx("write '\(image)' --offset 0 --length 1M --pattern 7")
         #expect(w.status == 1 && w.stderr.contains("in use"), "\(w.status) \(w.stderr)")
+        // Readers refuse too, as qemu-img info does: the image may change under them.
+        let i = try vhdx("info '\(image)'")
+        #expect(i.status == 1 && i.stderr.contains("in use"), "\(i.status) \(i.stderr)")
         #expect(try bytes(image) == before)
         try stdin.fileHandleForWriting.close()
         holder.waitUntilExit()

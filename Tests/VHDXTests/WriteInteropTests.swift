@@ -217,26 +217,10 @@ struct WriteInteropTests {
 
     // MARK: - Oracles
 
-    /// SHA-256 of a file, or of stdin for "-", with Python's hashlib (OpenSSL: several times
-    /// faster than coreutils' sha256sum here).
-    static let hasher = """
-        python3 -c 'import hashlib,sys
-        f=open(sys.argv[1],"rb") if sys.argv[1]!="-" else sys.stdin.buffer
-        h=hashlib.sha256()
-        while True:
-            b=f.read(8<<20)
-            if not b: break
-            h.update(b)
-        print(h.hexdigest())'
-        """
-
-    static func sha256(_ path: String) throws -> String {
-        String(try Shell.run("\(hasher) '\(path)'").stdout.prefix(64))
-    }
 
     /// SHA-256 of 7-Zip's extraction of the disk, or nil when 7-Zip refuses to open the image.
     static func sevenZipSHA(_ path: String) throws -> String? {
-        let r = try Shell.run("set -o pipefail; 7zz x -tvhdx -so '\(path)' 2>/dev/null | \(hasher) -", allowFailure: true)
+        let r = try Shell.run("set -o pipefail; 7zz x -tvhdx -so '\(path)' 2>/dev/null | \(Shell.sha256Command) -", allowFailure: true)
         return r.status == 0 ? String(r.stdout.prefix(64)) : nil
     }
 
@@ -264,7 +248,7 @@ struct WriteInteropTests {
         let compare = try Shell.run("'\(vhdx)' compare '\(model)' '\(image)'", allowFailure: true)
         #expect(compare.status == 0, "\(label): vhdx compare exit \(compare.status): \(compare.stdout)\(compare.stderr)", sourceLocation: sourceLocation)
 
-        let expected = try sha256(model)
+        let expected = try Shell.sha256(file: model)
         let info = try Shell.run("/usr/bin/python3 -c 'import pyvhdi,sys;f=pyvhdi.file();f.open(sys.argv[1]);print(f.get_media_size())' '\(image)'")
         #expect(info.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(size), "\(label): libvhdi media size", sourceLocation: sourceLocation)
         #expect(try OracleInteropTests.libvhdi(image) == expected, "\(label): libvhdi content differs from the model", sourceLocation: sourceLocation)
@@ -282,7 +266,7 @@ struct WriteInteropTests {
             let raw = Fixtures.tempPath("qemu.raw")
             defer { unlink(raw) }
             try Shell.run("qemu-img convert -f vhdx -O raw '\(image)' '\(raw)'")
-            #expect(try sha256(raw) == expected, "\(label): qemu-img convert -O raw differs from the model", sourceLocation: sourceLocation)
+            #expect(try Shell.sha256(file: raw) == expected, "\(label): qemu-img convert -O raw differs from the model", sourceLocation: sourceLocation)
         }
     }
 
