@@ -106,10 +106,10 @@ enum ParentPaths {
     }
 
     /// Why `path` cannot be a parent before it is opened, or nil when it is a readable regular
-    /// file starting with the VHDX signature. Each reason is the real one (a symlink loop or an
-    /// over-long name is not "not found"), and a file that is not VHDX at all is called that,
-    /// without the size and structure details of a failed open: it was never a candidate. A
-    /// FIFO or device is never opened (a FIFO would block the open).
+    /// file (or block device, as `FileStorage` accepts) starting with the VHDX signature. Each
+    /// reason is the real one (a symlink loop or an over-long name is not "not found"), and a
+    /// file that is not VHDX at all is called that, without the size and structure details of a
+    /// failed open: it was never a candidate. A FIFO is never opened (it would block the open).
     static func problem(with path: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0 else {
@@ -123,14 +123,9 @@ enum ParentPaths {
             default: return String(cString: strerror(e))
             }
         }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFDIR: return "not a regular file (a folder)"
-        case S_IFIFO: return "not a regular file (a FIFO)"
-        case S_IFCHR, S_IFBLK: return "not a regular file (a device)"
-        case S_IFSOCK: return "not a regular file (a socket)"
-        default: return "not a regular file"
-        }
+        // What FileStorage would open: a regular file or a block device.
+        let type = st.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFBLK else { return "not a regular file: \(FileStorage.describe(type))" }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let e = errno
