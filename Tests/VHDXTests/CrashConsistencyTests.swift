@@ -113,6 +113,42 @@ struct CrashConsistencyTests {
         #expect(durable == after)
     }
 
+    /// A writable open writes nothing; its first write renews FileWriteGuid and replays the
+    /// pending log into the file (`WriteGate`). A crash at every flush point of that session
+    /// leaves an image that checks clean, still reads the replayed content, and holds the
+    /// write either whole or not at all.
+    @Test func crashDuringTheFirstWritesReplay() throws {
+        let dirty = Array(try Data(contentsOf: URL(fileURLWithPath: try Fixtures.path("iotest-dirtylog-10G-4M.vhdx"))))
+        let at: UInt64 = 100 << 20
+        let old = try VHDXFile(storage: MemoryStorage(dirty, writable: false)).read(at: at, count: 4096)
+        let new = [UInt8](repeating: 0x5C, count: 4096)
+        func session(_ storage: CrashStorage) -> Bool {
+            do {
+                let image = try VHDXFile(storage: storage)
+                try image.write(new, at: at)
+                try image.close()
+                return true
+            } catch { return false }
+        }
+        let clean = CrashStorage(dirty)
+        #expect(session(clean))
+        #expect(clean.flushes >= 6, "FileWriteGuid, replay, LogGuid cleared, the write's commit, close")
+        for k in 0..<clean.flushes {
+            let storage = CrashStorage(dirty)
+            storage.crashAtFlush = k
+            #expect(!session(storage), "no crash at flush \(k)")
+            for seed in 0..<2 as Range<UInt64> {
+                let crashed = storage.crashImage(seed: seed &* 7919 &+ UInt64(k))
+                let context = "crash at flush \(k) seed \(seed)"
+                #expect(try Checker.check(storage: MemoryStorage(crashed, writable: false)).corruptions == 0, "\(context)")
+                let image = try VHDXFile(storage: MemoryStorage(crashed, writable: false))
+                #expect(try image.read(at: 17 << 20, count: 4096).allSatisfy { $0 == 0xa5 }, "\(context): the logged block lost")
+                let w = try image.read(at: at, count: 4096)
+                #expect(w == old || w == new, "\(context): the write is torn")
+            }
+        }
+    }
+
     /// Enough commits in one session that the 1 MiB log ring wraps several times; then a crash
     /// at every flush point of the next operations. The newest valid entry, wherever it sits in
     /// the ring, must be the one replayed.
