@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "VHDXFormat", targets: ["VHDXFormat"]),
         .library(name: "VHDX", targets: ["VHDX"]),
         .library(name: "VHDXChangeTracking", targets: ["VHDXChangeTracking"]),
+        .library(name: "VHDXSets", targets: ["VHDXSets"]),
         .executable(name: "vhdx", targets: ["VHDXTool"]),
     ],
     dependencies: [
@@ -20,10 +21,12 @@ let package = Package(
         .target(name: "VHDX", dependencies: ["VHDXFormat"]),
         // Resilient change tracking: a region of our own inside the VHDX, the engine's observer.
         .target(name: "VHDXChangeTracking", dependencies: ["VHDX", "VHDXFormat"], exclude: ["TRACKING-FORMAT.md"]),
+        // VHD Sets (.vhds): a set file of our own layout over a chain of tracked backing files.
+        .target(name: "VHDXSets", dependencies: ["VHDX", "VHDXChangeTracking", "VHDXFormat"], exclude: ["SET-FORMAT.md"]),
         // Thin CLI; the executable product is `vhdx`.
         .executableTarget(
             name: "VHDXTool",
-            dependencies: ["VHDX", "VHDXChangeTracking", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Benchmark driver for Scripts/bench-write.sh and bench-track.sh (not a product).
         .executableTarget(name: "VHDXBench", dependencies: ["VHDX", "VHDXChangeTracking"], path: "Sources/VHDXBench"),
@@ -35,5 +38,7 @@ let package = Package(
         .testTarget(name: "VHDXChangeTrackingTests",
                     dependencies: ["VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
                                    .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "VHDXSetsTests",
+                    dependencies: ["VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport"]),
     ]
 )

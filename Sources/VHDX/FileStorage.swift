@@ -74,7 +74,10 @@ public final class FileStorage: Storage, @unchecked Sendable {
         }
     }
 
-    deinit { close(fd) }
+    deinit {
+        CrashPlan.current?.willClose(fd: fd)
+        close(fd)
+    }
 
     /// A non-blocking flock, retried for up to a quarter second: a lock released a moment ago
     /// can still be held by a process this one (or any other) forked and has not yet exec'd,
@@ -136,6 +139,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         guard isWritable else { throw VHDXError(.readOnly, "write to a file opened read-only", path: path, at: offset) }
         try checkRange(offset, buffer.count)
+        try CrashPlan.current?.willWrite(fd: fd, offset: offset, count: buffer.count)
         var done = 0
         while done < buffer.count {
             let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -150,6 +154,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
     public func resize(to size: UInt64) throws(VHDXError) {
         guard isWritable else { throw VHDXError(.readOnly, "resize of a file opened read-only", path: path) }
         try checkRange(size, 0)
+        try CrashPlan.current?.willResize(fd: fd)
         guard ftruncate(fd, off_t(size)) == 0 else { throw fail("ftruncate", at: size) }
     }
 
@@ -157,6 +162,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
     /// writes zeros where the filesystem cannot punch holes.
     public func discard(offset: UInt64, length: UInt64) throws(VHDXError) {
         try checkRange(offset, 0)
+        try CrashPlan.current?.willWrite(fd: fd, offset: offset, count: Int(min(length, 1 << 30)))
         #if os(Linux)
         if let fallocate = FileStorage.fallocate, length <= UInt64(Int64.max) - offset,
            fallocate(fd, 0x01 | 0x02, off_t(offset), off_t(length)) == 0 {  // KEEP_SIZE | PUNCH_HOLE
@@ -192,6 +198,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
 
     public func synchronize() throws(VHDXError) {
         guard isWritable else { return }
+        try CrashPlan.current?.willFlush(fd: fd)
         guard fdatasync(fd) == 0 else { throw fail("fdatasync", at: nil) }
     }
 

@@ -27,7 +27,7 @@ public final class ChangeTracker: ChangeObserver {
     unowned let image: VHDXFile
     private var keepAlive: VHDXFile?
     let region: RegionTableEntry
-    var header: TrackingHeader
+    package internal(set) var header: TrackingHeader
     /// The open epoch's changed granules (persisted set, folded coarse map, this session).
     var current = GranuleSet()
     /// The coarse map page as it is in the file (plus staged marks).
@@ -70,7 +70,7 @@ public final class ChangeTracker: ChangeObserver {
 
     /// The image's tracker without making it the image's observer when `observe` is false (a
     /// read-only look at a layer of a chain).
-    static func view(of image: VHDXFile, observe: Bool) throws(VHDXError) -> ChangeTracker? {
+    package static func view(of image: VHDXFile, observe: Bool) throws(VHDXError) -> ChangeTracker? {
         if let existing = image.observer as? ChangeTracker { return existing }
         guard let region = image.region(regionGUID) else { return nil }
         let tracker: ChangeTracker

@@ -22,6 +22,11 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var parents: ParentArguments
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: false, parents: parents)
+        defer { target.hold() }
+        let file = target.path
+        if target.set != nil && repair { Output.fail(ValidationError("--repair does not apply to a VHD Set: check it, then repair a backing file by its own path")) }
+        let chain = self.chain || target.set != nil
         var repaired: [String] = []
         var notRepaired: [String] = []
         let report: CheckReport
@@ -36,6 +41,7 @@ struct CheckCommand: ParsableCommand {
             if r.complete, let tracker = try? ChangeTracker.attach(to: try VHDXFile.open(path: file)) {
                 r.findings += tracker.checkFindings()
             }
+            if let set = target.set { r.findings += set.check().map(Finding.init(set:)) }
             report = r
         } catch {
             Output.fail(error, code: 1)

@@ -25,6 +25,10 @@ struct CompareCommand: ParsableCommand {
     @Flag(name: [.short, .long], help: "Show progress on stderr even when it is not a terminal.") var progress = false
 
     func run() throws {
+        let targetA = ImageTarget.resolveOrExit(self.first, writable: false, parents: parents)
+        let targetB = ImageTarget.resolveOrExit(self.second, writable: false, parents: parents)
+        defer { targetA.hold(); targetB.hold() }
+        let first = targetA.path, second = targetB.path
         let result: CompareResult
         let reporter = ProgressReporter(label: "compare", requested: progress)
         do {

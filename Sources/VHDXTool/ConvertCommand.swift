@@ -43,6 +43,9 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.source, writable: false, parents: parents)
+        defer { target.hold() }
+        let source = target.path
         if destination != "-" && sameFile(source, destination) {
             Output.fail(ValidationError("refusing to overwrite the source \(source) with its own conversion"))
         }

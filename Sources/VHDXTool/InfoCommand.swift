@@ -12,6 +12,9 @@ struct InfoCommand: ParsableCommand {
     @OptionGroup var parents: ParentArguments
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: false, parents: parents)
+        defer { target.hold() }
+        let file = target.path
         let image: VHDXFile
         let summary: AllocationSummary
         let fileSize: UInt64

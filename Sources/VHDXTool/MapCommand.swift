@@ -22,6 +22,9 @@ struct MapCommand: ParsableCommand {
     @Option(help: "Length of the range to map (default: to the end of the disk).", transform: ByteCount.parser) var length: ByteCount?
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: false, parents: parents)
+        defer { target.hold() }
+        let file = target.path
         let image: VHDXFile
         do { image = try VHDXFile.open(path: file) } catch { Output.fail(error) }
         let start = offset?.bytes ?? 0

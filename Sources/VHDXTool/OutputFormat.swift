@@ -32,8 +32,8 @@ enum OutputFormat: Equatable {
     /// "convert" into its container bytes, not its disk.
     static func checkSource(_ source: String) throws {
         let ext = fileExtension(source)
-        if let format = refused[ext] {
-            throw ValidationError("\(source): .\(ext) (\(format)) input is not supported; SRC is a VHDX or a raw disk image")
+        if ext != "vhds", let format = refused[ext] {  // a set is read through its active leaf
+            throw ValidationError("\(source): .\(ext) (\(format)) input is not supported; SRC is a VHDX, a VHD Set or a raw disk image")
         }
     }
 }

@@ -13,7 +13,7 @@ struct Tool: ParsableCommand {
             0x hex. A fraction is accepted when it comes to whole bytes (1.5G); decimal units (MB) are \
             refused: use M.
             """,
-        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self]
+        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self, SetCommand.self]
     )
 
     /// No subcommand is a usage error like any other (the parser's default prints help to stdout

@@ -34,6 +34,9 @@ struct WriteCommand: ParsableCommand {
     }
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: true, parents: parents)
+        defer { target.hold() }
+        let file = target.path
         do {
             let image = try TrackedOpen.image(file, writable: true, parents: parents)
             let start = offset.bytes

@@ -52,11 +52,11 @@ extension VHDXFile {
 }
 
 /// Device and inode of a file: the same file under two names is one file.
-struct FileIdentity: Equatable {
-    let device: UInt64
-    let inode: UInt64
+package struct FileIdentity: Equatable, Hashable, Sendable {
+    package let device: UInt64
+    package let inode: UInt64
 
-    init?(path: String) {
+    package init?(path: String) {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         device = UInt64(st.st_dev)

@@ -50,7 +50,7 @@ extension VHDXCreator {
     }
 
     /// A VHDX-type locator naming `parentPath` as seen from `childPath`'s folder.
-    static func parentLocator(childPath: String, parentPath: String, dataWriteGUID: GUID) throws(VHDXError) -> ParentLocator {
+    package static func parentLocator(childPath: String, parentPath: String, dataWriteGUID: GUID) throws(VHDXError) -> ParentLocator {
         guard let parentReal = realPath(parentPath), let childDir = realPath(ParentPaths.directory(of: childPath)) else {
             throw VHDXError(.invalidArgument, "cannot resolve the absolute paths of the child's folder and the parent", path: parentPath)
         }
@@ -63,7 +63,7 @@ extension VHDXCreator {
     }
 }
 
-func realPath(_ path: String) -> String? {
+package func realPath(_ path: String) -> String? {
     guard let p = realpath(path, nil) else { return nil }
     defer { free(p) }
     return String(cString: p)

@@ -102,9 +102,10 @@ extension Merger {
     }
 
     /// Deletes the merged files, child first, and makes the deletions durable.
-    static func remove(_ paths: [String]) throws(VHDXError) -> [String] {
+    package static func remove(_ paths: [String]) throws(VHDXError) -> [String] {
         var removed: [String] = []
         for p in paths {
+            try CrashPlan.current?.checkAlive()
             guard unlink(p) == 0 else {
                 let e = errno
                 throw VHDXError(.io, "the merge is complete, but deleting this merged file failed (\(String(cString: strerror(e))))"

@@ -12,7 +12,7 @@ import VHDXFormat
 /// Windows paths cannot be resolved as such on Linux: a drive path `\\?\C:\a\b.vhdx` is tried as
 /// `/mnt/c/a/b.vhdx` (WSL's mount) and as `/a/b.vhdx`; a volume path's volume GUID names nothing
 /// here, so only its path part is tried, from `/`.
-enum ParentPaths {
+package enum ParentPaths {
     static func candidates(childPath: String, locator: ParentLocator, searchDirectories: [String]) -> [String] {
         let dir = directory(of: childPath)
         var out: [String] = []
@@ -67,7 +67,7 @@ enum ParentPaths {
         return normalize(cwd + "/" + path)
     }
 
-    static func directory(of path: String) -> String {
+    package static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let d = String(path[..<slash])
         return d.isEmpty ? "/" : d

@@ -13,7 +13,7 @@ import VHDXFormat
 /// replaced file's permission bits are kept. Temporaries of earlier runs for the same output
 /// whose process is gone (killed, SIGXFSZ) are removed first. Errors name `path`, never the
 /// temporary, and say that `path` was not created or not changed.
-func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStorage) throws(VHDXError) -> Void) throws(VHDXError) {
+package func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStorage) throws(VHDXError) -> Void) throws(VHDXError) {
     var existing = stat()
     let exists = stat(path, &existing) == 0
     if !overwrite && exists {
@@ -39,6 +39,7 @@ func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStorage) thr
 /// Renames a finished temporary file over `path` (or, without `overwrite`, only to a free name)
 /// and flushes the directory, so the new name is durable too.
 func publish(_ tmp: String, as path: String, overwrite: Bool = true) throws(VHDXError) {
+    try CrashPlan.current?.checkAlive()
     if overwrite {
         guard rename(tmp, path) == 0 else {
             let e = errno

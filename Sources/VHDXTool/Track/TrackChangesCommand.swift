@@ -30,6 +30,9 @@ struct TrackChangesCommand: ParsableCommand {
     }
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: false, parents: parents)
+        defer { target.hold() }
+        let file = target.path
         let answer: ChangeAnswer
         do {
             guard let since = ChangeID(text: since) else {
@@ -39,10 +42,15 @@ struct TrackChangesCommand: ParsableCommand {
                 guard let id = ChangeID(text: text) else { throw ChangeTrackingError(.unknownID, "\(text) is not a change ID of this tool", path: file) }
                 return id
             }
-            let image = try TrackedOpen.image(file, writable: false, parents: parents)
-            // Through the chain: an ID sealed on an ancestor is answered there.
-            answer = try ChangeTracking.changes(in: image, since: since, until: until, offset: offset?.bytes ?? 0, length: length?.bytes,
-                                                maxRanges: maxRanges ?? .max)
+            if let set = target.set {
+                // Through the set: IDs of files a delete merged away are answered by their alias.
+                answer = try set.changes(since: since, until: until, offset: offset?.bytes ?? 0, length: length?.bytes, maxRanges: maxRanges ?? .max)
+            } else {
+                let image = try TrackedOpen.image(file, writable: false, parents: parents)
+                // Through the chain: an ID sealed on an ancestor is answered there.
+                answer = try ChangeTracking.changes(in: image, since: since, until: until, offset: offset?.bytes ?? 0, length: length?.bytes,
+                                                    maxRanges: maxRanges ?? .max)
+            }
         } catch let e as ChangeTrackingError {
             Output.fail(e, code: 4)
         } catch { Output.fail(error) }

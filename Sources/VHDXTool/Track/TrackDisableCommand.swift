@@ -11,6 +11,9 @@ struct TrackDisableCommand: ParsableCommand {
     @Argument(help: "The VHDX or AVHDX file.") var file: String
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: true)
+        defer { target.hold() }
+        let file = target.path
         do {
             let image = try VHDXFile.open(path: file, writable: true)
             try ChangeTracking.disable(image)

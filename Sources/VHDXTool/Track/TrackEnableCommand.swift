@@ -19,6 +19,9 @@ struct TrackEnableCommand: ParsableCommand {
     @Option(help: "Sealed change IDs kept answerable, 1 to 64.") var history: UInt32 = 16
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: true)
+        defer { target.hold() }
+        let file = target.path
         do {
             let image = try VHDXFile.open(path: file, writable: true)
             let tracker = try ChangeTracking.enable(image, granule: granule?.bytes, history: history)

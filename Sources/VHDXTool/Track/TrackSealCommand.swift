@@ -14,6 +14,9 @@ struct TrackSealCommand: ParsableCommand {
     @OptionGroup var parents: ParentArguments
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: true, parents: parents)
+        defer { target.hold() }
+        let file = target.path
         let id: ChangeID
         do {
             let image = try TrackedOpen.image(file, writable: true, parents: parents)

@@ -13,6 +13,9 @@ struct TrackStatusCommand: ParsableCommand {
     @OptionGroup var parents: ParentArguments
 
     func run() throws {
+        let target = ImageTarget.resolveOrExit(self.file, writable: false, parents: parents)
+        defer { target.hold() }
+        let file = target.path
         let status: TrackingStatus?
         do {
             let image = try TrackedOpen.image(file, writable: false, parents: parents)

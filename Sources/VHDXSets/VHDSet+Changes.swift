@@ -1,0 +1,46 @@
+import VHDX
+import VHDXChangeTracking
+import VHDXFormat
+
+extension VHDSet {
+    /// `changes(since:)` for the set's content: through the active leaf's chain, after mapping
+    /// an ID sealed in a file that a delete merged away to the ID that now covers it (answers
+    /// through an alias are supersets and say `exact: false`).
+    public func changes(since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0, length: UInt64? = nil,
+                        maxRanges: Int = .max) throws -> ChangeAnswer {
+        var id = since
+        var aliased = false
+        for _ in 0...record.aliases.count {
+            guard let a = record.aliases.first(where: { $0.trackingID == id.trackingID }) else { break }
+            id = a.target
+            aliased = true
+        }
+        if aliased, until != nil {
+            throw ChangeTrackingError(.unknownID, "--until is not supported with \(since): its file was merged away by a delete, and it is answered through \(id)", path: path)
+        }
+        let top = try openLeaf()
+        do {
+            var answer = try ChangeTracking.changes(in: top, since: id, until: until, offset: offset, length: length, maxRanges: maxRanges)
+            if aliased { answer.exact = false }
+            return answer
+        } catch let e as ChangeTrackingError where e.reason == .unknownID {
+            // Name the snapshot when the ID is one of ours on another branch.
+            let ancestry = Set(record.leafAncestry())
+            if let s = record.snapshots.first(where: { $0.changeID == since }), !ancestry.contains(s.id) {
+                throw ChangeTrackingError(.unknownID, "\(since) is the change ID of snapshot {\(s.id)}, which is not an ancestor of the active leaf (it is on another branch since `set apply`); changes between branches are not answered", path: path)
+            }
+            throw e
+        }
+    }
+
+    /// Seals the active leaf's change ID (`track seal` on a set).
+    public func seal() throws(VHDXError) -> ChangeID {
+        let top = try openLeaf(writable: true)
+        guard let tracker = try ChangeTracker.attach(to: top) else {
+            throw VHDXError(.invalidArgument, "change tracking is not enabled on the set's active leaf", path: leafPath)
+        }
+        let id = try tracker.seal()
+        try top.close()
+        return id
+    }
+}

@@ -1,0 +1,66 @@
+import VHDX
+import VHDXFormat
+
+extension VHDSet {
+    /// The backing file of `entry` exists and still has the DataWriteGuid it was frozen with.
+    /// Returns the problem instead of throwing, for `check` and `list`.
+    public func problem(with entry: SnapshotEntry) -> VHDXError? {
+        guard entry.hasFile else { return nil }
+        let p = absolute(entry.path)
+        guard FileIdentity(path: p) != nil else {
+            return VHDXError(.parentNotFound, "the backing file of snapshot {\(entry.id)} is missing (moved or deleted outside the set); put it back, or point the set at it with `vhdx set relink \(path) \(entry.id) FILE`", path: p)
+        }
+        let image: VHDXFile
+        do { image = try VHDXFile.open(path: p) } catch { return error }
+        if relaxedVerification(entry.id) { return nil }
+        guard image.header.dataWriteGUID == entry.frozenDataWriteGUID else {
+            return VHDXError(.parentMismatch, "the backing file of snapshot {\(entry.id)} was modified outside the set (its DataWriteGuid is {\(image.header.dataWriteGUID)}, the set recorded {\(entry.frozenDataWriteGUID)}): the checkpoint's content is no longer what it was; `vhdx set relink \(path) \(entry.id) FILE --accept-modified` takes it as it is now", path: p)
+        }
+        return nil
+    }
+
+    /// While a delete is pending, the merge it runs changes the DataWriteGuid of the deleted
+    /// snapshot's file and of the one merged into it; the chain links still guarantee content.
+    func relaxedVerification(_ id: GUID) -> Bool {
+        guard let p = record.pending, p.kind == .delete else { return false }
+        if p.snapshot == id { return true }
+        return record.snapshot(id)?.parent == p.snapshot
+    }
+
+    /// The file being merged by a pending delete (its children may be relinked already).
+    var pendingDeleteDependant: String? {
+        guard let p = record.pending, p.kind == .delete, let s = record.snapshot(p.snapshot), s.hasFile else { return nil }
+        let deps = record.dependants(of: s.id)
+        guard deps.snapshots.count + (deps.leaf ? 1 : 0) == 1 else { return nil }
+        return deps.leaf ? record.leafPath : deps.snapshots[0].path
+    }
+
+    /// Opens the active leaf's chain and checks it is the chain the set describes: every layer
+    /// the file the set names (same device and inode), every frozen file unmodified. The leaf's
+    /// own chain links (parent_linkage) are checked by the engine as it opens them.
+    public func openLeaf(writable: Bool = false) throws(VHDXError) -> VHDXFile {
+        if writable && !self.writable {
+            throw VHDXError(.readOnly, "the set was opened read-only; writing to its leaf needs a writable open of the set", path: path)
+        }
+        let ancestry = record.leafAncestry().compactMap { record.snapshot($0) }
+        for e in ancestry { if let p = problem(with: e) { throw p } }
+        guard FileIdentity(path: leafPath) != nil else {
+            throw VHDXError(.parentNotFound, "the active leaf is missing (moved or deleted outside the set); put it back, or `vhdx set relink \(path) leaf FILE`", path: leafPath)
+        }
+        let top = try VHDXFile.openChain(path: leafPath, writable: writable)
+        let chain = top.chain
+        let expected = [leafPath] + ancestry.map { absolute($0.path) }
+        func matches(_ paths: [String]) -> Bool {
+            chain.count == paths.count && zip(chain, paths).allSatisfy { FileIdentity(path: $0.path) == FileIdentity(path: $1) }
+        }
+        // Mid-delete, the merged dependant's children may already link past it.
+        let skipping = pendingDeleteDependant.map { d in expected.filter { $0 != absolute(d) } }
+        guard matches(expected) || skipping.map(matches) == true else {
+            throw VHDXError(.parentMismatch, "the active leaf's chain (\(chain.map(\.path).joined(separator: " → "))) is not the set's (\(expected.joined(separator: " → "))): a file was relinked outside the set", path: path)
+        }
+        guard top.layout.virtualDiskID == record.virtualDiskID else {
+            throw VHDXError(.parentMismatch, "the active leaf belongs to the disk {\(top.layout.virtualDiskID)}, the set to {\(record.virtualDiskID)}", path: leafPath)
+        }
+        return top
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import VHDX
+import VHDXSets
+
+struct SetCreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a VHD Set: with SIZE, an empty disk; with --from, around an existing VHDX.",
+        discussion: """
+            With SIZE, the first backing file is NAME_<guid>.avhdx beside SET (a dynamic VHDX unless \
+            --fixed; made first, the set file last, each atomically). With --from DISK, DISK becomes \
+            the set's first backing file where it is, neither moved nor copied: it must lie in SET's \
+            folder or below it, and must not be a differencing disk. Change tracking is enabled on the \
+            backing file (every checkpoint seals a change ID).
+            """
+    )
+
+    @Argument(help: "The new set file (.vhds).") var set: String
+    @Argument(help: "Virtual size (K/M/G/T suffixes).", transform: ByteCount.parser) var size: ByteCount?
+    @Option(help: ArgumentHelp("Make this existing VHDX the set's first backing file.", valueName: "disk")) var from: String?
+    @Flag(help: "Allocate every block now (a fixed disk).") var fixed = false
+    @Option(help: "Block size, a power of two from 1M to 256M (default 32M).", transform: ByteCount.parser) var blockSize: ByteCount?
+    @Option(help: "Logical sector size: 512 or 4096.") var logicalSectorSize: UInt32?
+    @Option(help: "Physical sector size: 512 or 4096.") var physicalSectorSize: UInt32?
+    @Option(help: "Change tracking unit (default 64K).", transform: ByteCount.parser) var granule: ByteCount?
+    @Option(help: "Sealed change IDs kept answerable, 1 to 64 (default 16).") var history: UInt32?
+    @Flag(help: "Replace SET if it exists.") var force = false
+
+    func validate() throws {
+        if (size == nil) == (from == nil) { throw ValidationError("give either a SIZE or --from DISK") }
+        if from != nil && (fixed || blockSize != nil || logicalSectorSize != nil || physicalSectorSize != nil) {
+            throw ValidationError("--from takes the disk as it is: drop the layout options")
+        }
+        guard (blockSize?.bytes ?? 0) <= UInt64(UInt32.max) else { throw ValidationError("block size must be below 4 GiB") }
+    }
+
+    func run() throws {
+        let tracking = SetTrackingOptions(granule: granule?.bytes, history: history)
+        do {
+            let record: SetRecord
+            if let from {
+                record = try VHDSet.create(path: set, from: from, tracking: tracking, overwrite: force)
+            } else {
+                var o = CreateOptions(virtualSize: size!.bytes)
+                o.fixed = fixed
+                if let blockSize { o.blockSize = UInt32(blockSize.bytes) }
+                if let logicalSectorSize { o.logicalSectorSize = logicalSectorSize }
+                if let physicalSectorSize { o.physicalSectorSize = physicalSectorSize }
+                record = try VHDSet.create(path: set, options: o, tracking: tracking, overwrite: force)
+            }
+            Output.message("created set {\(record.setID)}: active leaf \(printable(record.leafPath)), change tracking on")
+        } catch { Output.fail(error) }
+    }
+}
