@@ -41,3 +41,14 @@ public func dataBytes(_ path: String) -> UInt64 {
     }
     return total
 }
+
+extension SplitMix {
+    /// `count` random bytes, eight per step (byte-at-a-time generation is slow in debug builds).
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: (count + 7) / 8 * 8)
+        out.withUnsafeMutableBytes { b in
+            for i in 0..<b.count / 8 { b.storeBytes(of: next(), toByteOffset: i * 8, as: UInt64.self) }
+        }
+        return Array(out.prefix(count))
+    }
+}
