@@ -34,6 +34,19 @@ final class SetLab {
         try VHDSet.create(path: setPath, options: o)
     }
 
+    /// A copy of the lab: its files in a new folder, the same model and sealed contents.
+    init(copying other: SetLab, name: String = "copy") throws {
+        dir = Fixtures.tempPath("set-" + name.filter { $0.isLetter })
+        try FileManager.default.copyItem(atPath: other.dir, toPath: dir)
+        setPath = dir + "/disk.vhds"
+        size = other.size
+        model = other.model
+        sealed = other.sealed
+        lineage = other.lineage
+        lineageAt = other.lineageAt
+        rng = other.rng
+    }
+
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     func open(writable: Bool = false) throws -> VHDSet { try VHDSet.open(path: setPath, writable: writable) }
