@@ -11,15 +11,29 @@ public struct SetFinding: Sendable, CustomStringConvertible {
 }
 
 extension VHDSet {
-    /// Everything about the set that is not a backing file's own structure (the CLI checks
-    /// the leaf's chain with the engine's checker too): the other copy of the set file, every
-    /// snapshot's file (present, unmodified), the leaf's chain matching the set, what an
-    /// interrupted operation left.
+    /// Everything about the set but the leaf chain's own structure (the CLI checks that with
+    /// the engine's chain check): the other copy of the set file, every snapshot's file
+    /// (present, unmodified; off the leaf's chain, its structure too), the leaf's chain
+    /// matching the set, what an interrupted operation left.
     public func check() -> [SetFinding] {
         var out: [SetFinding] = []
         if let c = copyProblem { out.append(SetFinding(severity: .corruption, message: c, path: path)) }
+        let onLeafChain = Set(record.leafAncestry())
         for e in record.snapshots {
-            if let p = problem(with: e) { out.append(SetFinding(severity: .corruption, message: p.message, path: p.path)) }
+            if let p = problem(with: e) {
+                out.append(SetFinding(severity: .corruption, message: p.message, path: p.path))
+            } else if e.hasFile && !onLeafChain.contains(e.id) {
+                // Files of other branches: their own structure (the leaf's chain is the
+                // caller's to check, with the engine's chain check).
+                do {
+                    let report = try Checker.check(path: absolute(e.path))
+                    for f in report.findings where f.kind == .corruption {
+                        out.append(SetFinding(severity: .corruption, message: "snapshot {\(e.id)}'s file: \(f.message)", path: absolute(e.path)))
+                    }
+                } catch {
+                    out.append(SetFinding(severity: .corruption, message: "snapshot {\(e.id)}'s file cannot be checked: \(error.message)", path: error.path))
+                }
+            }
         }
         do { _ = try openLeaf() } catch {
             out.append(SetFinding(severity: .corruption, message: "the active leaf's chain cannot be opened: \(error.message)", path: error.path))
