@@ -63,7 +63,7 @@ extension VHDSet {
             return SetDeleteResult(outcome: .referenceOnly, keptReference: keep)
         }
         let deps = record.dependants(of: s.id)
-        let count = deps.snapshots.count + (deps.leaf ? 1 : 0)
+        let count = dependantCount(s.id)
         let outcome: SetDeleteResult.Outcome
         switch count {
         case 0:
@@ -101,6 +101,16 @@ extension VHDSet {
         return SetDeleteResult(outcome: outcome, keptReference: keep)
     }
 
+    /// Points the files made from snapshot `id`'s file at `parent` (same content, so their own
+    /// DataWriteGuid and tracking stay): the parent locator rewritten through the log.
+    func relinkDependants(of id: GUID, to parent: String, dataWriteGUID: GUID) throws(VHDXError) {
+        for c in record.dependantPaths(of: id) {
+            let child = try VHDXFile.open(path: absolute(c), writable: true)
+            try child.setParentLocator(try VHDXCreator.parentLocator(childPath: absolute(c), parentPath: parent, dataWriteGUID: dataWriteGUID))
+            try child.close()
+        }
+    }
+
     func referencePoint(_ s: SnapshotEntry) -> SnapshotEntry {
         var r = s
         r.path = ""
@@ -118,15 +128,7 @@ extension VHDSet {
         let trackingID = try ChangeTracker.view(of: VHDXFile.open(path: upper), observe: false)?.header.trackingID
         let result = try Merger.merge(childPath: upper, intoPath: lower, keepMergedFiles: true,
                                       prepareAncestor: { (a) throws(VHDXError) in _ = try ChangeTracker.attach(to: a) })
-        if let childrenOf {
-            var children = record.snapshots.filter { $0.hasFile && $0.parent == childrenOf }.map(\.path)
-            if record.leafParent == childrenOf { children.append(record.leafPath) }
-            for c in children {
-                let child = try VHDXFile.open(path: absolute(c), writable: true)
-                try child.setParentLocator(try VHDXCreator.parentLocator(childPath: absolute(c), parentPath: lower, dataWriteGUID: result.dataWriteGUID))
-                try child.close()
-            }
-        }
+        if let childrenOf { try relinkDependants(of: childrenOf, to: lower, dataWriteGUID: result.dataWriteGUID) }
         return (result.bytesCopied + result.bytesZeroed, result.dataWriteGUID, trackingID)
     }
 }

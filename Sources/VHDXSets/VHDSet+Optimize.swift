@@ -41,10 +41,7 @@ extension VHDSet {
         return result
     }
 
-    func dependantCount(_ id: GUID) -> Int {
-        let d = record.dependants(of: id)
-        return d.snapshots.count + (d.leaf ? 1 : 0)
-    }
+    func dependantCount(_ id: GUID) -> Int { record.dependantPaths(of: id).count }
 
     /// Whether the set can still answer changes since `id`.
     func answers(_ id: ChangeID?) -> Bool {

@@ -30,13 +30,7 @@ extension VHDSet {
         let i = next.index(of: id)!
         next.snapshots[i].path = rel
         next.snapshots[i].frozenDataWriteGUID = dwg
-        var children = record.snapshots.filter { $0.hasFile && $0.parent == id }.map(\.path)
-        if record.leafParent == id { children.append(record.leafPath) }
-        for c in children {
-            let child = try VHDXFile.open(path: absolute(c), writable: true)
-            try child.setParentLocator(try VHDXCreator.parentLocator(childPath: absolute(c), parentPath: newFile, dataWriteGUID: dwg))
-            try child.close()
-        }
+        try relinkDependants(of: id, to: newFile, dataWriteGUID: dwg)
         try commit(next)
     }
 

@@ -30,9 +30,8 @@ extension VHDSet {
     /// The file being merged by a pending delete (its children may be relinked already).
     var pendingDeleteDependant: String? {
         guard let p = record.pending, p.kind == .delete, let s = record.snapshot(p.snapshot), s.hasFile else { return nil }
-        let deps = record.dependants(of: s.id)
-        guard deps.snapshots.count + (deps.leaf ? 1 : 0) == 1 else { return nil }
-        return deps.leaf ? record.leafPath : deps.snapshots[0].path
+        let paths = record.dependantPaths(of: s.id)
+        return paths.count == 1 ? paths[0] : nil
     }
 
     /// Opens the active leaf's chain and checks it is the chain the set describes: every layer

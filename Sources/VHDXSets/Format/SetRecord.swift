@@ -39,6 +39,12 @@ public struct SetRecord: Equatable, Sendable {
         (snapshots.filter { $0.hasFile && $0.parent == id }, leafParent == id)
     }
 
+    /// The files made from snapshot `id`'s file (its dependants' paths: what links to it).
+    public func dependantPaths(of id: GUID) -> [String] {
+        let d = dependants(of: id)
+        return d.snapshots.map(\.path) + (d.leaf ? [leafPath] : [])
+    }
+
     /// Snapshot ids from the leaf's parent down to the root.
     public func leafAncestry() -> [GUID] {
         var out: [GUID] = []
