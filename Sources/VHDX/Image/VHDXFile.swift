@@ -57,6 +57,17 @@ public final class VHDXFile {
         return fp.leaveBlockAllocated ? .fixed : .dynamic
     }
 
+    /// A writable handle dropped without `close()` is closed here, so the image is left as
+    /// `close()` leaves it: flushed, its log empty. Errors cannot be reported from here (call
+    /// `close()` to see them). Change tracking is let go first (its observer cannot run while
+    /// the image is being destroyed): its fine set is not persisted, so the next open folds in
+    /// the write-ahead coarse map — answers may grow, never shrink.
+    deinit {
+        guard storage.isWritable else { return }
+        observer = nil
+        try? close()
+    }
+
     /// Opens the file at `path`; read-only unless `writable`.
     public static func open(path: String, writable: Bool = false) throws(VHDXError) -> VHDXFile {
         let storage = try FileStorage(path: path, mode: writable ? .readWrite : .readOnly)
