@@ -35,35 +35,18 @@ public struct RawConverter {
 
     func copy(to out: Storage, sparse: Bool, progress: Progress?) throws(VHDXError) {
         let total = source.virtualSize
-        var buffer = [UInt8](repeating: 0, count: RawConverter.chunk)
-        var done: UInt64 = 0
+        var zeros: [UInt8] = []
         // Resolved through the chain: only extents some layer holds data for are read, straight
-        // from that layer's file (no second walk down the chain per block).
-        let layers = source.chain
-        try source.forEachResolvedExtent { (extent) throws(VHDXError) in
-            var v = extent.virtualOffset
-            let end = extent.virtualOffset + extent.length
-            if extent.kind != .data {
-                if !sparse { try RawConverter.writeZeros(out, from: v, count: extent.length, buffer: &buffer) }
-                done += extent.length
-                progress?(done, total)
-                return
+        // from that layer's file (no second walk down the chain per block), joined into as few
+        // preads as the layers allow.
+        try source.forEachChunk(size: RawConverter.chunk) { (offset, length, bytes) throws(VHDXError) in
+            if let bytes {
+                if sparse { try RawConverter.writeNonZeroRuns(out, bytes, at: offset) } else { try out.write(bytes, at: offset) }
+            } else if !sparse {
+                if zeros.isEmpty { zeros = [UInt8](repeating: 0, count: RawConverter.chunk) }
+                try RawConverter.writeZeros(out, from: offset, count: length, buffer: &zeros)
             }
-            while v < end {
-                let n = Int(min(UInt64(RawConverter.chunk), end - v))
-                try typed { try buffer.withUnsafeMutableBytes { b in
-                    let piece = UnsafeMutableRawBufferPointer(rebasing: b[0..<n])
-                    try layers[extent.layer].readStored(into: piece, at: extent.fileOffset! + (v - extent.virtualOffset))
-                    if sparse {
-                        try RawConverter.writeNonZeroRuns(out, UnsafeRawBufferPointer(piece), at: v)
-                    } else {
-                        try out.write(UnsafeRawBufferPointer(piece), at: v)
-                    }
-                } }
-                v += UInt64(n)
-                done += UInt64(n)
-                progress?(done, total)
-            }
+            progress?(offset + length, total)
         }
     }
 
