@@ -21,125 +21,27 @@ SIZE_GIB=${BENCH_SIZE_GIB:-4}
 RUNS=${BENCH_RUNS:-3}
 META_RUNS=${BENCH_META_RUNS:-5}
 PARENT=${BENCH_DIR:-/var/tmp}
-REGION_MIB=4
 
-die() { echo "bench-read: error: $*" >&2; exit 1; }
+BENCH_NAME=bench-read
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 [[ $SIZE_GIB =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZE_GIB must be a positive integer (got '$SIZE_GIB')"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer (got '$RUNS')"
 [[ $META_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_META_RUNS must be a positive integer (got '$META_RUNS')"
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VHDX=$ROOT/.build/release/vhdx
-
-# ---------------------------------------------------------------- header
-echo "== bench-read"
-cmdline="$(printf '%q ' "$0" "$@")"
-envs=""
-for v in BENCH_SIZE_GIB BENCH_RUNS BENCH_META_RUNS BENCH_DIR BENCH_KEEP; do
-    if [[ -n ${!v:-} ]]; then envs+="$v=$(printf '%q' "${!v}") "; fi
-done
-echo "command:  ${envs}${cmdline% }"
-echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-mem_gib=$(awk '/^MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo 2>/dev/null || true)
-echo "machine:  nproc=$(nproc), cpu=\"${cpu_model:-unknown}\", mem=${mem_gib:-?} GiB, kernel=$(uname -r)"
-echo "settings: size=${SIZE_GIB} GiB, runs=${RUNS} (convert/read), ${META_RUNS} (info/check), best run reported"
-echo
-
-# ---------------------------------------------------------------- tools
-need=()
-command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
-[[ -x /usr/bin/time ]] || need+=(time)
-if ((${#need[@]})); then
-    SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then command -v sudo >/dev/null 2>&1 && SUDO=sudo || die "need root or sudo to install: ${need[*]}"; fi
-    echo "installing: ${need[*]}"
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
-fi
-command -v qemu-img >/dev/null 2>&1 || die "qemu-img still missing"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time still missing"
-
-echo "== build"
-build_t0=${EPOCHREALTIME/[.,]/}
-if ! build_log=$(cd "$ROOT" && swift build -c release 2>&1); then
-    echo "$build_log" >&2
-    die "swift build -c release failed"
-fi
-tail -n 1 <<<"$build_log"
-build_t1=${EPOCHREALTIME/[.,]/}
-[[ -x $VHDX ]] || die "no binary at $VHDX"
-awk -v us=$((build_t1 - build_t0)) 'BEGIN { printf "build time: %.1f s\n", us / 1e6 }'
-echo "vhdx:     $VHDX"
-echo "qemu-img: $(qemu-img --version | head -n 1)"
-echo "swift:    $(swift --version 2>&1 | head -n 1)"
-echo
-
-# ---------------------------------------------------------------- work dir
-mkdir -p "$PARENT"
-W=$(mktemp -d "$PARENT/vhdx-bench.XXXXXX")
-cleanup() {
-    local rc=$?
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        echo "work dir kept: $W"
-    else
-        rm -rf -- "$W"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-RSSF=$W/.rss
-echo "work dir: $W ($(df -T "$W" | awk 'NR==2 {print $2 " on " $1}'))"
+bench_header "size=${SIZE_GIB} GiB, runs=${RUNS} (convert/read), ${META_RUNS} (info/check), best run reported" \
+    BENCH_SIZE_GIB BENCH_RUNS BENCH_META_RUNS BENCH_DIR BENCH_SCRATCH BENCH_KEEP
+bench_require qemu-img:qemu-utils /usr/bin/time:time
+bench_build
+bench_workdir "$PARENT"
 
 # ---------------------------------------------------------------- test data
-# 4 MiB regions, in groups of four (one 16 MiB group = one VHDX block at qemu's default block
-# size for images over 1 GiB and up to 100 GiB). The groups cycle RRRR ZZZZ RZRZ ZRZR, so
-# exactly half of all bytes are random, and the image gets all-data, all-zero and mixed blocks.
-REGION=$((REGION_MIB << 20))
+# The source: half random, half zeros, in the 4 MiB-region pattern of make_half_random (bench-lib.sh).
 SIZE=$((SIZE_GIB << 30))
-NREG=$((SIZE / REGION))
-is_random() { # region index -> 0 (random) / 1 (zero)
-    local i=$1 g=$(( ($1 / 4) % 4 ))
-    case $g in
-        0) return 0 ;;
-        1) return 1 ;;
-        2) (( i % 2 == 0 )) ;;
-        3) (( i % 2 == 1 )) ;;
-    esac
-}
-rand_stream() {
-    # Deterministic, fast pseudo-random bytes (AES-CTR keystream); /dev/urandom as fallback.
-    if command -v openssl >/dev/null 2>&1; then
-        openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 \
-            </dev/zero 2>/dev/null
-    else
-        cat /dev/urandom
-    fi
-}
-
 echo "== test data"
 t0=${EPOCHREALTIME/[.,]/}
 RAW=$W/img.raw
-truncate -s "$SIZE" "$RAW"
-exec 4< <(rand_stream)
-random_regions=0
-i=0
-while ((i < NREG)); do
-    if is_random $i; then
-        j=$i
-        while ((j < NREG)) && is_random $j; do j=$((j + 1)); done
-        dd of="$RAW" bs=${REGION_MIB}M seek=$i count=$((j - i)) iflag=fullblock conv=notrunc status=none <&4
-        random_regions=$((random_regions + j - i))
-        i=$j
-    else
-        i=$((i + 1))
-    fi
-done
-exec 4<&-
+make_half_random "$RAW" "$SIZE"
 t1=${EPOCHREALTIME/[.,]/}
-RANDOM_BYTES=$((random_regions * REGION))
-((RANDOM_BYTES * 2 == SIZE)) || die "pattern error: $RANDOM_BYTES random bytes of $SIZE"
 awk -v us=$((t1 - t0)) -v r=$RANDOM_BYTES -v s=$SIZE -v a="$(du -B1 "$RAW" | cut -f1)" 'BEGIN {
     printf "raw:  %d MiB virtual, %d MiB random (%.1f%%), %d MiB allocated, made in %.1f s\n",
            s / 1048576, r / 1048576, 100 * r / s, a / 1048576, us / 1e6 }'
@@ -149,9 +51,8 @@ t0=${EPOCHREALTIME/[.,]/}
 qemu-img convert -f raw -O vhdx -o subformat=dynamic "$RAW" "$IMG"
 t1=${EPOCHREALTIME/[.,]/}
 info_json=$("$VHDX" info "$IMG" --json)
-json_int() { sed -n "s/.*\"$1\": *\([0-9][0-9]*\).*/\1/p" <<<"$info_json" | head -n 1; }
-VSIZE=$(json_int virtual-size)
-BLOCK=$(json_int block-size)
+VSIZE=$(json_int virtual-size <<<"$info_json")
+BLOCK=$(json_int block-size <<<"$info_json")
 FSIZE=$(stat -c %s "$IMG")
 blocks_line=$("$VHDX" info "$IMG" | sed -n 's/^blocks: //p')
 awk -v us=$((t1 - t0)) -v v="$VSIZE" -v b="$BLOCK" -v f="$FSIZE" -v bl="$blocks_line" 'BEGIN {
@@ -160,26 +61,6 @@ awk -v us=$((t1 - t0)) -v v="$VSIZE" -v b="$BLOCK" -v f="$FSIZE" -v bl="$blocks_
 ((VSIZE == SIZE)) || die "virtual size $VSIZE != $SIZE"
 "$VHDX" check "$IMG" >/dev/null || die "vhdx check reports problems on the test image"
 echo
-
-# ---------------------------------------------------------------- timing helpers
-# run_timed CMD: runs CMD (a shell string) under /usr/bin/time; sets T_US and T_RSS (KiB).
-run_timed() {
-    local t0 t1
-    t0=${EPOCHREALTIME/[.,]/}
-    eval "/usr/bin/time -f %M -o \"\$RSSF\" $1"
-    t1=${EPOCHREALTIME/[.,]/}
-    T_US=$((t1 - t0))
-    T_RSS=$(tail -n 1 "$RSSF")
-}
-# run_bare CMD: same without the /usr/bin/time wrapper (for millisecond figures); sets T_US.
-run_bare() {
-    local t0 t1
-    t0=${EPOCHREALTIME/[.,]/}
-    eval "$1"
-    t1=${EPOCHREALTIME/[.,]/}
-    T_US=$((t1 - t0))
-}
-fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
 
 # ---------------------------------------------------------------- convert / read
 OUT_V=$W/out.raw
@@ -244,7 +125,7 @@ echo
 IMG64=$W/img64t.vhdx
 qemu-img create -f vhdx "$IMG64" 64T >/dev/null
 info_json=$("$VHDX" info "$IMG64" --json)
-awk -v b="$(json_int block-size)" -v f="$(stat -c %s "$IMG64")" -v m="$META_RUNS" 'BEGIN {
+awk -v b="$(json_int block-size <<<"$info_json")" -v f="$(stat -c %s "$IMG64")" -v m="$META_RUNS" 'BEGIN {
     printf "== metadata: empty 64 TiB dynamic VHDX (block size %d MiB, file %.1f MiB), best of %d\n", b / 1048576, f / 1048576, m }'
 
 mnames=("vhdx info" "qemu-img info" "vhdx check" "qemu-img check")
