@@ -10,6 +10,8 @@
 #   BENCH_DIR        parent of the work directory (default /var/tmp); a fresh mktemp -d
 #                    is made inside it and removed on exit
 #   BENCH_KEEP=1     keep the work directory
+#   BENCH_XFS=0      skip the XFS table (by default, as root, an XFS image is made in the work
+#                    directory, loop-mounted with reflink, and the convert table run there too)
 #
 # All timings are wall clock, warm page cache (the source image is read once beforehand;
 # caches are not dropped). Between timed runs the previous output is deleted and `sync` is
@@ -29,7 +31,7 @@ BENCH_NAME=bench-read
 [[ $META_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_META_RUNS must be a positive integer (got '$META_RUNS')"
 
 bench_header "size=${SIZE_GIB} GiB, runs=${RUNS} (convert/read), ${META_RUNS} (info/check), best run reported" \
-    BENCH_SIZE_GIB BENCH_RUNS BENCH_META_RUNS BENCH_DIR BENCH_SCRATCH BENCH_KEEP
+    BENCH_SIZE_GIB BENCH_RUNS BENCH_META_RUNS BENCH_XFS BENCH_DIR BENCH_SCRATCH BENCH_KEEP
 bench_require qemu-img:qemu-utils /usr/bin/time:time
 bench_build
 bench_workdir "$PARENT"
@@ -63,63 +65,104 @@ awk -v us=$((t1 - t0)) -v v="$VSIZE" -v b="$BLOCK" -v f="$FSIZE" -v bl="$blocks_
 echo
 
 # ---------------------------------------------------------------- convert / read
-OUT_V=$W/out.raw
-OUT_Q=$W/out2.raw
-names=("vhdx convert -> raw file"
-       "qemu-img convert -> raw file"
-       "qemu-img convert + sync -d (*)"
-       "cat img.vhdx > /dev/null"
-       "vhdx convert - > /dev/null")
-cmds=("\"\$VHDX\" convert \"\$IMG\" \"\$OUT_V\""
-      "qemu-img convert -f vhdx -O raw \"\$IMG\" \"\$OUT_Q\""
-      "sh -c 'qemu-img convert -f vhdx -O raw \"\$1\" \"\$2\" && sync -d \"\$2\"' sh \"\$IMG\" \"\$OUT_Q\""
-      "cat \"\$IMG\" >/dev/null"
-      "\"\$VHDX\" convert \"\$IMG\" - >/dev/null")
-preps=("rm -f \"\$OUT_V\"" "rm -f \"\$OUT_Q\"" "rm -f \"\$OUT_Q\"" ":" ":")
-N=${#names[@]}
-declare -a best rss all
-for ((k = 0; k < N; k++)); do best[k]=0; rss[k]=0; all[k]=""; done
+# convert_table DIR LABEL: the convert/read rows on the image at DIR/img.vhdx, outputs in DIR.
+# Rounds are interleaved (a b c ..., a b c ...) so drift hits all tools alike; before each
+# run the previous output is deleted and `sync` is run (untimed).
+convert_table() {
+    local dir=$1 label=$2 k r
+    IMGT=$dir/img.vhdx
+    OUT_V=$dir/out.raw
+    OUT_Q=$dir/out2.raw
+    local names=("vhdx convert -> raw file"
+                 "  same, VHDX_COPY_OFFLOAD=0"
+                 "qemu-img convert -> raw file"
+                 "qemu-img convert + sync -d (*)"
+                 "cat img.vhdx > /dev/null"
+                 "vhdx convert - > /dev/null")
+    local cmds=("\"\$VHDX\" convert \"\$IMGT\" \"\$OUT_V\""
+                "env VHDX_COPY_OFFLOAD=0 \"\$VHDX\" convert \"\$IMGT\" \"\$OUT_V\""
+                "qemu-img convert -f vhdx -O raw \"\$IMGT\" \"\$OUT_Q\""
+                "sh -c 'qemu-img convert -f vhdx -O raw \"\$1\" \"\$2\" && sync -d \"\$2\"' sh \"\$IMGT\" \"\$OUT_Q\""
+                "cat \"\$IMGT\" >/dev/null"
+                "\"\$VHDX\" convert \"\$IMGT\" - >/dev/null")
+    local preps=("rm -f \"\$OUT_V\"" "rm -f \"\$OUT_V\"" "rm -f \"\$OUT_Q\"" "rm -f \"\$OUT_Q\"" ":" ":")
+    local n=${#names[@]}
+    local -a best rss all
+    for ((k = 0; k < n; k++)); do best[k]=0; rss[k]=0; all[k]=""; done
 
-echo "== convert / read: ${SIZE_GIB} GiB virtual, 50% random data, best of $RUNS, warm cache"
-echo "warm-up: cat img.vhdx > /dev/null (so every timing below is warm-cache; caches are not dropped)"
-cat "$IMG" >/dev/null
-# Rounds are interleaved (a b b' c d, a b b' c d, ...) so drift hits all tools alike.
-for ((r = 1; r <= RUNS; r++)); do
-    for ((k = 0; k < N; k++)); do
-        eval "${preps[k]}"
-        sync
-        run_timed "${cmds[k]}"
-        all[k]+="$(fmt_s $T_US) "
-        if ((best[k] == 0 || T_US < best[k])); then best[k]=$T_US; fi
-        if ((T_RSS > rss[k])); then rss[k]=$T_RSS; fi
+    echo "== convert / read ($label): ${SIZE_GIB} GiB virtual, 50% random data, best of $RUNS, warm cache"
+    echo "warm-up: cat img.vhdx > /dev/null (so every timing below is warm-cache; caches are not dropped)"
+    cat "$IMGT" >/dev/null
+    for ((r = 1; r <= RUNS; r++)); do
+        for ((k = 0; k < n; k++)); do
+            eval "${preps[k]}"
+            sync
+            run_timed "${cmds[k]}"
+            all[k]+="$(fmt_s $T_US) "
+            if ((best[k] == 0 || T_US < best[k])); then best[k]=$T_US; fi
+            if ((T_RSS > rss[k])); then rss[k]=$T_RSS; fi
+        done
     done
-done
+    # Correctness: vhdx's output with offload (made again: the off row ran after it) and
+    # without, against qemu-img's and the source.
+    "$VHDX" convert --force "$IMGT" "$OUT_V"
+    if ! cmp -s "$OUT_V" "$OUT_Q"; then
+        echo "!!!!!!!! MISMATCH: vhdx convert output differs from qemu-img convert output !!!!!!!!" >&2
+        cmp "$OUT_V" "$OUT_Q" | head -n 3 >&2 || true
+        die "outputs differ"
+    fi
+    cmp -s "$OUT_V" "$RAW" || die "vhdx convert output differs from the original raw data"
+    local alloc_v alloc_o alloc_q
+    alloc_v=$(du -B1 "$OUT_V" | cut -f1)
+    alloc_q=$(du -B1 "$OUT_Q" | cut -f1)
+    VHDX_COPY_OFFLOAD=0 "$VHDX" convert --force "$IMGT" "$OUT_V"
+    cmp -s "$OUT_V" "$RAW" || die "vhdx convert output with VHDX_COPY_OFFLOAD=0 differs from the original raw data"
+    alloc_o=$(du -B1 "$OUT_V" | cut -f1)
 
-# Correctness: both raw outputs must be byte-identical (and equal to the original raw data).
-if ! cmp -s "$OUT_V" "$OUT_Q"; then
-    echo "!!!!!!!! MISMATCH: vhdx convert output differs from qemu-img convert output !!!!!!!!" >&2
-    cmp "$OUT_V" "$OUT_Q" | head -n 3 >&2 || true
-    die "outputs differ"
+    local tq=${best[2]} tqs=${best[3]} tcat=${best[4]}
+    printf '%-32s %9s %10s %10s %9s %8s %9s   %s\n' "tool" "seconds" "MiB/s(v)" "x qemu-img" "x q+sync" "x cat" "RSS MiB" "all runs (s)"
+    printf '%-32s %9s %10s %10s %9s %8s %9s   %s\n' "--------------------------------" "-------" "--------" "----------" "--------" "-----" "-------" "------------"
+    for ((k = 0; k < n; k++)); do
+        awk -v name="${names[k]}" -v us="${best[k]}" -v q="$tq" -v qs="$tqs" -v c="$tcat" -v v="$VSIZE" -v rss="${rss[k]}" -v all="${all[k]}" 'BEGIN {
+            printf "%-32s %9.3f %10.0f %10.2f %9.2f %8.2f %9.1f   %s\n", name, us / 1e6, (v / 1048576) / (us / 1e6), us / q, us / qs, us / c, rss / 1024, all }'
+    done
+    echo "MiB/s(v) = virtual size (${SIZE_GIB} GiB) / time; x qemu-img, x q+sync, x cat = time / that row's time (>1 = slower)."
+    echo "(*) vhdx convert ends with fdatasync on its output; plain qemu-img convert does not (it leaves"
+    echo "    dirty pages for the kernel), so 'qemu-img convert + sync -d' is the like-for-like comparison."
+    echo "vhdx convert moves data extents with copy_file_range (in-kernel copy, reflink where the filesystem"
+    echo "shares extents); VHDX_COPY_OFFLOAD=0 reads and writes them itself."
+    awk -v a="$alloc_v" -v o="$alloc_o" -v b="$alloc_q" 'BEGIN { printf "outputs: byte-identical (cmp), equal to the source raw; allocated: vhdx %d MiB (offload off: %d MiB), qemu-img %d MiB\n", a / 1048576, o / 1048576, b / 1048576 }'
+    awk -v v="${best[0]}" -v qs="$tqs" -v l="$label" 'BEGIN { r = v / qs
+        printf "headline (%s): vhdx convert / (qemu-img convert + sync) = %.2fx (target <= 0.9x: %s)\n", l, r, (r <= 0.9 ? "met" : "NOT met") }'
+    rm -f "$OUT_V" "$OUT_Q"
+    echo
+}
+
+convert_table "$W" "$(df -T "$W" | awk 'NR==2 {print $2}')"
+
+# The same on XFS (reflink: copy_file_range shares the extents, nothing is copied), on a loop
+# mount of an image file inside the work directory. Needs root and xfsprogs (installed when
+# missing); BENCH_XFS=0 skips it, and so does a machine that refuses the loop mount.
+if [[ ${BENCH_XFS:-1} != 0 ]]; then
+    XFS_IMG=$W/xfs.img XFS_MNT=$W/xfs
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "XFS (reflink) table skipped: needs root for the loop mount"
+    else
+        bench_require mkfs.xfs:xfsprogs
+        truncate -s $(( (SIZE_GIB * 3 + 2) * GiB )) "$XFS_IMG"
+        mkdir -p "$XFS_MNT"
+        if mkfs.xfs -q -m reflink=1 "$XFS_IMG" && mount -o loop "$XFS_IMG" "$XFS_MNT"; then
+            BENCH_ON_EXIT='umount "$XFS_MNT"'
+            cp "$IMG" "$XFS_MNT/img.vhdx"
+            convert_table "$XFS_MNT" "xfs, reflink, loop mount"
+            umount "$XFS_MNT"
+            BENCH_ON_EXIT=""
+        else
+            echo "XFS (reflink) table skipped: mkfs.xfs or the loop mount failed"
+        fi
+        rm -f "$XFS_IMG"
+    fi
 fi
-cmp -s "$OUT_V" "$RAW" || die "vhdx convert output differs from the original raw data"
-alloc_v=$(du -B1 "$OUT_V" | cut -f1)
-alloc_q=$(du -B1 "$OUT_Q" | cut -f1)
-
-T_Q=${best[1]}
-T_CAT=${best[3]}
-printf '%-32s %9s %10s %10s %8s %9s   %s\n' "tool" "seconds" "MiB/s(v)" "x qemu-img" "x cat" "RSS MiB" "all runs (s)"
-printf '%-32s %9s %10s %10s %8s %9s   %s\n' "--------------------------------" "-------" "--------" "----------" "-----" "-------" "------------"
-for ((k = 0; k < N; k++)); do
-    awk -v name="${names[k]}" -v us="${best[k]}" -v q="$T_Q" -v c="$T_CAT" -v v="$VSIZE" -v rss="${rss[k]}" -v all="${all[k]}" 'BEGIN {
-        printf "%-32s %9.3f %10.0f %10.2f %8.2f %9.1f   %s\n", name, us / 1e6, (v / 1048576) / (us / 1e6), us / q, us / c, rss / 1024, all }'
-done
-echo "MiB/s(v) = virtual size (${SIZE_GIB} GiB) / time; x qemu-img, x cat = time / that tool's time (>1 = slower)."
-echo "(*) vhdx convert ends with fdatasync on its output; plain qemu-img convert does not (it leaves"
-echo "    dirty pages for the kernel), so 'qemu-img convert + sync -d' is the like-for-like comparison."
-echo "cat reads the ${FSIZE}-byte .vhdx file, not the virtual disk; its MiB/s is also per virtual size."
-awk -v a="$alloc_v" -v b="$alloc_q" 'BEGIN { printf "outputs: byte-identical (cmp), equal to the source raw; allocated: vhdx %d MiB, qemu-img %d MiB\n", a / 1048576, b / 1048576 }'
-rm -f "$OUT_V" "$OUT_Q"
-echo
 
 # ---------------------------------------------------------------- 64 TiB metadata
 IMG64=$W/img64t.vhdx
