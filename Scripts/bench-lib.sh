@@ -121,15 +121,11 @@ fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
 
 # run_timed CMD: runs CMD (a shell string) under /usr/bin/time; sets T_US and T_RSS (KiB).
 run_timed() {
-    local t0 t1
-    t0=${EPOCHREALTIME/[.,]/}
-    eval "/usr/bin/time -f %M -o \"\$RSSF\" $1"
-    t1=${EPOCHREALTIME/[.,]/}
-    T_US=$((t1 - t0))
+    run_bare "/usr/bin/time -f %M -o \"\$RSSF\" $1"
     T_RSS=$(tail -n 1 "$RSSF")
 }
 
-# run_bare CMD: the same without /usr/bin/time (for millisecond figures); sets T_US.
+# run_bare CMD: CMD timed without /usr/bin/time (for millisecond figures); sets T_US.
 run_bare() {
     local t0 t1
     t0=${EPOCHREALTIME/[.,]/}

@@ -29,13 +29,7 @@ struct RandomWrites: ParsableCommand {
                 done += 1
                 if flushEvery.value > 0 && done % flushEvery.value == 0 { try image.flush() }
             }
-            let t2 = now()
-            try image.flush()
-            try image.close()
-            let t3 = now()
-            let total = t3 - t0
-            print("count=\(done) tracked=\(tracker == nil ? 0 : 1) open_s=\(fmt(t1 - t0)) write_s=\(fmt(t2 - t1)) flush_close_s=\(fmt(t3 - t2)) "
-                  + "total_s=\(fmt(total)) writes_per_s=\(fmt(Double(done) / total, 1))")
+            try finish(image, tracked: tracker != nil, count: Int(done), times: (t0, t1)) { total in "writes_per_s=\(fmt(Double(done) / total, 1))" }
         } catch {
             throw fail("\(file): \(error)")
         }
@@ -73,17 +67,24 @@ struct SeqWrites: ParsableCommand {
                 offset += UInt64(n)
                 done += 1
             }
-            let t2 = now()
-            try image.flush()
-            try image.close()
-            let t3 = now()
-            let total = t3 - t0
-            print("count=\(done) tracked=\(tracker == nil ? 0 : 1) open_s=\(fmt(t1 - t0)) write_s=\(fmt(t2 - t1)) flush_close_s=\(fmt(t3 - t2)) "
-                  + "total_s=\(fmt(total)) mib_per_s=\(fmt(Double(bytes) / 1048576 / total, 1))")
+            try finish(image, tracked: tracker != nil, count: done, times: (t0, t1)) { total in "mib_per_s=\(fmt(Double(bytes) / 1048576 / total, 1))" }
         } catch let e as ExitCode {
             throw e
         } catch {
             throw fail("\(file): \(error)")
         }
     }
+}
+
+/// Flushes and closes after a write loop and prints the key=value timing line the scripts
+/// parse: open (t0 to t1), writes (t1 to now), final flush + close, total, and `rate(total)`.
+func finish(_ image: VHDXFile, tracked: Bool, count: Int, times: (open: Double, written: Double), rate: (Double) -> String) throws {
+    let (t0, t1) = times
+    let t2 = now()
+    try image.flush()
+    try image.close()
+    let t3 = now()
+    let total = t3 - t0
+    print("count=\(count) tracked=\(tracked ? 1 : 0) open_s=\(fmt(t1 - t0)) write_s=\(fmt(t2 - t1)) flush_close_s=\(fmt(t3 - t2)) "
+          + "total_s=\(fmt(total)) \(rate(total))")
 }
