@@ -30,8 +30,7 @@ let package = Package(
             name: "VHDXTool",
             dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // Benchmark driver for Scripts/bench-write.sh and bench-track.sh (not a product).
-        .executableTarget(name: "VHDXBench", dependencies: ["VHDX", "VHDXChangeTracking"], path: "Sources/VHDXBench"),
+        // The benchmark driver (VHDXBench) is a package of its own: Scripts/Benchmarks/.
         .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),
         // Test doubles (crash and failing storages, write recorder) and fixture helpers, shared
         // by the test targets. A plain target, so the engine gives it `package` access.

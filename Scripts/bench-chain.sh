@@ -55,7 +55,8 @@ SEED=${BENCH_SEED:-1}
 RUNS=${BENCH_RUNS:-3}
 PARENT=${BENCH_DIR:-/var/tmp}
 
-die() { echo "bench-chain: error: $*" >&2; exit 1; }
+BENCH_NAME=bench-chain
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 [[ $SIZE_GIB =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZE_GIB must be a positive integer (got '$SIZE_GIB')"
 [[ $BASE_MIB =~ ^[0-9]+$ ]] && ((BASE_MIB % 32 == 0)) || die "BENCH_BASE_MIB must be a multiple of 32 (got '$BASE_MIB')"
 ((BASE_MIB <= SIZE_GIB * 1024)) || die "BENCH_BASE_MIB ($BASE_MIB) exceeds the virtual size"
@@ -66,102 +67,24 @@ die() { echo "bench-chain: error: $*" >&2; exit 1; }
 [[ $SEED =~ ^[0-9]+$ ]] || die "BENCH_SEED must be a non-negative integer (got '$SEED')"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer (got '$RUNS')"
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SCRATCH=${BENCH_SCRATCH:-$ROOT/.build}
-[[ $SCRATCH == /* ]] || SCRATCH=$ROOT/$SCRATCH
-VHDX=$SCRATCH/release/vhdx
-BENCH=$SCRATCH/release/VHDXBench
-
-# ---------------------------------------------------------------- header
-echo "== bench-chain"
-cmdline="$(printf '%q ' "$0" "$@")"
-envs=""
-for v in BENCH_SIZE_GIB BENCH_BASE_MIB BENCH_DEPTH BENCH_CHILD_FULL BENCH_CHILD_PARTIAL BENCH_FRAG_WRITES BENCH_SEED BENCH_RUNS BENCH_DIR BENCH_SCRATCH BENCH_KEEP; do
-    if [[ -n ${!v:-} ]]; then envs+="$v=$(printf '%q' "${!v}") "; fi
-done
-echo "command:  ${envs}${cmdline% }"
-echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-mem_gib=$(awk '/^MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo 2>/dev/null || true)
-echo "machine:  nproc=$(nproc), cpu=\"${cpu_model:-unknown}\", mem=${mem_gib:-?} GiB, kernel=$(uname -r), load=$(cut -d' ' -f1-3 /proc/loadavg)"
-echo "settings: size=${SIZE_GIB} GiB, base=${BASE_MIB} MiB random, depth=${DEPTH}, per child: ${FULL} whole + ${PARTIAL} partial + ${FRAG} random 4 KiB writes, seed=${SEED}, runs=${RUNS}, best run reported"
-echo
-
-# ---------------------------------------------------------------- tools
-need=()
-{ command -v qemu-img && command -v qemu-io; } >/dev/null 2>&1 || need+=(qemu-utils)
-[[ -x /usr/bin/time ]] || need+=(time)
-if ((${#need[@]})); then
-    SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then command -v sudo >/dev/null 2>&1 && SUDO=sudo || die "need root or sudo to install: ${need[*]}"; fi
-    echo "installing: ${need[*]}"
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
-fi
-command -v qemu-img >/dev/null 2>&1 || die "qemu-img still missing"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time still missing"
-
-echo "== build"
-build_t0=${EPOCHREALTIME/[.,]/}
-if ! build_log=$(cd "$ROOT" && swift build -c release --product vhdx --scratch-path "$SCRATCH" 2>&1); then
-    echo "$build_log" >&2
-    die "swift build -c release failed"
-fi
-if ((FRAG > 0)); then
-    if ! build_log=$(cd "$ROOT" && swift build -c release --product VHDXBench --scratch-path "$SCRATCH" 2>&1); then
-        echo "$build_log" >&2
-        die "swift build -c release --product VHDXBench failed"
-    fi
-    [[ -x $BENCH ]] || die "no binary at $BENCH"
-fi
-tail -n 1 <<<"$build_log"
-build_t1=${EPOCHREALTIME/[.,]/}
-[[ -x $VHDX ]] || die "no binary at $VHDX"
-awk -v us=$((build_t1 - build_t0)) 'BEGIN { printf "build time: %.1f s\n", us / 1e6 }'
-echo "vhdx:     $VHDX"
-echo "qemu-img: $(qemu-img --version | head -n 1)"
-echo "swift:    $(swift --version 2>&1 | head -n 1)"
-echo
+bench_header "size=${SIZE_GIB} GiB, base=${BASE_MIB} MiB random, depth=${DEPTH}, per child: ${FULL} whole + ${PARTIAL} partial + ${FRAG} random 4 KiB writes, seed=${SEED}, runs=${RUNS}, best run reported" \
+    BENCH_SIZE_GIB BENCH_BASE_MIB BENCH_DEPTH BENCH_CHILD_FULL BENCH_CHILD_PARTIAL BENCH_FRAG_WRITES BENCH_SEED BENCH_RUNS BENCH_DIR BENCH_SCRATCH BENCH_KEEP
+bench_require qemu-img:qemu-utils qemu-io:qemu-utils /usr/bin/time:time
+if ((FRAG > 0)); then bench_build bench; else bench_build; fi
 
 # ---------------------------------------------------------------- work dir
-mkdir -p "$PARENT"
-W=$(mktemp -d "$PARENT/vhdx-bench-chain.XXXXXX")
-cleanup() {
-    local rc=$?
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        echo "work dir kept: $W"
-    else
-        rm -rf -- "$W"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-RSSF=$W/.rss
-echo "work dir: $W ($(df -T "$W" | awk 'NR==2 {print $2 " on " $1}'))"
+bench_workdir "$PARENT"
 
 # ---------------------------------------------------------------- helpers
-MiB=1048576
 SIZE=$((SIZE_GIB << 30))
 BASE_BLOCK=$((32 * MiB))
 CHILD_BLOCK=$((2 * MiB))
-rand_stream() { # IV (32 hex digits)
-    # Deterministic, fast pseudo-random bytes (AES-CTR keystream); /dev/urandom as fallback.
-    if command -v openssl >/dev/null 2>&1; then
-        openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null
-    else
-        cat /dev/urandom
-    fi
-}
-fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
-now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
 # A 31-bit LCG, so the children's offsets depend on BENCH_SEED only (not on bash's $RANDOM).
 R=$(( (SEED * 2654435761 + 12345) % 2147483648 ))
 rnd() { # N -> RND in [0, N)
     R=$(( (R * 1103515245 + 12345) % 2147483648 ))
     RND=$(( (R >> 4) % $1 ))
 }
-json_int() { sed -n "s/.*\"$2\": *\([0-9][0-9]*\).*/\1/p" <<<"$1" | head -n 1; }
 
 # ---------------------------------------------------------------- base
 echo "== test data"
@@ -256,7 +179,7 @@ t0=$(now_us)
 t1=$(now_us)
 info_json=$("$VHDX" info "$FLAT" --json)
 src=$(basename "$FLAT_SRC")
-VSIZE=$(json_int "$info_json" virtual-size)
+VSIZE=$(json_int virtual-size <<<"$info_json")
 ((VSIZE == SIZE)) || die "virtual size $VSIZE != $SIZE"
 awk -v us=$((t1 - t0)) -v src="$src" -v f="$(stat -c %s "$FLAT")" -v bl="$("$VHDX" info "$FLAT" | sed -n 's/^blocks: //p')" -v a="$(du -B1 "$EXPECT" | cut -f1)" 'BEGIN {
     printf "flat.vhdx: file %d MiB, blocks: %s (vhdx convert %s flat.vhdx: %.1f s)\n", f / 1048576, bl, src, us / 1e6
@@ -298,14 +221,6 @@ echo "  ok  all equal"
 echo
 
 # ---------------------------------------------------------------- timing
-run_timed() {
-    local t0 t1
-    t0=${EPOCHREALTIME/[.,]/}
-    eval "/usr/bin/time -f %M -o \"\$RSSF\" $1"
-    t1=${EPOCHREALTIME/[.,]/}
-    T_US=$((t1 - t0))
-    T_RSS=$(tail -n 1 "$RSSF")
-}
 names=("vhdx convert top.avhdx - (chain)"
        "vhdx convert flat.vhdx -"
        "vhdx convert flat2m.vhdx -"

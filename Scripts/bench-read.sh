@@ -10,6 +10,8 @@
 #   BENCH_DIR        parent of the work directory (default /var/tmp); a fresh mktemp -d
 #                    is made inside it and removed on exit
 #   BENCH_KEEP=1     keep the work directory
+#   BENCH_XFS=0      skip the XFS table (by default, as root, an XFS image is made in the work
+#                    directory, loop-mounted with reflink, and the convert table run there too)
 #
 # All timings are wall clock, warm page cache (the source image is read once beforehand;
 # caches are not dropped). Between timed runs the previous output is deleted and `sync` is
@@ -21,125 +23,27 @@ SIZE_GIB=${BENCH_SIZE_GIB:-4}
 RUNS=${BENCH_RUNS:-3}
 META_RUNS=${BENCH_META_RUNS:-5}
 PARENT=${BENCH_DIR:-/var/tmp}
-REGION_MIB=4
 
-die() { echo "bench-read: error: $*" >&2; exit 1; }
+BENCH_NAME=bench-read
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 [[ $SIZE_GIB =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZE_GIB must be a positive integer (got '$SIZE_GIB')"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer (got '$RUNS')"
 [[ $META_RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_META_RUNS must be a positive integer (got '$META_RUNS')"
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VHDX=$ROOT/.build/release/vhdx
-
-# ---------------------------------------------------------------- header
-echo "== bench-read"
-cmdline="$(printf '%q ' "$0" "$@")"
-envs=""
-for v in BENCH_SIZE_GIB BENCH_RUNS BENCH_META_RUNS BENCH_DIR BENCH_KEEP; do
-    if [[ -n ${!v:-} ]]; then envs+="$v=$(printf '%q' "${!v}") "; fi
-done
-echo "command:  ${envs}${cmdline% }"
-echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-mem_gib=$(awk '/^MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo 2>/dev/null || true)
-echo "machine:  nproc=$(nproc), cpu=\"${cpu_model:-unknown}\", mem=${mem_gib:-?} GiB, kernel=$(uname -r)"
-echo "settings: size=${SIZE_GIB} GiB, runs=${RUNS} (convert/read), ${META_RUNS} (info/check), best run reported"
-echo
-
-# ---------------------------------------------------------------- tools
-need=()
-command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
-[[ -x /usr/bin/time ]] || need+=(time)
-if ((${#need[@]})); then
-    SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then command -v sudo >/dev/null 2>&1 && SUDO=sudo || die "need root or sudo to install: ${need[*]}"; fi
-    echo "installing: ${need[*]}"
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
-fi
-command -v qemu-img >/dev/null 2>&1 || die "qemu-img still missing"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time still missing"
-
-echo "== build"
-build_t0=${EPOCHREALTIME/[.,]/}
-if ! build_log=$(cd "$ROOT" && swift build -c release 2>&1); then
-    echo "$build_log" >&2
-    die "swift build -c release failed"
-fi
-tail -n 1 <<<"$build_log"
-build_t1=${EPOCHREALTIME/[.,]/}
-[[ -x $VHDX ]] || die "no binary at $VHDX"
-awk -v us=$((build_t1 - build_t0)) 'BEGIN { printf "build time: %.1f s\n", us / 1e6 }'
-echo "vhdx:     $VHDX"
-echo "qemu-img: $(qemu-img --version | head -n 1)"
-echo "swift:    $(swift --version 2>&1 | head -n 1)"
-echo
-
-# ---------------------------------------------------------------- work dir
-mkdir -p "$PARENT"
-W=$(mktemp -d "$PARENT/vhdx-bench.XXXXXX")
-cleanup() {
-    local rc=$?
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        echo "work dir kept: $W"
-    else
-        rm -rf -- "$W"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-RSSF=$W/.rss
-echo "work dir: $W ($(df -T "$W" | awk 'NR==2 {print $2 " on " $1}'))"
+bench_header "size=${SIZE_GIB} GiB, runs=${RUNS} (convert/read), ${META_RUNS} (info/check), best run reported" \
+    BENCH_SIZE_GIB BENCH_RUNS BENCH_META_RUNS BENCH_XFS BENCH_DIR BENCH_SCRATCH BENCH_KEEP
+bench_require qemu-img:qemu-utils /usr/bin/time:time
+bench_build
+bench_workdir "$PARENT"
 
 # ---------------------------------------------------------------- test data
-# 4 MiB regions, in groups of four (one 16 MiB group = one VHDX block at qemu's default block
-# size for images over 1 GiB and up to 100 GiB). The groups cycle RRRR ZZZZ RZRZ ZRZR, so
-# exactly half of all bytes are random, and the image gets all-data, all-zero and mixed blocks.
-REGION=$((REGION_MIB << 20))
+# The source: half random, half zeros, in the 4 MiB-region pattern of make_half_random (bench-lib.sh).
 SIZE=$((SIZE_GIB << 30))
-NREG=$((SIZE / REGION))
-is_random() { # region index -> 0 (random) / 1 (zero)
-    local i=$1 g=$(( ($1 / 4) % 4 ))
-    case $g in
-        0) return 0 ;;
-        1) return 1 ;;
-        2) (( i % 2 == 0 )) ;;
-        3) (( i % 2 == 1 )) ;;
-    esac
-}
-rand_stream() {
-    # Deterministic, fast pseudo-random bytes (AES-CTR keystream); /dev/urandom as fallback.
-    if command -v openssl >/dev/null 2>&1; then
-        openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 00000000000000000000000000000000 \
-            </dev/zero 2>/dev/null
-    else
-        cat /dev/urandom
-    fi
-}
-
 echo "== test data"
 t0=${EPOCHREALTIME/[.,]/}
 RAW=$W/img.raw
-truncate -s "$SIZE" "$RAW"
-exec 4< <(rand_stream)
-random_regions=0
-i=0
-while ((i < NREG)); do
-    if is_random $i; then
-        j=$i
-        while ((j < NREG)) && is_random $j; do j=$((j + 1)); done
-        dd of="$RAW" bs=${REGION_MIB}M seek=$i count=$((j - i)) iflag=fullblock conv=notrunc status=none <&4
-        random_regions=$((random_regions + j - i))
-        i=$j
-    else
-        i=$((i + 1))
-    fi
-done
-exec 4<&-
+make_half_random "$RAW" "$SIZE"
 t1=${EPOCHREALTIME/[.,]/}
-RANDOM_BYTES=$((random_regions * REGION))
-((RANDOM_BYTES * 2 == SIZE)) || die "pattern error: $RANDOM_BYTES random bytes of $SIZE"
 awk -v us=$((t1 - t0)) -v r=$RANDOM_BYTES -v s=$SIZE -v a="$(du -B1 "$RAW" | cut -f1)" 'BEGIN {
     printf "raw:  %d MiB virtual, %d MiB random (%.1f%%), %d MiB allocated, made in %.1f s\n",
            s / 1048576, r / 1048576, 100 * r / s, a / 1048576, us / 1e6 }'
@@ -149,9 +53,8 @@ t0=${EPOCHREALTIME/[.,]/}
 qemu-img convert -f raw -O vhdx -o subformat=dynamic "$RAW" "$IMG"
 t1=${EPOCHREALTIME/[.,]/}
 info_json=$("$VHDX" info "$IMG" --json)
-json_int() { sed -n "s/.*\"$1\": *\([0-9][0-9]*\).*/\1/p" <<<"$info_json" | head -n 1; }
-VSIZE=$(json_int virtual-size)
-BLOCK=$(json_int block-size)
+VSIZE=$(json_int virtual-size <<<"$info_json")
+BLOCK=$(json_int block-size <<<"$info_json")
 FSIZE=$(stat -c %s "$IMG")
 blocks_line=$("$VHDX" info "$IMG" | sed -n 's/^blocks: //p')
 awk -v us=$((t1 - t0)) -v v="$VSIZE" -v b="$BLOCK" -v f="$FSIZE" -v bl="$blocks_line" 'BEGIN {
@@ -161,90 +64,111 @@ awk -v us=$((t1 - t0)) -v v="$VSIZE" -v b="$BLOCK" -v f="$FSIZE" -v bl="$blocks_
 "$VHDX" check "$IMG" >/dev/null || die "vhdx check reports problems on the test image"
 echo
 
-# ---------------------------------------------------------------- timing helpers
-# run_timed CMD: runs CMD (a shell string) under /usr/bin/time; sets T_US and T_RSS (KiB).
-run_timed() {
-    local t0 t1
-    t0=${EPOCHREALTIME/[.,]/}
-    eval "/usr/bin/time -f %M -o \"\$RSSF\" $1"
-    t1=${EPOCHREALTIME/[.,]/}
-    T_US=$((t1 - t0))
-    T_RSS=$(tail -n 1 "$RSSF")
-}
-# run_bare CMD: same without the /usr/bin/time wrapper (for millisecond figures); sets T_US.
-run_bare() {
-    local t0 t1
-    t0=${EPOCHREALTIME/[.,]/}
-    eval "$1"
-    t1=${EPOCHREALTIME/[.,]/}
-    T_US=$((t1 - t0))
-}
-fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
-
 # ---------------------------------------------------------------- convert / read
-OUT_V=$W/out.raw
-OUT_Q=$W/out2.raw
-names=("vhdx convert -> raw file"
-       "qemu-img convert -> raw file"
-       "qemu-img convert + sync -d (*)"
-       "cat img.vhdx > /dev/null"
-       "vhdx convert - > /dev/null")
-cmds=("\"\$VHDX\" convert \"\$IMG\" \"\$OUT_V\""
-      "qemu-img convert -f vhdx -O raw \"\$IMG\" \"\$OUT_Q\""
-      "sh -c 'qemu-img convert -f vhdx -O raw \"\$1\" \"\$2\" && sync -d \"\$2\"' sh \"\$IMG\" \"\$OUT_Q\""
-      "cat \"\$IMG\" >/dev/null"
-      "\"\$VHDX\" convert \"\$IMG\" - >/dev/null")
-preps=("rm -f \"\$OUT_V\"" "rm -f \"\$OUT_Q\"" "rm -f \"\$OUT_Q\"" ":" ":")
-N=${#names[@]}
-declare -a best rss all
-for ((k = 0; k < N; k++)); do best[k]=0; rss[k]=0; all[k]=""; done
+# convert_table DIR LABEL: the convert/read rows on the image at DIR/img.vhdx, outputs in DIR.
+# Rounds are interleaved (a b c ..., a b c ...) so drift hits all tools alike; before each
+# run the previous output is deleted and `sync` is run (untimed).
+convert_table() {
+    local dir=$1 label=$2 k r
+    IMGT=$dir/img.vhdx
+    OUT_V=$dir/out.raw
+    OUT_Q=$dir/out2.raw
+    local names=("vhdx convert -> raw file"
+                 "  same, VHDX_COPY_OFFLOAD=0"
+                 "qemu-img convert -> raw file"
+                 "qemu-img convert + sync -d (*)"
+                 "cat img.vhdx > /dev/null"
+                 "vhdx convert - > /dev/null")
+    local cmds=("\"\$VHDX\" convert \"\$IMGT\" \"\$OUT_V\""
+                "env VHDX_COPY_OFFLOAD=0 \"\$VHDX\" convert \"\$IMGT\" \"\$OUT_V\""
+                "qemu-img convert -f vhdx -O raw \"\$IMGT\" \"\$OUT_Q\""
+                "sh -c 'qemu-img convert -f vhdx -O raw \"\$1\" \"\$2\" && sync -d \"\$2\"' sh \"\$IMGT\" \"\$OUT_Q\""
+                "cat \"\$IMGT\" >/dev/null"
+                "\"\$VHDX\" convert \"\$IMGT\" - >/dev/null")
+    local preps=("rm -f \"\$OUT_V\"" "rm -f \"\$OUT_V\"" "rm -f \"\$OUT_Q\"" "rm -f \"\$OUT_Q\"" ":" ":")
+    local n=${#names[@]}
+    local -a best rss all
+    for ((k = 0; k < n; k++)); do best[k]=0; rss[k]=0; all[k]=""; done
 
-echo "== convert / read: ${SIZE_GIB} GiB virtual, 50% random data, best of $RUNS, warm cache"
-echo "warm-up: cat img.vhdx > /dev/null (so every timing below is warm-cache; caches are not dropped)"
-cat "$IMG" >/dev/null
-# Rounds are interleaved (a b b' c d, a b b' c d, ...) so drift hits all tools alike.
-for ((r = 1; r <= RUNS; r++)); do
-    for ((k = 0; k < N; k++)); do
-        eval "${preps[k]}"
-        sync
-        run_timed "${cmds[k]}"
-        all[k]+="$(fmt_s $T_US) "
-        if ((best[k] == 0 || T_US < best[k])); then best[k]=$T_US; fi
-        if ((T_RSS > rss[k])); then rss[k]=$T_RSS; fi
+    echo "== convert / read ($label): ${SIZE_GIB} GiB virtual, 50% random data, best of $RUNS, warm cache"
+    echo "warm-up: cat img.vhdx > /dev/null (so every timing below is warm-cache; caches are not dropped)"
+    cat "$IMGT" >/dev/null
+    for ((r = 1; r <= RUNS; r++)); do
+        for ((k = 0; k < n; k++)); do
+            eval "${preps[k]}"
+            sync
+            run_timed "${cmds[k]}"
+            all[k]+="$(fmt_s $T_US) "
+            if ((best[k] == 0 || T_US < best[k])); then best[k]=$T_US; fi
+            if ((T_RSS > rss[k])); then rss[k]=$T_RSS; fi
+        done
     done
-done
+    # Correctness: vhdx's output with offload (made again: the off row ran after it) and
+    # without, against qemu-img's and the source.
+    "$VHDX" convert --force "$IMGT" "$OUT_V"
+    if ! cmp -s "$OUT_V" "$OUT_Q"; then
+        echo "!!!!!!!! MISMATCH: vhdx convert output differs from qemu-img convert output !!!!!!!!" >&2
+        cmp "$OUT_V" "$OUT_Q" | head -n 3 >&2 || true
+        die "outputs differ"
+    fi
+    cmp -s "$OUT_V" "$RAW" || die "vhdx convert output differs from the original raw data"
+    local alloc_v alloc_o alloc_q
+    alloc_v=$(du -B1 "$OUT_V" | cut -f1)
+    alloc_q=$(du -B1 "$OUT_Q" | cut -f1)
+    VHDX_COPY_OFFLOAD=0 "$VHDX" convert --force "$IMGT" "$OUT_V"
+    cmp -s "$OUT_V" "$RAW" || die "vhdx convert output with VHDX_COPY_OFFLOAD=0 differs from the original raw data"
+    alloc_o=$(du -B1 "$OUT_V" | cut -f1)
 
-# Correctness: both raw outputs must be byte-identical (and equal to the original raw data).
-if ! cmp -s "$OUT_V" "$OUT_Q"; then
-    echo "!!!!!!!! MISMATCH: vhdx convert output differs from qemu-img convert output !!!!!!!!" >&2
-    cmp "$OUT_V" "$OUT_Q" | head -n 3 >&2 || true
-    die "outputs differ"
+    local tq=${best[2]} tqs=${best[3]} tcat=${best[4]}
+    printf '%-32s %9s %10s %10s %9s %8s %9s   %s\n' "tool" "seconds" "MiB/s(v)" "x qemu-img" "x q+sync" "x cat" "RSS MiB" "all runs (s)"
+    printf '%-32s %9s %10s %10s %9s %8s %9s   %s\n' "--------------------------------" "-------" "--------" "----------" "--------" "-----" "-------" "------------"
+    for ((k = 0; k < n; k++)); do
+        awk -v name="${names[k]}" -v us="${best[k]}" -v q="$tq" -v qs="$tqs" -v c="$tcat" -v v="$VSIZE" -v rss="${rss[k]}" -v all="${all[k]}" 'BEGIN {
+            printf "%-32s %9.3f %10.0f %10.2f %9.2f %8.2f %9.1f   %s\n", name, us / 1e6, (v / 1048576) / (us / 1e6), us / q, us / qs, us / c, rss / 1024, all }'
+    done
+    echo "MiB/s(v) = virtual size (${SIZE_GIB} GiB) / time; x qemu-img, x q+sync, x cat = time / that row's time (>1 = slower)."
+    echo "(*) vhdx convert ends with fdatasync on its output; plain qemu-img convert does not (it leaves"
+    echo "    dirty pages for the kernel), so 'qemu-img convert + sync -d' is the like-for-like comparison."
+    echo "vhdx convert moves data extents with copy_file_range (in-kernel copy, reflink where the filesystem"
+    echo "shares extents); VHDX_COPY_OFFLOAD=0 reads and writes them itself."
+    awk -v a="$alloc_v" -v o="$alloc_o" -v b="$alloc_q" 'BEGIN { printf "outputs: byte-identical (cmp), equal to the source raw; allocated: vhdx %d MiB (offload off: %d MiB), qemu-img %d MiB\n", a / 1048576, o / 1048576, b / 1048576 }'
+    awk -v v="${best[0]}" -v qs="$tqs" -v l="$label" 'BEGIN { r = v / qs
+        printf "headline (%s): vhdx convert / (qemu-img convert + sync) = %.2fx (target <= 0.9x: %s)\n", l, r, (r <= 0.9 ? "met" : "NOT met") }'
+    rm -f "$OUT_V" "$OUT_Q"
+    echo
+}
+
+convert_table "$W" "$(df -T "$W" | awk 'NR==2 {print $2}')"
+
+# The same on XFS (reflink: copy_file_range shares the extents, nothing is copied), on a loop
+# mount of an image file inside the work directory. Needs root and xfsprogs (installed when
+# missing); BENCH_XFS=0 skips it, and so does a machine that refuses the loop mount.
+if [[ ${BENCH_XFS:-1} != 0 ]]; then
+    XFS_IMG=$W/xfs.img XFS_MNT=$W/xfs
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "XFS (reflink) table skipped: needs root for the loop mount"
+    else
+        bench_require mkfs.xfs:xfsprogs
+        truncate -s $(( (SIZE_GIB * 3 + 2) * GiB )) "$XFS_IMG"
+        mkdir -p "$XFS_MNT"
+        if mkfs.xfs -q -m reflink=1 "$XFS_IMG" && mount -o loop "$XFS_IMG" "$XFS_MNT"; then
+            BENCH_ON_EXIT='umount "$XFS_MNT"'
+            cp "$IMG" "$XFS_MNT/img.vhdx"
+            convert_table "$XFS_MNT" "xfs, reflink, loop mount"
+            umount "$XFS_MNT"
+            BENCH_ON_EXIT=""
+        else
+            echo "XFS (reflink) table skipped: mkfs.xfs or the loop mount failed"
+        fi
+        rm -f "$XFS_IMG"
+    fi
 fi
-cmp -s "$OUT_V" "$RAW" || die "vhdx convert output differs from the original raw data"
-alloc_v=$(du -B1 "$OUT_V" | cut -f1)
-alloc_q=$(du -B1 "$OUT_Q" | cut -f1)
-
-T_Q=${best[1]}
-T_CAT=${best[3]}
-printf '%-32s %9s %10s %10s %8s %9s   %s\n' "tool" "seconds" "MiB/s(v)" "x qemu-img" "x cat" "RSS MiB" "all runs (s)"
-printf '%-32s %9s %10s %10s %8s %9s   %s\n' "--------------------------------" "-------" "--------" "----------" "-----" "-------" "------------"
-for ((k = 0; k < N; k++)); do
-    awk -v name="${names[k]}" -v us="${best[k]}" -v q="$T_Q" -v c="$T_CAT" -v v="$VSIZE" -v rss="${rss[k]}" -v all="${all[k]}" 'BEGIN {
-        printf "%-32s %9.3f %10.0f %10.2f %8.2f %9.1f   %s\n", name, us / 1e6, (v / 1048576) / (us / 1e6), us / q, us / c, rss / 1024, all }'
-done
-echo "MiB/s(v) = virtual size (${SIZE_GIB} GiB) / time; x qemu-img, x cat = time / that tool's time (>1 = slower)."
-echo "(*) vhdx convert ends with fdatasync on its output; plain qemu-img convert does not (it leaves"
-echo "    dirty pages for the kernel), so 'qemu-img convert + sync -d' is the like-for-like comparison."
-echo "cat reads the ${FSIZE}-byte .vhdx file, not the virtual disk; its MiB/s is also per virtual size."
-awk -v a="$alloc_v" -v b="$alloc_q" 'BEGIN { printf "outputs: byte-identical (cmp), equal to the source raw; allocated: vhdx %d MiB, qemu-img %d MiB\n", a / 1048576, b / 1048576 }'
-rm -f "$OUT_V" "$OUT_Q"
-echo
 
 # ---------------------------------------------------------------- 64 TiB metadata
 IMG64=$W/img64t.vhdx
 qemu-img create -f vhdx "$IMG64" 64T >/dev/null
 info_json=$("$VHDX" info "$IMG64" --json)
-awk -v b="$(json_int block-size)" -v f="$(stat -c %s "$IMG64")" -v m="$META_RUNS" 'BEGIN {
+awk -v b="$(json_int block-size <<<"$info_json")" -v f="$(stat -c %s "$IMG64")" -v m="$META_RUNS" 'BEGIN {
     printf "== metadata: empty 64 TiB dynamic VHDX (block size %d MiB, file %.1f MiB), best of %d\n", b / 1048576, f / 1048576, m }'
 
 mnames=("vhdx info" "qemu-img info" "vhdx check" "qemu-img check")

@@ -54,7 +54,8 @@ SEED=${BENCH_SEED:-1}
 SETTLE=${BENCH_SETTLE:-2}
 PARENT=${BENCH_DIR:-/var/tmp}
 
-die() { echo "bench-track: error: $*" >&2; exit 1; }
+BENCH_NAME=bench-track
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 for v in RUNS SIZE_GIB SEQ_GIB WRITES GWRITES; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_${v/GWRITES/GRANULE_WRITES} must be a positive integer (got '${!v}')"
 done
@@ -62,89 +63,22 @@ done
 [[ $SETTLE =~ ^[0-9]+$ ]] || die "BENCH_SETTLE must be a non-negative integer (got '$SETTLE')"
 ((SEQ_GIB <= SIZE_GIB)) || die "BENCH_SEQ_GIB ($SEQ_GIB) must not exceed BENCH_SIZE_GIB ($SIZE_GIB)"
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SCRATCH=${BENCH_SCRATCH:-$ROOT/.build}
-[[ $SCRATCH == /* ]] || SCRATCH=$ROOT/$SCRATCH
-VHDX=$SCRATCH/release/vhdx
-BENCH=$SCRATCH/release/VHDXBench
-
-# ---------------------------------------------------------------- header
-echo "== bench-track"
-cmdline="$(printf '%q ' "$0" "$@")"
-envs=""
-for v in BENCH_RUNS BENCH_SIZE_GIB BENCH_SEQ_GIB BENCH_WRITES BENCH_GRANULE_WRITES BENCH_SEED BENCH_SETTLE BENCH_DIR BENCH_SCRATCH BENCH_KEEP; do
-    if [[ -n ${!v:-} ]]; then envs+="$v=$(printf '%q' "${!v}") "; fi
-done
-echo "command:  ${envs}${cmdline% }"
-echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-mem_gib=$(awk '/^MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo 2>/dev/null || true)
-echo "machine:  nproc=$(nproc), cpu=\"${cpu_model:-unknown}\", mem=${mem_gib:-?} GiB, kernel=$(uname -r)"
-echo "settings: runs=${RUNS} (median reported, 1 warm-up), random-write disk ${SIZE_GIB} GiB, sequential ${SEQ_GIB} GiB, random writes=${WRITES}, 64 KiB writes=${GWRITES}, seed=${SEED}, settle=${SETTLE} s"
-echo
-
-# ---------------------------------------------------------------- tools
-need=()
-[[ -x /usr/bin/time ]] || need+=(time)
-command -v strace >/dev/null 2>&1 || need+=(strace)
-if ((${#need[@]})); then
-    SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then command -v sudo >/dev/null 2>&1 && SUDO=sudo || die "need root or sudo to install: ${need[*]}"; fi
-    echo "installing: ${need[*]}"
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
-fi
-[[ -x /usr/bin/time ]] || die "/usr/bin/time still missing"
-command -v strace >/dev/null 2>&1 || die "strace still missing"
-
-echo "== build"
-build_t0=${EPOCHREALTIME/[.,]/}
-if ! build_log=$(cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" 2>&1); then
-    echo "$build_log" >&2
-    die "swift build -c release failed"
-fi
-tail -n 1 <<<"$build_log"
-build_t1=${EPOCHREALTIME/[.,]/}
-[[ -x $VHDX ]] || die "no binary at $VHDX"
-[[ -x $BENCH ]] || die "no binary at $BENCH"
-awk -v us=$((build_t1 - build_t0)) 'BEGIN { printf "build time: %.1f s\n", us / 1e6 }'
-echo "vhdx:     $VHDX"
-echo "bench:    $BENCH"
-echo "swift:    $(swift --version 2>&1 | head -n 1)"
-echo
+bench_header "runs=${RUNS} (median reported, 1 warm-up), random-write disk ${SIZE_GIB} GiB, sequential ${SEQ_GIB} GiB, random writes=${WRITES}, 64 KiB writes=${GWRITES}, seed=${SEED}, settle=${SETTLE} s" \
+    BENCH_RUNS BENCH_SIZE_GIB BENCH_SEQ_GIB BENCH_WRITES BENCH_GRANULE_WRITES BENCH_SEED BENCH_SETTLE BENCH_DIR BENCH_SCRATCH BENCH_KEEP
+bench_require /usr/bin/time:time strace:strace
+bench_build bench
 
 # ---------------------------------------------------------------- work dir
-mkdir -p "$PARENT"
 # Room: two fully allocated random-write disks, two sequential ones, the 64 TiB disk's data
 # (1 GiB per 16,384 writes) three times (it and two copies), plus slack.
 need_gib=$((2 * SIZE_GIB + 2 * SEQ_GIB + 3 * (GWRITES * 64 / 1048576 + 1) + 2))
 avail_gib=$(df -P -B1G "$PARENT" | awk 'NR==2 {print $4}')
 echo "space:    ${avail_gib} GiB free under $PARENT (df), about ${need_gib} GiB needed"
 ((avail_gib >= need_gib)) || die "not enough free space under $PARENT: ${avail_gib} GiB, need about ${need_gib} GiB (set BENCH_DIR)"
-W=$(mktemp -d "$PARENT/vhdx-bench-track.XXXXXX")
-cleanup() {
-    local rc=$?
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        echo "work dir kept: $W"
-    else
-        rm -rf -- "$W"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-echo "work dir: $W ($(df -T "$W" | awk 'NR==2 {print $2 " on " $1}'))"
+bench_workdir "$PARENT"
 echo
 
 # ---------------------------------------------------------------- helpers
-GiB=1073741824
-now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
-settle() { sync; sleep "$SETTLE"; }
-kv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
-# median of the numbers given (mean of the middle two for an even count)
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# json_int KEY: an integer field of the JSON on stdin
-json_int() { sed -n "s/.*\"$1\": *\([0-9][0-9]*\).*/\1/p" | head -n 1; }
 # fdatasyncs CMD...: runs CMD under strace -f -c; prints its fdatasync + fsync count.
 fdatasyncs() {
     strace -f -c -e trace=fdatasync,fsync -o "$W/.strace" "$@" >/dev/null

@@ -42,9 +42,9 @@ FLUSH_EVERY=${BENCH_FLUSH_EVERY:-0}
 SAMPLE=${BENCH_SAMPLE:-200}
 SETTLE=${BENCH_SETTLE:-5}
 PARENT=${BENCH_DIR:-/var/tmp}
-REGION_MIB=4
 
-die() { echo "bench-write: error: $*" >&2; exit 1; }
+BENCH_NAME=bench-write
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 [[ $SIZE_GIB =~ ^[1-9][0-9]*$ ]] || die "BENCH_SIZE_GIB must be a positive integer (got '$SIZE_GIB')"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer (got '$RUNS')"
 [[ $WRITES =~ ^[1-9][0-9]*$ ]] || die "BENCH_WRITES must be a positive integer (got '$WRITES')"
@@ -53,96 +53,16 @@ die() { echo "bench-write: error: $*" >&2; exit 1; }
 [[ $SAMPLE =~ ^[1-9][0-9]*$ ]] || die "BENCH_SAMPLE must be a positive integer (got '$SAMPLE')"
 [[ $SETTLE =~ ^[0-9]+$ ]] || die "BENCH_SETTLE must be a non-negative integer (got '$SETTLE')"
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SCRATCH=${BENCH_SCRATCH:-$ROOT/.build}
-[[ $SCRATCH == /* ]] || SCRATCH=$ROOT/$SCRATCH
-VHDX=$SCRATCH/release/vhdx
-BENCH=$SCRATCH/release/VHDXBench
-
-# ---------------------------------------------------------------- header
-echo "== bench-write"
-cmdline="$(printf '%q ' "$0" "$@")"
-envs=""
-for v in BENCH_SIZE_GIB BENCH_RUNS BENCH_WRITES BENCH_SEED BENCH_FLUSH_EVERY BENCH_SAMPLE BENCH_SETTLE BENCH_DIR BENCH_SCRATCH BENCH_KEEP; do
-    if [[ -n ${!v:-} ]]; then envs+="$v=$(printf '%q' "${!v}") "; fi
-done
-echo "command:  ${envs}${cmdline% }"
-echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
-mem_gib=$(awk '/^MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo 2>/dev/null || true)
-echo "machine:  nproc=$(nproc), cpu=\"${cpu_model:-unknown}\", mem=${mem_gib:-?} GiB, kernel=$(uname -r)"
-echo "settings: size=${SIZE_GIB} GiB, runs=${RUNS}, best run reported; random writes=${WRITES}, seed=${SEED}, flush-every=${FLUSH_EVERY}, read-back sample=${SAMPLE}, settle=${SETTLE} s"
-echo
-
-# ---------------------------------------------------------------- tools
-need=()
-{ command -v qemu-img && command -v qemu-io; } >/dev/null 2>&1 || need+=(qemu-utils)
-[[ -x /usr/bin/time ]] || need+=(time)
-if ((${#need[@]})); then
-    SUDO=""
-    if [[ $(id -u) -ne 0 ]]; then command -v sudo >/dev/null 2>&1 && SUDO=sudo || die "need root or sudo to install: ${need[*]}"; fi
-    echo "installing: ${need[*]}"
-    $SUDO apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >&2
-fi
-command -v qemu-img >/dev/null 2>&1 || die "qemu-img still missing"
-command -v qemu-io >/dev/null 2>&1 || die "qemu-io still missing"
-[[ -x /usr/bin/time ]] || die "/usr/bin/time still missing"
-
-echo "== build"
-build_t0=${EPOCHREALTIME/[.,]/}
-# Builds every target: the vhdx CLI and the VHDXBench driver.
-if ! build_log=$(cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" 2>&1); then
-    echo "$build_log" >&2
-    die "swift build -c release failed"
-fi
-tail -n 1 <<<"$build_log"
-build_t1=${EPOCHREALTIME/[.,]/}
-[[ -x $VHDX ]] || die "no binary at $VHDX"
-[[ -x $BENCH ]] || die "no binary at $BENCH"
-awk -v us=$((build_t1 - build_t0)) 'BEGIN { printf "build time: %.1f s\n", us / 1e6 }'
-echo "vhdx:     $VHDX"
-echo "bench:    $BENCH"
-echo "qemu-img: $(qemu-img --version | head -n 1)"
+bench_header "size=${SIZE_GIB} GiB, runs=${RUNS}, best run reported; random writes=${WRITES}, seed=${SEED}, flush-every=${FLUSH_EVERY}, read-back sample=${SAMPLE}, settle=${SETTLE} s" \
+    BENCH_SIZE_GIB BENCH_RUNS BENCH_WRITES BENCH_SEED BENCH_FLUSH_EVERY BENCH_SAMPLE BENCH_SETTLE BENCH_DIR BENCH_SCRATCH BENCH_KEEP
+bench_require qemu-img:qemu-utils qemu-io:qemu-utils /usr/bin/time:time
+bench_build bench
 echo "qemu-io:  $(qemu-io --version | head -n 1)"
 echo "cp:       $(cp --version | head -n 1)"
-echo "swift:    $(swift --version 2>&1 | head -n 1)"
-echo
-
-# ---------------------------------------------------------------- work dir
-mkdir -p "$PARENT"
-W=$(mktemp -d "$PARENT/vhdx-bench-write.XXXXXX")
-cleanup() {
-    local rc=$?
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        echo "work dir kept: $W"
-    else
-        rm -rf -- "$W"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-RSSF=$W/.rss
-echo "work dir: $W ($(df -T "$W" | awk 'NR==2 {print $2 " on " $1}'))"
+bench_workdir "$PARENT"
 
 # ---------------------------------------------------------------- helpers
-REGION=$((REGION_MIB << 20))
 SIZE=$((SIZE_GIB << 30))
-NREG=$((SIZE / REGION))
-MiB=1048576
-rand_stream() { # IV (32 hex digits)
-    # Deterministic, fast pseudo-random bytes (AES-CTR keystream); /dev/urandom as fallback.
-    if command -v openssl >/dev/null 2>&1; then
-        openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv "$1" </dev/zero 2>/dev/null
-    else
-        cat /dev/urandom
-    fi
-}
-fmt_s() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1e6 }'; }
-now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
-# settle: before each timed run (untimed): write back everything, then let freed memory settle.
-settle() { sync; sleep "$SETTLE"; }
 # info_int FILE KEY: an integer field of `vhdx info --json` (first match; block-counts keys too).
 info_int() { "$VHDX" info "$1" --json | sed -n "s/.*\"$2\": *\([0-9][0-9]*\).*/\1/p" | head -n 1; }
 # expect_rc WANT WHAT CMD...: runs CMD, fails loudly unless its exit status is WANT.
@@ -160,41 +80,13 @@ expect_rc() {
 }
 
 # ---------------------------------------------------------------- test data
-# 4 MiB regions, in groups of four (one 16 MiB group = one VHDX block at qemu's default block
-# size for images over 1 GiB and up to 100 GiB). The groups cycle RRRR ZZZZ RZRZ ZRZR, so
-# exactly half of all bytes are random, and the image gets all-data, all-zero and mixed blocks.
-is_random() { # region index -> 0 (random) / 1 (zero)
-    local i=$1 g=$(( ($1 / 4) % 4 ))
-    case $g in
-        0) return 0 ;;
-        1) return 1 ;;
-        2) (( i % 2 == 0 )) ;;
-        3) (( i % 2 == 1 )) ;;
-    esac
-}
+# The source: half random, half zeros, in the 4 MiB-region pattern of make_half_random (bench-lib.sh).
 
 echo "== test data"
 t0=$(now_us)
 SRC=$W/src.raw
-truncate -s "$SIZE" "$SRC"
-exec 4< <(rand_stream 00000000000000000000000000000000)
-random_regions=0
-i=0
-while ((i < NREG)); do
-    if is_random $i; then
-        j=$i
-        while ((j < NREG)) && is_random $j; do j=$((j + 1)); done
-        dd of="$SRC" bs=${REGION_MIB}M seek=$i count=$((j - i)) iflag=fullblock conv=notrunc status=none <&4
-        random_regions=$((random_regions + j - i))
-        i=$j
-    else
-        i=$((i + 1))
-    fi
-done
-exec 4<&-
+make_half_random "$SRC" "$SIZE"
 t1=$(now_us)
-RANDOM_BYTES=$((random_regions * REGION))
-((RANDOM_BYTES * 2 == SIZE)) || die "pattern error: $RANDOM_BYTES random bytes of $SIZE"
 awk -v us=$((t1 - t0)) -v r=$RANDOM_BYTES -v s=$SIZE -v a="$(du -B1 "$SRC" | cut -f1)" 'BEGIN {
     printf "src.raw: %d MiB virtual, %d MiB random (%.1f%%), %d MiB allocated, made in %.1f s\n",
            s / 1048576, r / 1048576, 100 * r / s, a / 1048576, us / 1e6 }'
@@ -312,7 +204,7 @@ echo "write plan: $WRITES writes, $distinct distinct 4 KiB offsets; they touch $
 echo "making the fully allocated images (${SIZE_GIB} GiB of random data, 32 MiB blocks)..."
 FULL=$W/full.raw
 # (process substitution, not a pipe: the endless stream's SIGPIPE must not trip pipefail)
-dd of="$FULL" bs=${REGION_MIB}M count="$NREG" iflag=fullblock status=none < <(rand_stream 0f0e0d0c0b0a09080706050403020100)
+dd of="$FULL" bs=${REGION_MIB}M count=$((SIZE / REGION)) iflag=fullblock status=none < <(rand_stream 0f0e0d0c0b0a09080706050403020100)
 (( $(stat -c %s "$FULL") == SIZE )) || die "full.raw is $(stat -c %s "$FULL") bytes, expected $SIZE"
 V_FULL=$W/full-v.vhdx
 Q_FULL=$W/full-q.vhdx
@@ -341,7 +233,6 @@ S=${#snames[@]}
 declare -a vbest qbest vinner vflush vall qall
 for ((k = 0; k < S; k++)); do vbest[k]=0; qbest[k]=0; vinner[k]=""; vflush[k]=""; vall[k]=""; qall[k]=""; done
 
-kv() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 for ((r = 1; r <= RUNS; r++)); do
     for ((k = 0; k < S; k++)); do
         # vhdx: the engine through VHDXBench (open, writes, flush, close), whole process timed.

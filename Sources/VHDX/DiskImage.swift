@@ -134,9 +134,9 @@ public final class DiskImage {
     /// Data blocks hold bytes; so, for this purpose, do invalid states (reading them reports
     /// the corruption). Differencing images never get here: their runs come from the chain.
     private func isAllocated(_ state: UInt8) -> Bool {
-        switch PayloadBlockState(rawValue: state) {
-        case .fullyPresent, .partiallyPresent, nil: return true
-        case .notPresent, .zero, .unmapped, .unmappedV095, .undefined: return false
+        switch Extent.Kind(state: state) {
+        case .data, .partial, .invalid: return true
+        case .notPresent, .zero, .unmapped, .undefined: return false
         }
     }
 

@@ -180,6 +180,26 @@ public final class FileStorage: Storage, @unchecked Sendable {
     }()
     #endif
 
+    /// Starts writing [offset, offset + length) back to the disk without waiting
+    /// (sync_file_range SYNC_FILE_RANGE_WRITE), so a long copy's final flush does not write
+    /// everything at once: the disk works while the copy goes on. Best effort: where the call
+    /// is missing or fails, the final `synchronize` still writes everything.
+    public func startWriteback(offset: UInt64, length: UInt64) {
+        #if os(Linux)
+        guard isWritable, let syncFileRange = FileStorage.syncFileRange,
+              offset <= UInt64(Int64.max), length <= UInt64(Int64.max) - offset else { return }
+        _ = syncFileRange(fd, off_t(offset), off_t(length), 2)  // SYNC_FILE_RANGE_WRITE
+        #endif
+    }
+
+    #if os(Linux)
+    /// glibc's sync_file_range, which the Swift Glibc module does not export (_GNU_SOURCE).
+    private static let syncFileRange: (@convention(c) (Int32, off_t, off_t, UInt32) -> Int32)? = {
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+        return unsafeBitCast(sym, to: (@convention(c) (Int32, off_t, off_t, UInt32) -> Int32).self)
+    }()
+    #endif
+
     public enum SeekResult: Equatable { case at(UInt64), none, unknown }
 
     /// lseek SEEK_DATA (`data: true`) or SEEK_HOLE from `offset`: where the next data or hole

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VHDX
 
 @main
 struct Tool: ParsableCommand {
@@ -13,6 +14,7 @@ struct Tool: ParsableCommand {
             0x hex. A fraction is accepted when it comes to whole bytes (1.5G); decimal units (MB) are \
             refused: use M.
             """,
+        version: SwiftVHDX.version,
         subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self, SetCommand.self]
     )
 

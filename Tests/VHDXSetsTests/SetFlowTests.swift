@@ -125,7 +125,7 @@ struct SetFlowTests {
 
 func sha256Hex(_ bytes: [UInt8]) -> String {
     let tmp = Fixtures.tempPath("model.bin")
-    FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
+    _ = FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
     defer { try? FileManager.default.removeItem(atPath: tmp) }
     return (try? Shell.sha256(file: tmp)) ?? ""
 }

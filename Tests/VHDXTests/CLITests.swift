@@ -167,4 +167,22 @@ struct CLITests {
         #expect(try vhdx("check '\(junk)'").status == 2)
         unlink(junk)
     }
+
+    /// `check --chain` of an image whose own headers are both destroyed is corruption (exit 2,
+    /// with its JSON report), as without --chain: not "the check could not run" (exit 1, no
+    /// report), which a CI job would misread as a missing file.
+    @Test func checkChainOfADamagedImageIsCorruption() throws {
+        let img = Fixtures.tempPath("noheader.vhdx")
+        defer { unlink(img) }
+        #expect(try vhdx("create '\(img)' 8M").status == 0)
+        for offset in [64 << 10, 128 << 10] {
+            try Shell.run("printf XXXXXXXX | dd of='\(img)' bs=1 seek=\(offset) conv=notrunc status=none")
+        }
+        for args in ["check --json", "check --json --chain"] {
+            let r = try vhdx("\(args) '\(img)'")
+            #expect(r.status == 2, "\(args): \(r.stderr)")
+            let j = try json(r.stdout)
+            #expect(j["result"] as? String == "corrupt", "\(args)")
+        }
+    }
 }

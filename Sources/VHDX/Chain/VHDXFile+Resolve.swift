@@ -55,7 +55,7 @@ extension VHDXFile {
             }
             switch PayloadBlockState(rawValue: entry.state) {
             case .fullyPresent:
-                try emit(here(.data, v, n, file: entry.fileOffset + inBlock))
+                try emit(here(.data, v, n, file: try payloadOffset(entry, block: block) + inBlock))
             case .zero: try emit(here(.zero, v, n))
             case .unmapped, .unmappedV095: try emit(here(.unmapped, v, n))
             case .undefined: try emit(here(.undefined, v, n))
@@ -67,9 +67,10 @@ extension VHDXFile {
                                     at: layout.batRegion.fileOffset + geometry.payloadIndex(block: block) * 8)
                 }
                 let base = block * blockSize
+                let file = try payloadOffset(entry, block: block)
                 try forEachBitmapRun(block: block, inBlock: inBlock, count: n) { (present, a, b) throws(VHDXError) in
                     if present {
-                        try emit(here(.data, base + a, b - a, file: entry.fileOffset + a))
+                        try emit(here(.data, base + a, b - a, file: file + a))
                     } else {
                         try resolveInParent(base + a, base + b, layer: layer, emit)
                     }
@@ -80,6 +81,20 @@ extension VHDXFile {
             }
             v += n
         }
+    }
+
+    /// Where a present block's bytes start in the file: never in the header section, and the
+    /// whole block addressable (a damaged entry is an error here, not a read of wrong bytes).
+    private func payloadOffset(_ entry: BATEntry, block: UInt64) throws(VHDXError) -> UInt64 {
+        let at = layout.batRegion.fileOffset + geometry.payloadIndex(block: block) * 8
+        guard entry.fileOffset >= Layout.headerSectionSize else {
+            throw VHDXError(.corrupt, "block \(block) is present but its file offset \(entry.fileOffset) lies in the header section",
+                            path: storage.name, at: at)
+        }
+        guard entry.fileOffset <= UInt64(Int64.max) - blockSize else {
+            throw VHDXError(.corrupt, "block \(block) has file offset \(entry.fileOffset), beyond any file", path: storage.name, at: at)
+        }
+        return entry.fileOffset
     }
 
     private func resolveInParent(_ start: UInt64, _ end: UInt64, layer: Int, _ emit: (ResolvedExtent) throws(VHDXError) -> Void) throws(VHDXError) {

@@ -9,6 +9,12 @@ extension Checker {
         var report = try check(path: path)
         let top: VHDXFile
         do { top = try VHDXFile.openChain(path: path, parents: parents) } catch {
+            // The image's own damage is the answer (corrupt, exit 2), not "the check could not
+            // run": its parents cannot be reached through it.
+            if !report.complete || (error.code == .corrupt && report.corruptions > 0) {
+                report.findings.append(Finding(.notice, "parent chain", "parents not checked: \(error.message)"))
+                return report
+            }
             guard error.code == .parentMismatch || error.code == .cyclicChain else { throw error }
             report.findings.append(Finding(.corruption, "parent chain", "\(error.path.map { "\($0): " } ?? "")\(error.message)"))
             return report

@@ -14,16 +14,80 @@ public struct RawConverter {
     static let zeroGranule = 4096
 
     public let source: VHDXFile
+    /// How data extents reach a file output: in the kernel where it can (`CopyOffload`), else
+    /// read and written here. Off with VHDX_COPY_OFFLOAD=0; tests give it a failing kernel call.
+    public var copyOffload = CopyOffload()
     public init(source: VHDXFile) { self.source = source }
 
     /// Writes to `path` through a temporary file in the same directory, renamed over `path` only
     /// once complete and flushed, so a failure never leaves a half-written output. A `path` that
     /// is a layer of the source's chain is refused; an existing one is replaced only with `overwrite`.
-    public func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) {
+    /// Returns the offload's account (bytes copied in the kernel and through the fallback).
+    @discardableResult
+    public func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) -> CopyOffload {
         try refuseOverwritingInput(path, inputs: source.chain.map { $0.storage.name })
+        var offload = copyOffload
         try writeAtomically(path, overwrite: overwrite) { (out) throws(VHDXError) in
             try out.resize(to: source.virtualSize)
-            try copy(to: out, sparse: true, progress: progress)
+            let paced = RawConverter.startingWriteback(of: out, progress: progress)
+            if offload.enabled {
+                try copyOffloaded(to: out, offload: &offload, progress: paced)
+            } else {
+                try copy(to: out, sparse: true, progress: paced)
+            }
+        }
+        return offload
+    }
+
+    /// Disk writeback is started behind the copy every `writebackStep` bytes, so the final
+    /// flush does not have to write the whole output at once (it took most of a convert's
+    /// time on ext4, after the copy instead of beside it).
+    static let writebackStep: UInt64 = 64 << 20
+
+    /// `progress`, also starting writeback of the output up to where the copy has got.
+    static func startingWriteback(of out: FileStorage, progress: Progress?) -> Progress {
+        var started: UInt64 = 0
+        return { done, total in
+            if done >= started + writebackStep || (done == total && done > started) {
+                out.startWriteback(offset: started, length: done - started)
+                started = done
+            }
+            progress?(done, total)
+        }
+    }
+
+    /// Each data extent goes from its layer's file to the output with `CopyOffload` (the
+    /// output is new and truncated to size, so everything else already reads as zeros). The
+    /// kernel copies what the file stores, zeros included, where this loop would leave holes;
+    /// so a fixed layer, whose blocks are mostly preallocated zeros (Hyper-V writes them out),
+    /// is read here instead, and so is a layer whose reads go through an in-memory log replay
+    /// (its file does not hold what the replay shows).
+    func copyOffloaded(to out: FileStorage, offload: inout CopyOffload, progress: Progress?) throws(VHDXError) {
+        let total = source.virtualSize
+        let layers = source.chain
+        var buffer: [UInt8] = []
+        try source.forEachResolvedExtent { (e) throws(VHDXError) in
+            defer { progress?(e.end, total) }
+            guard e.kind == .data, let file = e.fileOffset else { return }
+            let layer = layers[e.layer]
+            func throughBuffer(_ from: UInt64, _ to: UInt64, _ count: UInt64) throws(VHDXError) {
+                if buffer.isEmpty { buffer = [UInt8](repeating: 0, count: RawConverter.chunk) }
+                var done: UInt64 = 0
+                while done < count {
+                    let n = Int(min(UInt64(RawConverter.chunk), count - done))
+                    try typed { try buffer.withUnsafeMutableBytes { b in
+                        let piece = UnsafeMutableRawBufferPointer(rebasing: b[0..<n])
+                        try layer.readStored(into: piece, at: from + done)
+                        try RawConverter.writeNonZeroRuns(out, UnsafeRawBufferPointer(piece), at: to + done)
+                    } }
+                    done += UInt64(n)
+                }
+            }
+            if layer.diskType != .fixed, let stored = layer.io as? FileStorage {
+                try offload.copy(from: stored, at: file, to: out, at: e.virtualOffset, length: e.length, fallback: throughBuffer)
+            } else {
+                try throughBuffer(file, e.virtualOffset, e.length)
+            }
         }
     }
 
@@ -35,35 +99,18 @@ public struct RawConverter {
 
     func copy(to out: Storage, sparse: Bool, progress: Progress?) throws(VHDXError) {
         let total = source.virtualSize
-        var buffer = [UInt8](repeating: 0, count: RawConverter.chunk)
-        var done: UInt64 = 0
+        var zeros: [UInt8] = []
         // Resolved through the chain: only extents some layer holds data for are read, straight
-        // from that layer's file (no second walk down the chain per block).
-        let layers = source.chain
-        try source.forEachResolvedExtent { (extent) throws(VHDXError) in
-            var v = extent.virtualOffset
-            let end = extent.virtualOffset + extent.length
-            if extent.kind != .data {
-                if !sparse { try RawConverter.writeZeros(out, from: v, count: extent.length, buffer: &buffer) }
-                done += extent.length
-                progress?(done, total)
-                return
+        // from that layer's file (no second walk down the chain per block), joined into as few
+        // preads as the layers allow.
+        try source.forEachChunk(size: RawConverter.chunk) { (offset, length, bytes) throws(VHDXError) in
+            if let bytes {
+                if sparse { try RawConverter.writeNonZeroRuns(out, bytes, at: offset) } else { try out.write(bytes, at: offset) }
+            } else if !sparse {
+                if zeros.isEmpty { zeros = [UInt8](repeating: 0, count: RawConverter.chunk) }
+                try RawConverter.writeZeros(out, from: offset, count: length, buffer: &zeros)
             }
-            while v < end {
-                let n = Int(min(UInt64(RawConverter.chunk), end - v))
-                try typed { try buffer.withUnsafeMutableBytes { b in
-                    let piece = UnsafeMutableRawBufferPointer(rebasing: b[0..<n])
-                    try layers[extent.layer].readStored(into: piece, at: extent.fileOffset! + (v - extent.virtualOffset))
-                    if sparse {
-                        try RawConverter.writeNonZeroRuns(out, UnsafeRawBufferPointer(piece), at: v)
-                    } else {
-                        try out.write(UnsafeRawBufferPointer(piece), at: v)
-                    }
-                } }
-                v += UInt64(n)
-                done += UInt64(n)
-                progress?(done, total)
-            }
+            progress?(offset + length, total)
         }
     }
 

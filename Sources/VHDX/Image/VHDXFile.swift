@@ -24,6 +24,8 @@ public final class VHDXFile {
     /// A writable open's pending log, until `prepareForWrites` writes it into the file.
     var pendingLog: LogSequence?
     var bat: BATTable
+    /// Sector-bitmap pages read lately (differencing images); emptied by every metadata change.
+    let bitmapPages = SectorBitmapCache()
     /// The parent this differencing image reads through, opened read-only (see `attachParents`).
     public internal(set) var parent: VHDXFile?
     /// How `parent` was found and accepted.
@@ -130,6 +132,7 @@ public final class VHDXFile {
         logReplay?.inMemory = false
         io = storage
         bat.storage = storage
+        bitmapPages.removeAll()
         try observer?.didReplayLog(self)
     }
 

@@ -87,6 +87,8 @@ extension VHDXFile {
 
     /// Writes the durable entry's updates to their places (again, after a failure).
     func finishApplying() throws(VHDXError) {
+        // Sector-bitmap pages among the updates would be stale in the read cache.
+        if !journal.unapplied.isEmpty { bitmapPages.removeAll() }
         for u in journal.unapplied {
             switch u {
             case let .data(offset, bytes): try storage.write(bytes, at: offset)

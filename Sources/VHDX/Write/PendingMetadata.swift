@@ -72,6 +72,7 @@ extension VHDXFile {
     func allocate(_ length: UInt64) throws(VHDXError) -> UInt64 {
         let offset = nextFreeOffset
         nextFreeOffset += length
+        bitmapPages.removeAll()  // the space is cleared below; no cached page may outlive that
         let size = try storage.size()
         if offset < size { try storage.discard(offset: offset, length: min(size, nextFreeOffset) - offset) }
         if size < nextFreeOffset { try storage.resize(to: nextFreeOffset) }

@@ -10,21 +10,33 @@ public enum SectorBitmap {
         let end = first + count
         precondition(end <= bytes.count * 8, "bit range past the bitmap slice")
         while i < end {
-            let value = bit(bytes, i)
-            var j = i + 1
-            while j < end {
-                // Whole bytes of the same value are skipped at once.
-                if j % 8 == 0, j + 8 <= end {
-                    let b = bytes[j / 8]
-                    if b == (value ? 0xFF : 0) { j += 8; continue }
-                }
-                if bit(bytes, j) != value { break }
-                j += 1
-            }
-            out.append((value, i..<j))
+            let j = runEnd(bytes, from: i, to: end)
+            out.append((bit(bytes, i), i..<j))
             i = j
         }
         return out
+    }
+
+    /// The end of the run of bits equal to bit `i`, at most `end`. Allocates nothing: chain
+    /// reads scan a bitmap once per layer and sub-range, millions of times on fragmented chains.
+    @inline(__always)
+    public static func runEnd(_ bytes: UnsafeRawBufferPointer, from i: Int, to end: Int) -> Int {
+        let value = bit(bytes, i)
+        var j = i + 1
+        while j < end {
+            // Whole bytes (and 8-byte words) of the same value are skipped at once.
+            if j % 64 == 0, j + 64 <= end {
+                let w = bytes.loadUnaligned(fromByteOffset: j / 8, as: UInt64.self)
+                if w == (value ? ~0 : 0) { j += 64; continue }
+            }
+            if j % 8 == 0, j + 8 <= end {
+                let b = bytes[j / 8]
+                if b == (value ? 0xFF : 0) { j += 8; continue }
+            }
+            if bit(bytes, j) != value { break }
+            j += 1
+        }
+        return j
     }
 
     @inline(__always)
