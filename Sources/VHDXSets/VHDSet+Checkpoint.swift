@@ -50,8 +50,8 @@ extension VHDSet {
     func createChild(_ relative: String, of parent: String) throws(VHDXError) {
         let child = absolute(relative)
         try VHDXCreator.createChild(path: child, parentPath: parent)
-        let image = try VHDXFile.open(path: child, writable: true)
-        try ChangeTracking.followParent(image, parent: try VHDXFile.open(path: parent))
+        let image = try VHDXFile.openFile(path: child, writable: true)
+        try ChangeTracking.followParent(image, parent: try VHDXFile.openFile(path: parent))
         try image.close()
     }
 }

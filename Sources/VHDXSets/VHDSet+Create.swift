@@ -34,7 +34,7 @@ extension VHDSet {
         let leafAbsolute = SetPath.join(ParentPaths.directory(of: path) == "." ? "" : ParentPaths.directory(of: path), leaf)
         try VHDXCreator.create(path: leafAbsolute, options: options)
         do {
-            let image = try VHDXFile.open(path: leafAbsolute, writable: true)
+            let image = try VHDXFile.openFile(path: leafAbsolute, writable: true)
             try ChangeTracking.enable(image, granule: tracking.granule, history: tracking.history)
             try image.close()
             return try writeNewSet(path, leaf: leaf, diskID: image.layout.virtualDiskID, overwrite: overwrite)
@@ -54,7 +54,7 @@ extension VHDSet {
         guard let rel = relativePath(of: disk, inFolderOf: path) else {
             throw VHDXError(.invalidArgument, "a set's backing files live in the set file's folder or below it; move the disk there first (set paths never leave the set's folder)", path: disk)
         }
-        let image = try VHDXFile.open(path: disk, writable: true)
+        let image = try VHDXFile.openFile(path: disk, writable: true)
         guard image.diskType != .differencing else {
             throw VHDXError(.unsupported, "a differencing disk cannot start a set (its parents would be outside the set): flatten it with `vhdx convert` or merge it first", path: disk)
         }

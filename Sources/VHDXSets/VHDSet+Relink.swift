@@ -19,7 +19,7 @@ extension VHDSet {
         }
         let e = try snapshotOrThrow(id)
         guard e.hasFile else { throw VHDXError(.invalidArgument, "snapshot {\(id)} has no file (a reference point)", path: path) }
-        let image = try VHDXFile.open(path: newFile)
+        let image = try VHDXFile.openFile(path: newFile)
         let dwg = image.header.dataWriteGUID
         guard image.layout.virtualDiskID == record.virtualDiskID else {
             throw VHDXError(.parentMismatch, "the file belongs to the disk {\(image.layout.virtualDiskID)}, the set to {\(record.virtualDiskID)}", path: newFile)

@@ -11,7 +11,7 @@ extension VHDSet {
             return VHDXError(.parentNotFound, "the backing file of snapshot {\(entry.id)} is missing (moved or deleted outside the set); put it back, or point the set at it with `vhdx set relink \(path) \(entry.id) FILE`", path: p)
         }
         let image: VHDXFile
-        do { image = try VHDXFile.open(path: p) } catch { return error }
+        do { image = try VHDXFile.openFile(path: p) } catch { return error }
         if relaxedVerification(entry.id) { return nil }
         guard image.header.dataWriteGUID == entry.frozenDataWriteGUID else {
             return VHDXError(.parentMismatch, "the backing file of snapshot {\(entry.id)} was modified outside the set (its DataWriteGuid is {\(image.header.dataWriteGUID)}, the set recorded {\(entry.frozenDataWriteGUID)}): the checkpoint's content is no longer what it was; `vhdx set relink \(path) \(entry.id) FILE --accept-modified` takes it as it is now", path: p)

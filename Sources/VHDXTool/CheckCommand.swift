@@ -38,7 +38,7 @@ struct CheckCommand: ParsableCommand {
             }
             var r = chain ? try Checker.checkChain(path: file, parents: parents.options) : try Checker.check(path: file)
             // The tracking region is ours, so the engine's checker skips it; check it here.
-            if r.complete, let tracker = try? ChangeTracker.attach(to: try VHDXFile.open(path: file)) {
+            if r.complete, let tracker = try? ChangeTracker.attach(to: try VHDXFile.openFile(path: file)) {
                 r.findings += tracker.checkFindings()
             }
             if let set = target.set { r.findings += set.check().map(Finding.init(set:)) }

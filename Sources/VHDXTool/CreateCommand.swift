@@ -48,8 +48,8 @@ struct CreateCommand: ParsableCommand {
             do {
                 try VHDXCreator.createChild(path: file, parentPath: parent, options: c, overwrite: force)
                 // A child of a tracked disk tracks too (a checkpoint keeps tracking going).
-                let child = try VHDXFile.open(path: file, writable: true)
-                if try ChangeTracking.followParent(child, parent: try VHDXFile.open(path: parent)) {
+                let child = try VHDXFile.openFile(path: file, writable: true)
+                if try ChangeTracking.followParent(child, parent: try VHDXFile.openFile(path: parent)) {
                     try child.close()
                     Output.message("change tracking enabled in \(file), as in its parent")
                 }

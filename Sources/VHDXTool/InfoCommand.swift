@@ -20,7 +20,7 @@ struct InfoCommand: ParsableCommand {
         let fileSize: UInt64
         let tracking: TrackingStatus?
         do {
-            image = chain ? try VHDXFile.openChain(path: file, parents: parents.options) : try VHDXFile.open(path: file)
+            image = chain ? try VHDXFile.openChain(path: file, parents: parents.options) : try VHDXFile.openFile(path: file)
             summary = try image.allocationSummary()
             fileSize = try image.fileSize()
             tracking = try ChangeTracker.attach(to: image)?.status

@@ -26,7 +26,7 @@ struct MapCommand: ParsableCommand {
         defer { target.hold() }
         let file = target.path
         let image: VHDXFile
-        do { image = try VHDXFile.open(path: file) } catch { Output.fail(error) }
+        do { image = try VHDXFile.openFile(path: file) } catch { Output.fail(error) }
         let start = offset?.bytes ?? 0
         guard start <= image.virtualSize else {
             Output.fail(ValidationError("--offset \(start) is beyond the \(image.virtualSize)-byte disk"))

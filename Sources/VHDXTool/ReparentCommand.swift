@@ -24,7 +24,7 @@ struct ReparentCommand: ParsableCommand {
     func run() throws {
         do {
             // Checked on a read-only open first: a refused reparent leaves the file untouched.
-            let (planned, match) = try VHDXFile.open(path: child)
+            let (planned, match) = try VHDXFile.openFile(path: child)
                 .planReparent(to: parent, options: ParentOptions(searchDirectories: searchDirs, ignoreIDMismatch: ignoreIdMismatch))
             let image = try TrackedOpen.file(child, writable: true)
             try image.setParentLocator(planned)

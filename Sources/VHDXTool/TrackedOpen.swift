@@ -14,7 +14,7 @@ enum TrackedOpen {
 
     /// A single file (no chain resolution): resize, compact, reparent's target.
     static func file(_ path: String, writable: Bool) throws(VHDXError) -> VHDXFile {
-        let image = try VHDXFile.open(path: path, writable: writable)
+        let image = try VHDXFile.openFile(path: path, writable: writable)
         try ChangeTracker.attach(to: image)
         return image
     }

@@ -16,18 +16,18 @@ struct DroppedHandleTests {
         try VHDXCreator.create(path: path, options: CreateOptions(virtualSize: 64 << 20))
         let id: ChangeID
         do {
-            let image = try VHDXFile.open(path: path, writable: true)
+            let image = try VHDXFile.openFile(path: path, writable: true)
             id = try ChangeTracking.enable(image).seal()
             try image.close()
         }
         let bytes = [UInt8](repeating: 0x5A, count: 3 << 20)
         do {
-            let image = try VHDXFile.open(path: path, writable: true)
+            let image = try VHDXFile.openFile(path: path, writable: true)
             _ = try ChangeTracker.attach(to: image)
             try image.write(bytes, at: 8 << 20)
             // dropped here, never closed
         }
-        let image = try VHDXFile.open(path: path)
+        let image = try VHDXFile.openFile(path: path)
         #expect(image.logReplay == nil, "the log was left with entries to replay")
         #expect(try image.read(at: 8 << 20, count: bytes.count) == bytes)
         let report = try Checker.check(path: path)

@@ -166,7 +166,7 @@ struct TrackingInteropTests {
         model.fill(0, at: 1500, length: 20000)
         // And the engine with its tracker attached: open, write, close.
         do {
-            let f = try VHDXFile.open(path: image, writable: true)
+            let f = try VHDXFile.openFile(path: image, writable: true)
             #expect(try ChangeTracker.attach(to: f) != nil)
             let r3 = Self.randomBytes(seed: 3, count: 5000)
             try f.write(r3, at: 7 * Self.MiB + 333)
@@ -284,7 +284,7 @@ struct TrackingInteropTests {
     @Test("a write through the engine without a tracker resets tracking the same way")
     func untrackedEngineWriteResets() throws {
         try Self.outsideWriterResets("engine without tracker") { image in
-            let f = try VHDXFile.open(path: image, writable: true)
+            let f = try VHDXFile.openFile(path: image, writable: true)
             #expect(f.observer == nil)
             try f.write([UInt8](repeating: 0x5b, count: 4096), at: 6 * Self.MiB)
             try f.close()
@@ -354,7 +354,7 @@ struct TrackingInteropTests {
             // Half the rounds: a writable open and close through the engine and its tracker
             // first (the fold is persisted); the others just ask.
             if round % 3 != 2 {
-                let img = try VHDXFile.open(path: image, writable: true)
+                let img = try VHDXFile.openFile(path: image, writable: true)
                 try ChangeTracker.attach(to: img)
                 try img.close()
             }
@@ -430,7 +430,7 @@ struct TrackingInteropTests {
 
         // Reset: a write by the engine without a tracker.
         do {
-            let f = try VHDXFile.open(path: a, writable: true)
+            let f = try VHDXFile.openFile(path: a, writable: true)
             try f.write([UInt8](repeating: 0xee, count: 512), at: 0)
             try f.close()
         }

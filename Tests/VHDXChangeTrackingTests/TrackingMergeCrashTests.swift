@@ -30,7 +30,7 @@ struct TrackingMergeCrashTests {
         var id0: ChangeID!
         var content0: [UInt8] = []
         do {
-            let base = try! VHDXFile.open(path: basePath, writable: true)
+            let base = try! VHDXFile.openFile(path: basePath, writable: true)
             let tracker = try! ChangeTracking.enable(base)
             try! base.write([UInt8](repeating: 0x11, count: 3 << 20), at: 0)
             id0 = try! tracker.seal()

@@ -110,7 +110,7 @@ struct CLITests {
         #expect(repaired.contains { $0.contains("headers") })
         #expect(repaired.contains { $0.contains("region table copy 1") })
         #expect(fixed.status == 3, "after repair only the old leaks remain: \(fixed.stdout)")
-        let image = try VHDXFile.open(path: copy)
+        let image = try VHDXFile.openFile(path: copy)
         #expect(image.logReplay == nil)
         #expect(image.findings.filter { $0.kind == .corruption }.isEmpty)
         #expect(try Shell.run("cmp <(dd if='\(copy)' bs=64K skip=3 count=1 status=none) <(dd if='\(copy)' bs=64K skip=4 count=1 status=none)", allowFailure: true).status == 0)

@@ -63,11 +63,11 @@ struct ChainReadTests {
     }
 
     static func open(_ path: String) throws -> VHDXFile {
-        try settled { try VHDXFile.open(path: path) }
+        try settled { try VHDXFile.openFile(path: path) }
     }
 
     static func openWritable(_ path: String) throws -> VHDXFile {
-        try settled { try VHDXFile.open(path: path, writable: true) }
+        try settled { try VHDXFile.openFile(path: path, writable: true) }
     }
 
     static func openChainWritable(_ path: String) throws -> VHDXFile {
@@ -102,7 +102,7 @@ struct ChainReadTests {
     }
 
     static func dataWriteGUID(_ path: String) throws -> GUID {
-        try settled { try VHDXFile.open(path: path) }.header.dataWriteGUID
+        try settled { try VHDXFile.openFile(path: path) }.header.dataWriteGUID
     }
 
     /// A small dynamic image written with `fill` over its first `written` bytes.

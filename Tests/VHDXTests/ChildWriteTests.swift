@@ -17,7 +17,7 @@ struct ChildWriteTests {
         o.blockSize = 1 << 20
         try VHDXCreator.create(path: "\(dir)/base.vhdx", options: o)
         do {
-            let base = try VHDXFile.open(path: "\(dir)/base.vhdx", writable: true)
+            let base = try VHDXFile.openFile(path: "\(dir)/base.vhdx", writable: true)
             try base.write([UInt8](repeating: 0x5A, count: 2 << 20), at: 0)
             try base.close()
         }
@@ -63,7 +63,7 @@ struct ChildWriteTests {
         defer { _ = try? Shell.run("rm -rf '\(dir)'") }
         try m.bytes.withUnsafeBytes { b in try FileStorage(path: "\(dir)/p.vhdx", mode: .create, lock: false).write(b, at: 0) }
         try VHDXCreator.createChild(path: "\(dir)/c.avhdx", parentPath: "\(dir)/p.vhdx")
-        let child = try VHDXFile.open(path: "\(dir)/c.avhdx", writable: true)
+        let child = try VHDXFile.openFile(path: "\(dir)/c.avhdx", writable: true)
         child.parent = parent
         try child.write([UInt8](repeating: 1, count: 4096), at: 8192)
         let sequence = child.journal.sequence

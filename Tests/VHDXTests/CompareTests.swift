@@ -49,7 +49,7 @@ struct CompareTests {
         let image = try Fixtures.path(name)
         let raw = try rawOf(image)
         defer { unlink(raw) }
-        let size = try VHDXFile.open(path: image).virtualSize
+        let size = try VHDXFile.openFile(path: image).virtualSize
         let text = try vhdx("compare '\(image)' '\(raw)'")
         #expect(text.status == 0, "\(text.stdout) \(text.stderr)")
         #expect(text.stdout == "Images are identical.\n")
@@ -286,7 +286,7 @@ struct CompareTests {
         let r = try #require(result)
         #expect(r.identical)
         // Only the one allocated block on each side was read.
-        let block = try VHDXFile.open(path: x).blockSize
+        let block = try VHDXFile.openFile(path: x).blockSize
         #expect(r.bytesRead == 2 * block)
         let differ = try compareJSON("'\(x)' '\(z)'", status: 1)
         #expect(uint(differ, "first-difference") == 1 << 40)

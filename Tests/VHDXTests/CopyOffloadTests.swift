@@ -135,7 +135,7 @@ struct CopyOffloadTests {
         var seed: UInt64 = 5
         func random(_ n: Int) -> [UInt8] { seed += 1; return Self.random(n, seed: seed) }
         do {
-            let base = try VHDXFile.open(path: dir + "/base.vhdx", writable: true)
+            let base = try VHDXFile.openFile(path: dir + "/base.vhdx", writable: true)
             try base.write(random(4 * Self.MiB), at: 0)
             try base.write(random(Self.MiB), at: UInt64(7 * Self.MiB))
             try base.close()

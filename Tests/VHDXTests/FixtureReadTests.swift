@@ -18,7 +18,7 @@ struct FixtureReadTests {
     @Test("content SHA-256 matches", arguments: expected)
     func contentMatches(_ fixture: (String, String, VHDXFile.DiskType)) throws {
         let path = try Fixtures.path(fixture.0)
-        let image = try VHDXFile.open(path: path)
+        let image = try VHDXFile.openFile(path: path)
         #expect(image.diskType == fixture.2)
         #expect(try contentSHA256(image) == fixture.1)
     }
@@ -27,7 +27,7 @@ struct FixtureReadTests {
     func dirtyLogReadOnly() throws {
         let path = try Fixtures.path("iotest-dirtylog-10G-4M.vhdx")
         let before = try Shell.sha256(file: path)
-        let image = try VHDXFile.open(path: path)
+        let image = try VHDXFile.openFile(path: path)
         let replay = try #require(image.logReplay)
         #expect(replay.inMemory)
         #expect(replay.entryCount == 1)
@@ -43,13 +43,13 @@ struct FixtureReadTests {
     func dirtyLogWritableReplay() throws {
         let copy = try Fixtures.scratchCopy(try Fixtures.path("iotest-dirtylog-10G-4M.vhdx"))
         do {
-            let written = try VHDXFile.open(path: copy, writable: true)
+            let written = try VHDXFile.openFile(path: copy, writable: true)
             #expect(written.logReplay?.inMemory == true)
             try written.close()
             #expect(written.logReplay?.inMemory == false)
             #expect(written.header.logGUID.isZero)
         }
-        let reopened = try VHDXFile.open(path: copy)
+        let reopened = try VHDXFile.openFile(path: copy)
         #expect(reopened.logReplay == nil)
         #expect(try contentSHA256(reopened) == "179cefe8b0587f123393eedf2aa7aa8d25798591178e6bc3950a09762f38f96f")
         try Shell.require("qemu-img")
@@ -59,14 +59,14 @@ struct FixtureReadTests {
 
     @Test("Disk2VHD's identical headers with equal sequence numbers are accepted")
     func disk2vhdIdenticalHeaders() throws {
-        let image = try VHDXFile.open(path: try Fixtures.path("test-disk2vhd.vhdx"))
+        let image = try VHDXFile.openFile(path: try Fixtures.path("test-disk2vhd.vhdx"))
         #expect(image.header.sequenceNumber == 1)
         #expect(image.layout.fileIdentifier.creator == "d2v")
     }
 
     @Test("the differencing fixture reports its type and parent locator")
     func differencingLocator() throws {
-        let image = try VHDXFile.open(path: try Fixtures.path("differencing.avhdx"))
+        let image = try VHDXFile.openFile(path: try Fixtures.path("differencing.avhdx"))
         #expect(image.diskType == .differencing)
         let locator = try #require(image.layout.parentLocator)
         #expect(locator.parentLinkage == GUID(text: "{ff34003b-11ed-4cf8-a166-b2be05e20b80}"))
@@ -82,7 +82,7 @@ struct FixtureReadTests {
 
     @Test("stale log entries of clean Windows files are ignored", arguments: ["dynamic.vhdx", "fixed.vhdx", "iotest-dynamic-1G.vhdx"])
     func cleanFilesIgnoreStaleLog(_ name: String) throws {
-        let image = try VHDXFile.open(path: try Fixtures.path(name))
+        let image = try VHDXFile.openFile(path: try Fixtures.path(name))
         #expect(image.header.logGUID.isZero)
         #expect(image.logReplay == nil)
         #expect(try Checker.check(path: try Fixtures.path(name)).exitCode == 0)
@@ -90,7 +90,7 @@ struct FixtureReadTests {
 
     @Test("map shows the real allocation", arguments: ["iotest-dynamic-1G.vhdx"])
     func mapOfHyperVImage(_ name: String) throws {
-        let image = try VHDXFile.open(path: try Fixtures.path(name))
+        let image = try VHDXFile.openFile(path: try Fixtures.path(name))
         let extents = try image.extents()
         // 3 FULLY_PRESENT blocks then 29 ZERO blocks of 32 MiB.
         #expect(extents.count == 2)

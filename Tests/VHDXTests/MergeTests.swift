@@ -151,7 +151,7 @@ struct MergeTests {
         #expect(r.bytesZeroed == 2 * MiB)
         #expect(r.bytesCopied == MiB + 5 * 512 + 16384 + 4096 + 70_000 / 512 * 512 + 8192)
 
-        let merged = try VHDXFile.open(path: a)
+        let merged = try VHDXFile.openFile(path: a)
         #expect(MergeTests.firstDifference(try MergeTests.content(merged), expected) == nil)
         #expect(merged.header.dataWriteGUID == r.dataWriteGUID)
         // Whole blocks the child answered with ZERO/UNMAPPED became ZERO, their space released.
@@ -247,7 +247,7 @@ struct MergeTests {
             let j = try json(r.stdout)
             #expect((j["grown-from"] as? NSNumber)?.uint64Value == 32 << 20)
             #expect((j["virtual-size"] as? NSNumber)?.uint64Value == 48 << 20)
-            let merged = try VHDXFile.open(path: a)
+            let merged = try VHDXFile.openFile(path: a)
             #expect(merged.virtualSize == 48 << 20)
             #expect(merged.diskType == (fixed ? .fixed : .dynamic))
             #expect(MergeTests.firstDifference(try MergeTests.content(merged), expected) == nil, "fixed: \(fixed)")
@@ -386,7 +386,7 @@ struct MergeTests {
             let midway = try VHDXFile.openChain(path: c)
             #expect(midway.parentLink?.match == .parentLinkage2)
             #expect(MergeTests.firstDifference(try MergeTests.content(midway), expected) == nil)
-            #expect(try VHDXFile.open(path: a).virtualSize == 40 << 20)
+            #expect(try VHDXFile.openFile(path: a).virtualSize == 40 << 20)
             #expect(MergeTests.firstDifference(try MergeTests.content(a), expected) != nil, "the first run was not interrupted")
             #expect(try Checker.check(path: a).corruptions == 0)
         }
@@ -409,9 +409,9 @@ struct MergeTests {
         let dir = try MergeTests.folder()
         let (a, c) = try MergeTests.standardPair(dir)
         let expected = try MergeTests.content(c)
-        let parentGUID = try VHDXFile.open(path: a).header.dataWriteGUID
+        let parentGUID = try VHDXFile.openFile(path: a).header.dataWriteGUID
         do {
-            let child = try VHDXFile.open(path: c, writable: true)
+            let child = try VHDXFile.openFile(path: c, writable: true)
             try Merger.recordLinkage(in: child, ancestorDataWriteGUID: parentGUID)
         }
         do {

@@ -28,7 +28,7 @@ struct OracleInteropTests {
     func fixtures(_ name: String) throws {
         try Shell.require("7zz")
         let path = try Fixtures.path(name)
-        let ours = try contentSHA256(try VHDXFile.open(path: path))
+        let ours = try contentSHA256(try VHDXFile.openFile(path: path))
         #expect(try OracleInteropTests.libvhdi(path) == ours)
         #expect(try OracleInteropTests.sevenZip(path) == ours)
     }
@@ -52,7 +52,7 @@ struct OracleInteropTests {
         let raw = try QemuInteropTests.makeRaw(size: 9 * (1 << 20) + 512)
         let image = Fixtures.tempPath("l.vhdx")
         try Shell.run("qemu-img convert -f raw -O vhdx -o block_size=2M '\(raw)' '\(image)'")
-        let ours = try contentSHA256(try VHDXFile.open(path: image))
+        let ours = try contentSHA256(try VHDXFile.openFile(path: image))
         #expect(try OracleInteropTests.libvhdi(image) == ours)
         #expect(try Shell.run("python3 -c 'import hashlib,sys;print(hashlib.sha256(open(sys.argv[1],\"rb\").read()).hexdigest())' '\(raw)'").stdout.prefix(64) == ours)
         unlink(raw); unlink(image)

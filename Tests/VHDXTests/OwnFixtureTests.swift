@@ -21,7 +21,7 @@ struct OwnFixtureTests {
     @Test("content and geometry", arguments: expected)
     func content(_ c: (String, String, UInt32, VHDXFile.DiskType)) throws {
         let path = try OwnFixtureTests.inflate(c.0)
-        let image = try VHDXFile.open(path: path)
+        let image = try VHDXFile.openFile(path: path)
         #expect(image.layout.logicalSectorSize == c.2)
         #expect(image.diskType == c.3)
         #expect(try contentSHA256(image) == c.1)
@@ -31,7 +31,7 @@ struct OwnFixtureTests {
 
     @Test func oddSizedLastBlockIsPartial() throws {
         let path = try OwnFixtureTests.inflate("qemu-dynamic-odd.vhdx")
-        let image = try VHDXFile.open(path: path)
+        let image = try VHDXFile.openFile(path: path)
         #expect(image.virtualSize == 7_341_568)
         #expect(image.geometry.dataBlockCount == 8)
         let last = try #require(try image.extents().last)

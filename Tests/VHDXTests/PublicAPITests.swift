@@ -27,7 +27,7 @@ struct PublicAPITests {
 
         // Against the same built modules, without swift-vhdx's package name: internals refused.
         let probe = dir + "/probe.swift"
-        try "import VHDX\nlet f = try VHDXFile.open(path: \"x\")\nprint(f.storage)\n".write(toFile: probe, atomically: true, encoding: .utf8)
+        try "import VHDX\nlet f = try VHDXFile.openFile(path: \"x\")\nprint(f.storage)\n".write(toFile: probe, atomically: true, encoding: .utf8)
         let typecheck = try Shell.run("swiftc -typecheck -I '\(bin)/Modules' '\(probe)' 2>&1", allowFailure: true)
         #expect(typecheck.status != 0 && typecheck.stdout.contains("storage") && typecheck.stdout.contains("package"),
                 "an internal was visible: \(typecheck.stdout)")

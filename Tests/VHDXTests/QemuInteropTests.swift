@@ -70,7 +70,7 @@ struct QemuInteropTests {
         for (i, o) in spots.enumerated() {
             try Shell.run("qemu-io -f vhdx -c 'write -q -P \(0x41 + i) \(o) 65536' '\(image)'")
         }
-        let f = try VHDXFile.open(path: image)
+        let f = try VHDXFile.openFile(path: image)
         #expect(f.virtualSize == 64 << 40)
         for (i, o) in spots.enumerated() {
             #expect(try f.read(at: o, count: 65536).allSatisfy { $0 == UInt8(0x41 + i) })

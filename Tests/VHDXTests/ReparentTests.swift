@@ -47,7 +47,7 @@ struct ReparentTests {
         // The parent was only read; the child is clean for other tools.
         #expect(try Shell.sha256(file: "\(dir)/moved/renamed.vhdx") == parentHash)
         #expect(try vhdx("check '\(dir)/child.avhdx'").status == 0)
-        let child = try VHDXFile.open(path: "\(dir)/child.avhdx")
+        let child = try VHDXFile.openFile(path: "\(dir)/child.avhdx")
         #expect(child.header.logGUID.isZero)
     }
 
@@ -106,7 +106,7 @@ struct ReparentTests {
         #expect((chain[0]["virtual-size"] as? NSNumber)?.uint64Value == 96 << 20)
         #expect(chain[0]["linked-by"] as? String == "parent_linkage")
         #expect(chain[2]["parent"] == nil)
-        let base = try VHDXFile.open(path: "\(dir)/base.vhdx")
+        let base = try VHDXFile.openFile(path: "\(dir)/base.vhdx")
         #expect(chain[2]["data-write-guid"] as? String == base.header.dataWriteGUID.description)
         // Without --chain, info needs no parent.
         try Shell.run("mv '\(dir)/base.vhdx' '\(dir)/gone.vhdx'")

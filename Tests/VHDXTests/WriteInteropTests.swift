@@ -324,7 +324,7 @@ struct WriteInteropTests {
     /// What an image is, read through a read-only open that is closed again before returning:
     /// its shared lock would make every later `vhdx write` fail with "in use".
     static func shape(_ image: String) throws -> Shape {
-        let f = try VHDXFile.open(path: image)
+        let f = try VHDXFile.openFile(path: image)
         return Shape(size: f.virtualSize, blockSize: f.blockSize, logical: UInt64(f.layout.logicalSectorSize), type: f.diskType)
     }
 
@@ -353,7 +353,7 @@ struct WriteInteropTests {
         if c.logical == 512 { try WriteInteropTests.qemuIOReadBack(image: image, model: model, ops: ops) }
         // A fixed disk keeps every block allocated.
         if c.fixed {
-            let after = try VHDXFile.open(path: image)
+            let after = try VHDXFile.openFile(path: image)
             let blocks = (c.size + c.blockSize - 1) / c.blockSize
             var present: UInt64 = 0
             for i in 0..<blocks where try after.payloadEntry(block: i).state == PayloadBlockState.fullyPresent.rawValue { present += 1 }
@@ -386,7 +386,7 @@ struct WriteInteropTests {
         #expect(r.status == 0 && !r.stdout.contains("fail"), "qemu-io: \(r.stdout)\(r.stderr)")
         let check = try Shell.run("'\(vhdx)' check '\(image)'", allowFailure: true)
         #expect(check.status == 0, "vhdx check: \(check.stdout)\(check.stderr)")
-        let f = try VHDXFile.open(path: image)
+        let f = try VHDXFile.openFile(path: image)
         #expect(f.virtualSize == size)
         let data = try f.extents().filter { $0.kind == .data }
         #expect(data.map(\.virtualOffset) == spots.map { $0.0 / f.blockSize * f.blockSize })
@@ -470,7 +470,7 @@ struct WriteInteropTests {
         defer { unlink(image) }
         try Shell.run("'\(vhdx)' create '\(image)' 8M --block-size 1M")
         try Shell.run("'\(vhdx)' write '\(image)' --offset 4096 --pattern 0x11 --length 8192")
-        var holder: VHDXFile? = try VHDXFile.open(path: image, writable: true)
+        var holder: VHDXFile? = try VHDXFile.openFile(path: image, writable: true)
         // The writable open itself renews FileWriteGuid: the reference is taken after it.
         let before = try Shell.sha256(file: image)
         for args in ["--offset 0 --pattern 0x77 --length 4096", "--offset 0 --zero --length 1M", "--offset 0 --trim --length 1M"] {
@@ -485,7 +485,7 @@ struct WriteInteropTests {
         holder = nil
         let r = try Shell.run("'\(vhdx)' write '\(image)' --offset 0 --pattern 0x77 --length 4096", allowFailure: true)
         #expect(r.status == 0, "writer after release: \(r.stderr)")
-        let f = try VHDXFile.open(path: image)
+        let f = try VHDXFile.openFile(path: image)
         #expect(try f.read(at: 0, count: 4096).allSatisfy { $0 == 0x77 })
         #expect(try f.read(at: 4096, count: 8192).allSatisfy { $0 == 0x11 })
         #expect(try f.read(at: 1 << 20, count: 512).allSatisfy { $0 == 0x22 })

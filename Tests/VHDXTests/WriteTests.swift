@@ -179,9 +179,9 @@ struct WriteTests {
     @Test func secondWriterIsRefused() throws {
         let path = Fixtures.tempPath("locked.vhdx")
         try VHDXCreator.create(path: path, options: CreateOptions(virtualSize: 8 << 20))
-        let writer = try VHDXFile.open(path: path, writable: true)
-        #expect(throws: VHDXError(.inUse, "")) { try VHDXFile.open(path: path, writable: true) }
-        #expect(throws: VHDXError(.inUse, "")) { try VHDXFile.open(path: path) }
+        let writer = try VHDXFile.openFile(path: path, writable: true)
+        #expect(throws: VHDXError(.inUse, "")) { try VHDXFile.openFile(path: path, writable: true) }
+        #expect(throws: VHDXError(.inUse, "")) { try VHDXFile.openFile(path: path) }
         try writer.close()
         _ = writer
         unlink(path)

@@ -9,7 +9,7 @@ extension VHDXFile {
     /// Opens `path` and, if it is a differencing image, its whole parent chain. Parents are always
     /// opened read-only: writing to one would change its DataWriteGuid and cut off its children.
     public static func openChain(path: String, writable: Bool = false, parents: ParentOptions = .default) throws(VHDXError) -> VHDXFile {
-        let top = try open(path: path, writable: writable)
+        let top = try openFile(path: path, writable: writable)
         try top.attachParents(parents)
         return top
     }
@@ -98,7 +98,7 @@ struct ParentResolver {
                 continue
             }
             let parent: VHDXFile
-            do { parent = try VHDXFile.open(path: path) } catch {
+            do { parent = try VHDXFile.openFile(path: path) } catch {
                 tried.append("\(path): \(error.code): \(error.message)")
                 continue
             }

@@ -26,7 +26,7 @@ extension VHDXCreator {
         if FileIdentity(path: path) != nil, FileIdentity(path: path) == FileIdentity(path: parentPath) {
             throw VHDXError(.invalidArgument, "the child and the parent are the same file", path: path)
         }
-        let parent = try VHDXFile.open(path: parentPath)
+        let parent = try VHDXFile.openFile(path: parentPath)
         var o = CreateOptions(virtualSize: options.virtualSize ?? parent.virtualSize)
         guard o.virtualSize >= parent.virtualSize else {
             throw VHDXError(.invalidArgument, "a child of \(o.virtualSize) bytes would hide the end of its \(parent.virtualSize)-byte parent; it must be at least as large",

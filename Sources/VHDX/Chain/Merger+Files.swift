@@ -33,7 +33,7 @@ extension Merger {
         // within this process).
         let g: GUID
         do {
-            let above = try VHDXFile.open(path: plan.paths[k - 1], writable: true)
+            let above = try VHDXFile.openFile(path: plan.paths[k - 1], writable: true)
             guard above.layout.parentLocator == plan.aboveLocator else {
                 throw VHDXError(.inUse, "the parent locator changed while the merge was starting (another program at work?); nothing was merged, run it again",
                                 path: plan.paths[k - 1])
@@ -74,7 +74,7 @@ extension Merger {
         guard let (grandparent, parentLink, path) = detachParent(of: child) else {
             throw VHDXError(.parentNotFound, "the image has no open parent to reopen writable", path: child.storage.name)
         }
-        let writable = try VHDXFile.open(path: path, writable: true)
+        let writable = try VHDXFile.openFile(path: path, writable: true)
         writable.parent = grandparent
         writable.parentLink = parentLink
         child.parent = writable
@@ -94,7 +94,7 @@ extension Merger {
     /// and opening it reports a mismatch instead of reading wrong data. (The top of a depth-1
     /// merge keeps its link: over the merged ancestor it reads exactly what it did.)
     static func unlinkFromMergedAncestor(_ path: String, guid: GUID) throws(VHDXError) {
-        let image = try VHDXFile.open(path: path, writable: true)
+        let image = try VHDXFile.openFile(path: path, writable: true)
         guard var locator = image.layout.parentLocator, locator.parentLinkage2 == guid else { return }
         locator.entries = locator.entries.filter { $0.key != "parent_linkage2" }
         try image.setParentLocator(locator)

@@ -32,7 +32,7 @@ extension VHDXFile {
         if let me, FileIdentity(path: parentPath) == me {
             throw VHDXError(.invalidArgument, "an image cannot be its own parent", path: storage.name)
         }
-        let parent = try VHDXFile.open(path: parentPath)
+        let parent = try VHDXFile.openFile(path: parentPath)
         guard parent.layout.logicalSectorSize == layout.logicalSectorSize else {
             throw VHDXError(.invalidArgument, "the new parent has \(parent.layout.logicalSectorSize)-byte logical sectors, this image \(layout.logicalSectorSize)", path: parentPath)
         }

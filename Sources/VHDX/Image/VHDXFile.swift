@@ -71,7 +71,16 @@ public final class VHDXFile {
     }
 
     /// Opens the file at `path`; read-only unless `writable`.
-    public static func open(path: String, writable: Bool = false) throws(VHDXError) -> VHDXFile {
+    /// A differencing image's parents are resolved here too (always read-only), as `parents`
+    /// says: if the chain cannot be resolved the open fails, naming every path tried, instead
+    /// of a later read failing where it reaches the parent.
+    public static func open(path: String, writable: Bool = false, parents: ParentOptions = .default) throws(VHDXError) -> VHDXFile {
+        try openChain(path: path, writable: writable, parents: parents)
+    }
+
+    /// This file alone, parents not opened (what `map --own`, `reparent` and the engine's own
+    /// steps need); reads that reach a missing parent fail.
+    package static func openFile(path: String, writable: Bool = false) throws(VHDXError) -> VHDXFile {
         let storage = try FileStorage(path: path, mode: writable ? .readWrite : .readOnly)
         return try VHDXFile(storage: storage)
     }

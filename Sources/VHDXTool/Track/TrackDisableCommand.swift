@@ -15,7 +15,7 @@ struct TrackDisableCommand: ParsableCommand {
         defer { target.hold() }
         let file = target.path
         do {
-            let image = try VHDXFile.open(path: file, writable: true)
+            let image = try VHDXFile.openFile(path: file, writable: true)
             try ChangeTracking.disable(image)
             try image.close()
         } catch { Output.fail(error) }

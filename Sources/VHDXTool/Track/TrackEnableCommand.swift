@@ -23,7 +23,7 @@ struct TrackEnableCommand: ParsableCommand {
         defer { target.hold() }
         let file = target.path
         do {
-            let image = try VHDXFile.open(path: file, writable: true)
+            let image = try VHDXFile.openFile(path: file, writable: true)
             let tracker = try ChangeTracking.enable(image, granule: granule?.bytes, history: history)
             try image.close()
             Output.message("change tracking enabled: granule \(Output.humanSize(tracker.status.granule)), history \(tracker.status.historyLimit), region \(Output.humanSize(tracker.status.regionBytes))")
