@@ -22,34 +22,34 @@ import VHDXFormat
 /// (the read/write loop, which looks at every byte, makes those holes too).
 ///
 /// Used by `vhdx convert` to raw; export and restore can use it the same way.
-public struct CopyOffload {
+package struct CopyOffload {
     /// The kernel call: (fd in, offset in, fd out, offset out, length) -> bytes copied, or
     /// -errno. Tests give one that fails or copies short to exercise the fallback.
-    public typealias KernelCopy = (Int32, UInt64, Int32, UInt64, Int) -> Int
+    package typealias KernelCopy = (Int32, UInt64, Int32, UInt64, Int) -> Int
 
     /// `VHDX_COPY_OFFLOAD=0` (or `off`) turns offloading off: every byte then goes through the
     /// read/write loop (for comparisons and benchmarks).
-    public static let environmentVariable = "VHDX_COPY_OFFLOAD"
+    package static let environmentVariable = "VHDX_COPY_OFFLOAD"
     static let holeScanMin: UInt64 = 1 << 20
     /// One call copies at most this much, so progress and interruption stay responsive.
     static let maxCall = 64 << 20
 
-    public private(set) var enabled: Bool
+    package private(set) var enabled: Bool
     /// Why offloading stopped, when the kernel refused it ("copy_file_range: Invalid argument").
-    public private(set) var stoppedBecause: String?
+    package private(set) var stoppedBecause: String?
     /// Bytes the kernel copied, and bytes that went through the fallback.
-    public private(set) var offloadedBytes: UInt64 = 0
-    public private(set) var fallbackBytes: UInt64 = 0
+    package private(set) var offloadedBytes: UInt64 = 0
+    package private(set) var fallbackBytes: UInt64 = 0
     let kernelCopy: KernelCopy
 
     /// Enabled unless the environment turns it off or the platform has no copy_file_range.
-    public init(enabled: Bool = CopyOffload.enabledByEnvironment(), kernelCopy: KernelCopy? = nil) {
+    package init(enabled: Bool = CopyOffload.enabledByEnvironment(), kernelCopy: KernelCopy? = nil) {
         let call = kernelCopy ?? CopyOffload.systemCopy
         self.kernelCopy = call ?? { _, _, _, _, _ in -Int(ENOSYS) }
         self.enabled = enabled && call != nil
     }
 
-    public static func enabledByEnvironment() -> Bool {
+    package static func enabledByEnvironment() -> Bool {
         guard let v = getenv(environmentVariable).map({ String(cString: $0).lowercased() }) else { return true }
         return !(v == "0" || v == "off" || v == "no" || v == "false")
     }
@@ -58,7 +58,7 @@ public struct CopyOffload {
     /// `destination`: in the kernel where it can, the rest through `fallback(sourceOffset,
     /// destinationOffset, length)`. Source holes are skipped (left as they are in the
     /// destination, which must read as zeros there: a new, truncated file).
-    public mutating func copy(from source: FileStorage, at sourceOffset: UInt64, to destination: FileStorage, at destinationOffset: UInt64,
+    package mutating func copy(from source: FileStorage, at sourceOffset: UInt64, to destination: FileStorage, at destinationOffset: UInt64,
                               length: UInt64, fallback: (UInt64, UInt64, UInt64) throws(VHDXError) -> Void) throws(VHDXError) {
         guard enabled else {
             fallbackBytes += length

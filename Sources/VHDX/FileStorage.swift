@@ -7,13 +7,13 @@ import VHDXFormat
 
 /// A file accessed with pread/pwrite only: no shared position, so concurrent readers are safe.
 /// All platform calls (open, flock, fdatasync, ftruncate) live in this file.
-public final class FileStorage: Storage, @unchecked Sendable {
-    public let path: String
-    public let isWritable: Bool
+package final class FileStorage: Storage, @unchecked Sendable {
+    package let path: String
+    package let isWritable: Bool
     let fd: Int32
-    public var name: String { path }
+    package var name: String { path }
 
-    public enum Mode { case readOnly, readWrite, create }
+    package enum Mode { case readOnly, readWrite, create }
 
     /// Opens `path`. Read-only opens take a shared lock, writable ones an exclusive lock, so a
     /// second writer gets a clear "in use" error instead of corrupting the file. On Linux the
@@ -22,7 +22,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
     ///
     /// Only regular files and block devices are images: a FIFO would block `open` forever, so
     /// the open itself is non-blocking and the type is checked before anything else happens.
-    public init(path: String, mode: Mode = .readOnly, lock: Bool = true) throws(VHDXError) {
+    package init(path: String, mode: Mode = .readOnly, lock: Bool = true) throws(VHDXError) {
         self.path = path
         let flags: Int32
         switch mode {
@@ -92,7 +92,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
         return false
     }
 
-    public func size() throws(VHDXError) -> UInt64 {
+    package func size() throws(VHDXError) -> UInt64 {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw fail("fstat", at: nil) }
         return UInt64(st.st_size)
@@ -106,13 +106,13 @@ public final class FileStorage: Storage, @unchecked Sendable {
     }
 
     /// Disk space the file occupies (st_blocks), which holes do not count.
-    public func allocatedBytes() throws(VHDXError) -> UInt64 {
+    package func allocatedBytes() throws(VHDXError) -> UInt64 {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw fail("fstat", at: nil) }
         return UInt64(st.st_blocks) * 512
     }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         let n = try readAvailable(into: buffer, at: offset)
         guard n == buffer.count else {
             throw VHDXError(.outOfBounds, "read of \(buffer.count) bytes at \(offset) runs past the end of the file (\((try? size()) ?? 0) bytes)",
@@ -121,7 +121,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
     }
 
     /// Reads up to `buffer.count` bytes; returns how many (fewer only at end of file).
-    public func readAvailable(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) -> Int {
+    package func readAvailable(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) -> Int {
         try checkRange(offset, buffer.count)
         var done = 0
         while done < buffer.count {
@@ -136,7 +136,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
         return done
     }
 
-    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    package func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         guard isWritable else { throw VHDXError(.readOnly, "write to a file opened read-only", path: path, at: offset) }
         try checkRange(offset, buffer.count)
         try CrashPlan.current?.willWrite(fd: fd, offset: offset, count: buffer.count)
@@ -151,7 +151,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
         }
     }
 
-    public func resize(to size: UInt64) throws(VHDXError) {
+    package func resize(to size: UInt64) throws(VHDXError) {
         guard isWritable else { throw VHDXError(.readOnly, "resize of a file opened read-only", path: path) }
         try checkRange(size, 0)
         try CrashPlan.current?.willResize(fd: fd)
@@ -160,7 +160,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
 
     /// Gives a range's disk space back to the filesystem (fallocate PUNCH_HOLE|KEEP_SIZE), or
     /// writes zeros where the filesystem cannot punch holes.
-    public func discard(offset: UInt64, length: UInt64) throws(VHDXError) {
+    package func discard(offset: UInt64, length: UInt64) throws(VHDXError) {
         try checkRange(offset, 0)
         try CrashPlan.current?.willWrite(fd: fd, offset: offset, count: Int(min(length, 1 << 30)))
         #if os(Linux)
@@ -184,7 +184,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
     /// (sync_file_range SYNC_FILE_RANGE_WRITE), so a long copy's final flush does not write
     /// everything at once: the disk works while the copy goes on. Best effort: where the call
     /// is missing or fails, the final `synchronize` still writes everything.
-    public func startWriteback(offset: UInt64, length: UInt64) {
+    package func startWriteback(offset: UInt64, length: UInt64) {
         #if os(Linux)
         guard isWritable, let syncFileRange = FileStorage.syncFileRange,
               offset <= UInt64(Int64.max), length <= UInt64(Int64.max) - offset else { return }
@@ -200,11 +200,11 @@ public final class FileStorage: Storage, @unchecked Sendable {
     }()
     #endif
 
-    public enum SeekResult: Equatable { case at(UInt64), none, unknown }
+    package enum SeekResult: Equatable { case at(UInt64), none, unknown }
 
     /// lseek SEEK_DATA (`data: true`) or SEEK_HOLE from `offset`: where the next data or hole
     /// starts, `.none` when there is no more data, `.unknown` when the filesystem cannot say.
-    public func seek(data: Bool, from offset: UInt64) -> SeekResult {
+    package func seek(data: Bool, from offset: UInt64) -> SeekResult {
         guard offset <= UInt64(Int64.max) else { return .unknown }
         #if os(Linux)
         let whence: Int32 = data ? 3 : 4
@@ -216,7 +216,7 @@ public final class FileStorage: Storage, @unchecked Sendable {
         return .at(UInt64(r))
     }
 
-    public func synchronize() throws(VHDXError) {
+    package func synchronize() throws(VHDXError) {
         guard isWritable else { return }
         try CrashPlan.current?.willFlush(fd: fd)
         guard fdatasync(fd) == 0 else { throw fail("fdatasync", at: nil) }
@@ -229,8 +229,8 @@ public final class FileStorage: Storage, @unchecked Sendable {
 }
 
 /// An errno value with its C name's meaning, as a cause.
-public struct Errno: Error, CustomStringConvertible {
-    public let code: Int32
-    public init(_ code: Int32) { self.code = code }
-    public var description: String { "errno \(code): \(String(cString: strerror(code)))" }
+package struct Errno: Error, CustomStringConvertible {
+    package let code: Int32
+    package init(_ code: Int32) { self.code = code }
+    package var description: String { "errno \(code): \(String(cString: strerror(code)))" }
 }

@@ -2,21 +2,21 @@ import VHDXFormat
 
 /// Bytes in memory, for tests and fuzzing. Growth is capped so a hostile image cannot make a
 /// replay or write allocate without bound.
-public final class MemoryStorage: Storage {
-    public var bytes: [UInt8]
-    public let isWritable: Bool
-    public let maxSize: UInt64
-    public var name: String { "<memory>" }
+package final class MemoryStorage: Storage {
+    package var bytes: [UInt8]
+    package let isWritable: Bool
+    package let maxSize: UInt64
+    package var name: String { "<memory>" }
 
-    public init(_ bytes: [UInt8] = [], writable: Bool = true, maxSize: UInt64 = 1 << 30) {
+    package init(_ bytes: [UInt8] = [], writable: Bool = true, maxSize: UInt64 = 1 << 30) {
         self.bytes = bytes
         self.isWritable = writable
         self.maxSize = maxSize
     }
 
-    public func size() throws(VHDXError) -> UInt64 { UInt64(bytes.count) }
+    package func size() throws(VHDXError) -> UInt64 { UInt64(bytes.count) }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         guard offset <= UInt64(bytes.count), UInt64(buffer.count) <= UInt64(bytes.count) - offset else {
             throw VHDXError(.outOfBounds, "read of \(buffer.count) bytes at \(offset) runs past the end (\(bytes.count) bytes)", at: offset)
         }
@@ -26,7 +26,7 @@ public final class MemoryStorage: Storage {
         }
     }
 
-    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    package func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         guard isWritable else { throw VHDXError(.readOnly, "write to read-only memory storage", at: offset) }
         let (end, o) = offset.addingReportingOverflow(UInt64(buffer.count))
         guard !o, end <= maxSize else { throw VHDXError(.tooLarge, "write past the \(maxSize)-byte cap", at: offset) }
@@ -37,12 +37,12 @@ public final class MemoryStorage: Storage {
         }
     }
 
-    public func resize(to size: UInt64) throws(VHDXError) {
+    package func resize(to size: UInt64) throws(VHDXError) {
         guard isWritable else { throw VHDXError(.readOnly, "resize of read-only memory storage") }
         guard size <= maxSize else { throw VHDXError(.tooLarge, "resize past the \(maxSize)-byte cap") }
         if size < UInt64(bytes.count) { bytes.removeLast(bytes.count - Int(size)) }
         else { bytes.append(contentsOf: [UInt8](repeating: 0, count: Int(size) - bytes.count)) }
     }
 
-    public func synchronize() throws(VHDXError) {}
+    package func synchronize() throws(VHDXError) {}
 }

@@ -4,7 +4,7 @@ import VHDXFormat
 ///
 /// Reads are exact: a read that cannot be satisfied in full throws, so a BAT entry that points
 /// past the end of the file becomes a clear error instead of short data.
-public protocol Storage: AnyObject {
+package protocol Storage: AnyObject {
     func size() throws(VHDXError) -> UInt64
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError)
     func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError)
@@ -18,11 +18,11 @@ public protocol Storage: AnyObject {
 }
 
 extension Storage {
-    public func discard(offset: UInt64, length: UInt64) throws(VHDXError) {
+    package func discard(offset: UInt64, length: UInt64) throws(VHDXError) {
         try writeZeros(offset: offset, length: length)
     }
 
-    public func writeZeros(offset: UInt64, length: UInt64) throws(VHDXError) {
+    package func writeZeros(offset: UInt64, length: UInt64) throws(VHDXError) {
         let zeros = [UInt8](repeating: 0, count: Int(min(length, 1 << 20)))
         var done: UInt64 = 0
         while done < length {
@@ -32,13 +32,13 @@ extension Storage {
         }
     }
 
-    public func read(count: Int, at offset: UInt64) throws(VHDXError) -> [UInt8] {
+    package func read(count: Int, at offset: UInt64) throws(VHDXError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         try typed { try out.withUnsafeMutableBytes { b in try read(into: b, at: offset) } }
         return out
     }
 
-    public func write(_ bytes: [UInt8], at offset: UInt64) throws(VHDXError) {
+    package func write(_ bytes: [UInt8], at offset: UInt64) throws(VHDXError) {
         try typed { try bytes.withUnsafeBytes { b in try write(b, at: offset) } }
     }
 }

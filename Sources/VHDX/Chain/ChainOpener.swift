@@ -24,7 +24,7 @@ extension VHDXFile {
     /// Resolves and opens every ancestor. Refuses cycles, absurd depths, logical sector sizes
     /// that differ from the child's, and parents whose DataWriteGuid matches neither linkage
     /// (unless `ignoreIDMismatch`).
-    public func attachParents(_ options: ParentOptions) throws(VHDXError) {
+    package func attachParents(_ options: ParentOptions) throws(VHDXError) {
         try attachParents(options, alsoInChain: [])
     }
 

@@ -44,20 +44,20 @@ public struct MergeResult: Sendable {
 /// the file locks this needs and deleting the merged files.
 public final class Merger {
     /// The top of the chain, read through.
-    public let top: VHDXFile
+    package let top: VHDXFile
     /// Index of the ancestor in `top.chain` (1 = the top's parent).
-    public let ancestorLayer: Int
+    package let ancestorLayer: Int
     /// The layer directly above the ancestor, whose locator carries the new DataWriteGuid.
-    public let above: VHDXFile
-    public let ancestor: VHDXFile
+    package let above: VHDXFile
+    package let ancestor: VHDXFile
     /// Told (bytes done, bytes total) of the ranges to fold as the copy proceeds. A throw stops
     /// the merge where it is; running it again completes it.
-    public var progress: ((UInt64, UInt64) throws(VHDXError) -> Void)?
+    package var progress: ((UInt64, UInt64) throws(VHDXError) -> Void)?
 
     /// Validates a merge of `top.chain[1..<ancestorLayer]` and `top` into `top.chain[ancestorLayer]`.
     /// Nothing is written here. The ancestor must be at most as large as the top; a smaller one
     /// is grown by `fold`, which a differencing ancestor cannot be.
-    public init(top: VHDXFile, ancestorLayer: Int = 1) throws(VHDXError) {
+    package init(top: VHDXFile, ancestorLayer: Int = 1) throws(VHDXError) {
         guard top.diskType == .differencing else {
             throw VHDXError(.invalidArgument, "not a differencing image: there is no parent to merge it into", path: top.storage.name)
         }
@@ -74,7 +74,7 @@ public final class Merger {
     }
 
     /// Both steps on open images: `above` and `ancestor` must be writable.
-    public func run() throws(VHDXError) -> MergeResult {
+    package func run() throws(VHDXError) -> MergeResult {
         try checkLinked(above.layout.parentLocator)
         let g = try Merger.recordLinkage(in: above, ancestorDataWriteGUID: ancestor.header.dataWriteGUID)
         return try fold(newGUID: g)
@@ -114,7 +114,7 @@ public final class Merger {
     /// change moves it into parent_linkage, so `above` keeps linking to the ancestor whichever
     /// of the two changes a crash leaves. Returns `newGUID`.
     @discardableResult
-    public static func recordLinkage(in above: VHDXFile, ancestorDataWriteGUID current: GUID, newGUID: GUID = .random()) throws(VHDXError) -> GUID {
+    package static func recordLinkage(in above: VHDXFile, ancestorDataWriteGUID current: GUID, newGUID: GUID = .random()) throws(VHDXError) -> GUID {
         try above.requireWritable()
         guard above.diskType == .differencing, var locator = above.layout.parentLocator else {
             throw VHDXError(.invalidArgument, "not a differencing image: it has no parent locator to record the merge in", path: above.storage.name)
@@ -147,7 +147,7 @@ public final class Merger {
     /// Sets the ancestor's DataWriteGuid to `newGUID` (which `above` must already hold in
     /// parent_linkage2), grows it to the top's size if it is smaller, folds every range a layer
     /// above it answers into it, and closes it (flushed, empty log).
-    public func fold(newGUID g: GUID) throws(VHDXError) -> MergeResult {
+    package func fold(newGUID g: GUID) throws(VHDXError) -> MergeResult {
         try ancestor.requireWritable()
         guard let locator = above.layout.parentLocator, locator.parentLinkage2 == g, locator.parentLinkage != g else {
             throw VHDXError(.invalidArgument, "the layer above the ancestor does not hold {\(g)} in parent_linkage2 (record the linkage first): changing the ancestor's DataWriteGuid would cut it off",

@@ -6,7 +6,7 @@ import VHDXFormat
 public enum Checker {
     static let maxFindingsPerStructure = 64
 
-    public static func check(storage: Storage) throws(VHDXError) -> CheckReport {
+    package static func check(storage: Storage) throws(VHDXError) -> CheckReport {
         var report = CheckReport(path: storage.name)
         var loader = ImageLoader(storage: storage)
         defer { _ = loader }

@@ -16,7 +16,7 @@ public struct RawConverter {
     public let source: VHDXFile
     /// How data extents reach a file output: in the kernel where it can (`CopyOffload`), else
     /// read and written here. Off with VHDX_COPY_OFFLOAD=0; tests give it a failing kernel call.
-    public var copyOffload = CopyOffload()
+    package var copyOffload = CopyOffload()
     public init(source: VHDXFile) { self.source = source }
 
     /// Writes to `path` through a temporary file in the same directory, renamed over `path` only
@@ -24,7 +24,7 @@ public struct RawConverter {
     /// is a layer of the source's chain is refused; an existing one is replaced only with `overwrite`.
     /// Returns the offload's account (bytes copied in the kernel and through the fallback).
     @discardableResult
-    public func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) -> CopyOffload {
+    package func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) -> CopyOffload {
         try refuseOverwritingInput(path, inputs: source.chain.map { $0.storage.name })
         var offload = copyOffload
         try writeAtomically(path, overwrite: overwrite) { (out) throws(VHDXError) in

@@ -33,7 +33,7 @@ public struct VHDXConverter {
     }
 
     /// Builds the image on empty storage.
-    public func convert(into out: Storage, progress: Progress? = nil) throws(VHDXError) {
+    package func convert(into out: Storage, progress: Progress? = nil) throws(VHDXError) {
         let plan = try PlannedLayout(options)
         let builder = ImageBuilder(storage: out, options: options, plan: plan)
         try builder.writeStructures()

@@ -1,6 +1,6 @@
 /// Whether every byte of `buffer` is zero; word-at-a-time, since convert scans every data byte.
 @inline(__always)
-public func isAllZero(_ buffer: UnsafeRawBufferPointer) -> Bool {
+package func isAllZero(_ buffer: UnsafeRawBufferPointer) -> Bool {
     guard let base = buffer.baseAddress else { return true }
     let n = buffer.count
     var i = 0

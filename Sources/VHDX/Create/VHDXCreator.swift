@@ -13,7 +13,7 @@ public enum VHDXCreator {
     }
 
     /// Lays a new image onto empty storage.
-    public static func create(on storage: Storage, options: CreateOptions) throws(VHDXError) {
+    package static func create(on storage: Storage, options: CreateOptions) throws(VHDXError) {
         let plan = try PlannedLayout(options)
         let builder = ImageBuilder(storage: storage, options: options, plan: plan)
         try builder.writeStructures()

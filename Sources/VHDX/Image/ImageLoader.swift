@@ -1,25 +1,25 @@
 import VHDXFormat
 
 /// Everything known about an image after its header section, log and metadata are decoded.
-public struct ImageLayout: Sendable {
-    public var fileIdentifier: FileIdentifier
-    public var header: Header
-    public var headerSlot: Int
-    public var regionTable: RegionTable
+package struct ImageLayout: Sendable {
+    package var fileIdentifier: FileIdentifier
+    package var header: Header
+    package var headerSlot: Int
+    package var regionTable: RegionTable
     /// 0 or 1: the region table copy in use.
-    public var regionTableCopy: Int
-    public var metadataTable: MetadataTable
-    public var fileParameters: FileParameters
-    public var virtualDiskSize: UInt64
-    public var virtualDiskID: GUID
-    public var logicalSectorSize: UInt32
-    public var physicalSectorSize: UInt32
-    public var parentLocator: ParentLocator?
-    public var geometry: BATGeometry
-    public var batRegion: RegionTableEntry
-    public var metadataRegion: RegionTableEntry
+    package var regionTableCopy: Int
+    package var metadataTable: MetadataTable
+    package var fileParameters: FileParameters
+    package var virtualDiskSize: UInt64
+    package var virtualDiskID: GUID
+    package var logicalSectorSize: UInt32
+    package var physicalSectorSize: UInt32
+    package var parentLocator: ParentLocator?
+    package var geometry: BATGeometry
+    package var batRegion: RegionTableEntry
+    package var metadataRegion: RegionTableEntry
     /// The BAT entries the region holds room for (at least `geometry.totalEntries`).
-    public var batEntriesUsed: UInt64
+    package var batEntriesUsed: UInt64
 }
 
 /// The pending log found at open, and what was done with it.

@@ -15,7 +15,7 @@ public final class VHDXFile {
     /// What metadata is read through: the file, or the replay overlay (until a writable open's
     /// first change replays the log into the file).
     var io: Storage
-    public internal(set) var layout: ImageLayout
+    package internal(set) var layout: ImageLayout
     /// What open noticed that did not stop it (damaged redundant copies, stale log, …).
     public let findings: [Finding]
     /// Set when a pending log was found: replayed in memory, or (after a writable open's first
@@ -46,10 +46,16 @@ public final class VHDXFile {
     /// The file's size in bytes.
     public func fileSize() throws(VHDXError) -> UInt64 { try storage.size() }
     public var header: Header { layout.header }
-    public var geometry: BATGeometry { layout.geometry }
+    package var geometry: BATGeometry { layout.geometry }
     public var virtualSize: UInt64 { layout.virtualDiskSize }
     public var blockSize: UInt64 { UInt64(layout.fileParameters.blockSize) }
     public var isWritable: Bool { storage.isWritable }
+    /// The disk's identity, shared by every file of a differencing chain.
+    public var virtualDiskID: GUID { layout.virtualDiskID }
+    public var logicalSectorSize: UInt32 { layout.logicalSectorSize }
+    public var physicalSectorSize: UInt32 { layout.physicalSectorSize }
+    /// A differencing image's parent locator (nil for fixed and dynamic images).
+    public var parentLocator: ParentLocator? { layout.parentLocator }
 
     public enum DiskType: String, Sendable { case fixed, dynamic, differencing }
 
@@ -93,7 +99,7 @@ public final class VHDXFile {
     /// into it would grow the file without bound or cross-link data. Only the first change
     /// then renews FileWriteGuid and replays the log into the file (`prepareForWrites`), so
     /// a command refused after the open leaves the file byte-identical.
-    public init(storage base: Storage) throws(VHDXError) {
+    package init(storage base: Storage) throws(VHDXError) {
         var loader = ImageLoader(storage: base)
         let (identifier, choice) = try loader.loadHeaders(forWriting: base.isWritable)
         let sequence = try loader.loadLog(header: choice.current)
@@ -171,23 +177,23 @@ public final class VHDXFile {
 
     /// Reads bytes the image stores at `fileOffset` (payload found through the BAT), through
     /// the replay overlay when a pending log was applied in memory.
-    public func readStored(into buffer: UnsafeMutableRawBufferPointer, at fileOffset: UInt64) throws(VHDXError) {
+    package func readStored(into buffer: UnsafeMutableRawBufferPointer, at fileOffset: UInt64) throws(VHDXError) {
         try io.read(into: buffer, at: fileOffset)
     }
 
     /// The BAT entry of payload block `block`.
-    public func payloadEntry(block: UInt64) throws(VHDXError) -> BATEntry {
+    package func payloadEntry(block: UInt64) throws(VHDXError) -> BATEntry {
         try bat.entry(geometry.payloadIndex(block: block))
     }
 
     /// The BAT entry of the sector bitmap of `chunk`.
-    public func sectorBitmapEntry(chunk: UInt64) throws(VHDXError) -> BATEntry? {
+    package func sectorBitmapEntry(chunk: UInt64) throws(VHDXError) -> BATEntry? {
         let i = geometry.sectorBitmapIndex(chunk: chunk)
         return i < bat.entryCount ? try bat.entry(i) : nil
     }
 
     /// Every BAT entry in index order, streamed a page at a time.
-    public func forEachBATEntry(_ body: (UInt64, BATEntry) throws(VHDXError) -> Void) throws(VHDXError) {
+    package func forEachBATEntry(_ body: (UInt64, BATEntry) throws(VHDXError) -> Void) throws(VHDXError) {
         try bat.forEach(body)
     }
 }

@@ -2,15 +2,15 @@ import VHDXFormat
 
 /// The active log sequence of [MS-VHDX] 2.3.3 (vhdx-format.md §5.4): the newest valid, complete
 /// run of entries whose head's Tail points inside it. `entries` starts at the tail entry.
-public struct LogSequence: Sendable {
-    public struct Located: Sendable {
-        public var position: UInt64
-        public var entry: LogEntry
+package struct LogSequence: Sendable {
+    package struct Located: Sendable {
+        package var position: UInt64
+        package var entry: LogEntry
     }
 
-    public var entries: [Located]
-    public var head: LogEntryHeader { entries.last!.entry.header }
-    public var updateCount: Int { entries.reduce(0) { $0 + $1.entry.updates.count } }
+    package var entries: [Located]
+    package var head: LogEntryHeader { entries.last!.entry.header }
+    package var updateCount: Int { entries.reduce(0) { $0 + $1.entry.updates.count } }
 
     /// The largest single entry the engine will hold in memory while validating it.
     static let maxEntryBytes: UInt32 = 64 << 20
@@ -18,7 +18,7 @@ public struct LogSequence: Sendable {
     /// Finds the active sequence for `header`'s LogGuid. Returns nil when the LogGuid is zero (the
     /// log is empty). Throws when the log is non-empty but holds no valid sequence, or when the
     /// file is shorter than the head's FlushedFileOffset: both mean the image cannot be trusted.
-    public static func findActive(in storage: Storage, header: Header, fileSize: UInt64) throws(VHDXError) -> LogSequence? {
+    package static func findActive(in storage: Storage, header: Header, fileSize: UInt64) throws(VHDXError) -> LogSequence? {
         guard !header.logGUID.isZero else { return nil }
         let logLength = UInt64(header.logLength)
         do { try header.validateLogLocation() } catch { throw .format(error, path: storage.name) }

@@ -3,22 +3,22 @@ import VHDXFormat
 /// A read-only view of a file with a log sequence applied in memory (vhdx-format.md §5.5): the
 /// region tables, metadata and BAT are read through it, and the file itself is never written.
 /// Later updates win over earlier ones, as a real replay in order would leave them.
-public final class ReplayOverlay: Storage {
+package final class ReplayOverlay: Storage {
     let base: Storage
     private var sectors: [UInt64: [UInt8]] = [:]
     private var zeroRanges: [Range<UInt64>] = []
     private var virtualSize: UInt64 = 0
     private var touchedLow: UInt64 = .max
     private var touchedHigh: UInt64 = 0
-    public var isWritable: Bool { false }
-    public var name: String { base.name }
+    package var isWritable: Bool { false }
+    package var name: String { base.name }
 
     /// Caps the bytes the overlay holds; the log itself is bounded by its u32 length.
     static let maxOverlayBytes = 256 << 20
     /// No structure of a valid file lies past this: 64 TiB of payload plus bitmaps and metadata.
     static let maxFileOffset = Layout.maxVirtualDiskSize * 2
 
-    public init(base: Storage, sequence: LogSequence) throws(VHDXError) {
+    package init(base: Storage, sequence: LogSequence) throws(VHDXError) {
         self.base = base
         var size = try base.size()
         var held = 0
@@ -56,9 +56,9 @@ public final class ReplayOverlay: Storage {
         touchedHigh = max(touchedHigh, offset + length)
     }
 
-    public func size() throws(VHDXError) -> UInt64 { virtualSize }
+    package func size() throws(VHDXError) -> UInt64 { virtualSize }
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         let count = UInt64(buffer.count)
         guard offset <= virtualSize, count <= virtualSize - offset else {
             throw VHDXError(.outOfBounds, "read of \(count) bytes at \(offset) runs past the end of the replayed file (\(virtualSize) bytes)", path: base.name, at: offset)
@@ -91,13 +91,13 @@ public final class ReplayOverlay: Storage {
         }
     }
 
-    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    package func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         throw VHDXError(.readOnly, "the image was opened read-only with its log replayed in memory", path: base.name, at: offset)
     }
 
-    public func resize(to size: UInt64) throws(VHDXError) {
+    package func resize(to size: UInt64) throws(VHDXError) {
         throw VHDXError(.readOnly, "the image was opened read-only with its log replayed in memory", path: base.name)
     }
 
-    public func synchronize() throws(VHDXError) {}
+    package func synchronize() throws(VHDXError) {}
 }

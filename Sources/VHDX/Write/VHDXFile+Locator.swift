@@ -6,7 +6,7 @@ extension VHDXFile {
     /// after the last item of the metadata region; the table entry follows in the same entry.
     /// Not a change to virtual content: DataWriteGuid stays, so this image's own children still
     /// link to it.
-    public func setParentLocator(_ locator: ParentLocator) throws(VHDXError) {
+    package func setParentLocator(_ locator: ParentLocator) throws(VHDXError) {
         try requireWritable()
         guard diskType == .differencing, let old = layout.metadataTable.entry(KnownGUID.parentLocator) else {
             throw VHDXError(.invalidArgument, "only a differencing image has a parent locator to change", path: storage.name)

@@ -92,14 +92,14 @@ public struct ByteReader {
 /// Little-endian load of an integer at a byte index, for hot loops over already bounds-checked
 /// buffers (the BAT). Returns nil instead of trapping when out of range.
 @inline(__always)
-public func loadUInt64LE(_ bytes: [UInt8], at i: Int) -> UInt64? {
+package func loadUInt64LE(_ bytes: [UInt8], at i: Int) -> UInt64? {
     guard i >= 0, i + 8 <= bytes.count else { return nil }
     var v: UInt64 = 0
     for k in 0..<8 { v |= UInt64(bytes[i + k]) << (8 * UInt64(k)) }
     return v
 }
 
-public func hex(_ bytes: [UInt8]) -> String {
+package func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef")
     var s = ""
     for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 15)]) }

@@ -47,7 +47,7 @@ struct WritePlan: Sequence, IteratorProtocol {
 
 /// Opens `path` and attaches change tracking when it has a tracking region.
 func openTracked(_ path: String, writable: Bool) throws -> (VHDXFile, ChangeTracker?) {
-    let image = try VHDXFile.openFile(path: path, writable: writable)
+    let image = try VHDXFile.open(path: path, writable: writable)
     let tracker = try ChangeTracker.attach(to: image)
     return (image, tracker)
 }
