@@ -24,13 +24,40 @@ public struct VHDXError: Error, CustomStringConvertible, Equatable {
     public var path: String?
     public var fileOffset: UInt64?
     public var cause: (any Error)?
+    /// What the caller can do about it, when there is something. The message says it in the
+    /// library's terms; a front end (the `vhdx` tool) may name its own option for it.
+    public var remedy: Remedy?
 
-    public init(_ code: Code, _ message: String, path: String? = nil, at fileOffset: UInt64? = nil, cause: (any Error)? = nil) {
+    /// A way out of an error, named without any front end's options.
+    public enum Remedy: Sendable, Equatable {
+        /// Replace the existing file explicitly (`overwrite: true`).
+        case overwrite
+        /// Say where the parent is (`ParentOptions.parentPath` or a search directory).
+        case locateParent
+        /// Accept a parent whose DataWriteGuid does not match (`ParentOptions.ignoreIDMismatch`).
+        case acceptParentMismatch
+        /// Replay the pending log into the file (`Repairer.repair`).
+        case repair
+        /// List everything wrong with the image (`Checker.check`).
+        case checkImage
+        /// Point a VHD Set at a moved backing file (`VHDSet.relink`); nil snapshot: the leaf.
+        case relink(set: String, snapshot: String?)
+        /// Take a modified backing file as it is (`VHDSet.relink(…, acceptModified: true)`).
+        case acceptModified(set: String, snapshot: String)
+        /// Delete the current leaf instead of keeping it (`apply(_:discard: true)`).
+        case discardLeaf
+        /// Flatten (convert) or merge a differencing disk first.
+        case flattenFirst
+    }
+
+    public init(_ code: Code, _ message: String, path: String? = nil, at fileOffset: UInt64? = nil, cause: (any Error)? = nil,
+                remedy: Remedy? = nil) {
         self.code = code
         self.message = message
         self.path = path
         self.fileOffset = fileOffset
         self.cause = cause
+        self.remedy = remedy
     }
 
     /// Wraps a format-layer error as corruption (or unsupported, when the file uses something

@@ -21,7 +21,7 @@ extension ChangeTracking {
             // there is nowhere else to look.
             if let tracker, tracker.header.trackingID == since.trackingID || (depth == 0 && layer.parent == nil) {
                 if depth > 0, until != nil {
-                    throw ChangeTrackingError(.unknownID, "--until with an ID sealed on the ancestor \(layer.path) is not supported: its later IDs predate the layers above it", path: top.path)
+                    throw ChangeTrackingError(.unknownID, "an until ID with a since ID sealed on the ancestor \(layer.path) is not supported: its later IDs predate the layers above it", path: top.path)
                 }
                 let own = try tracker.changes(since: since, until: until)
                 var a = ChangedRange.window(ChangedRange.union([own.ranges, above]), offset: offset, length: length,
@@ -36,7 +36,7 @@ extension ChangeTracking {
             above = ChangedRange.union([above, try ownRanges(of: layer)])
         }
         if !anyTracking {
-            throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on this disk or any of its parents (`vhdx track enable`)", path: top.path)
+            throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on this disk or any of its parents (enable it first)", path: top.path)
         }
         throw ChangeTrackingError(.unknownID, "\(since) was not sealed by the tracking of this disk or of any of its parents", path: top.path)
     }

@@ -16,7 +16,7 @@ extension ChangeTracker {
         if let until {
             let u = try answerableEpoch(until)
             guard u >= from else {
-                throw ChangeTrackingError(.unknownID, "--until \(until) was sealed before --since \(since)", path: path)
+                throw ChangeTrackingError(.unknownID, "the until ID \(until) was sealed before the since ID \(since)", path: path)
             }
             to = u
         }

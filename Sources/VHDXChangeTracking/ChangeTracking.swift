@@ -40,7 +40,7 @@ public enum ChangeTracking {
     /// The tracker of `image`, or the "not enabled" error.
     public static func tracker(of image: VHDXFile) throws -> ChangeTracker {
         guard let t = try ChangeTracker.attach(to: image) else {
-            throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on this disk (`vhdx track enable`)", path: image.path)
+            throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on this disk (enable it first)", path: image.path)
         }
         return t
     }

@@ -61,7 +61,7 @@ package final class SetFile {
     static func unreadable(_ path: String, heads: [[UInt8]], copies: [Result<SetRecord, FormatError>?]) -> VHDXError {
         let first = heads.first ?? []
         if first.starts(with: SetFileLayout.vhdxSignature) {
-            return VHDXError(.invalidArgument, "this is a VHDX disk, not a VHD Set (open it directly, or `vhdx set create SET.vhds --from` it)", path: path)
+            return VHDXError(.invalidArgument, "this is a VHDX disk, not a VHD Set (open it directly, or create a set from it)", path: path)
         }
         let ours = heads.contains { $0.starts(with: SetFileLayout.signature) }
         if ours {
@@ -74,7 +74,7 @@ package final class SetFile {
             }.joined(separator: "; ")
             return VHDXError(.corrupt, "both copies of the set file are damaged (\(why)); nothing was written", path: path)
         }
-        return VHDXError(.unsupported, "not a VHD Set written by swift-vhdx: Microsoft has not published the .vhds layout (Hyper-V's own sets), so it is never read or written here; its checkpoint files are ordinary VHDX: open the .avhdx chain beside it directly (`vhdx info --chain FILE.avhdx`)", path: path)
+        return VHDXError(.unsupported, "not a VHD Set written by swift-vhdx: Microsoft has not published the .vhds layout (Hyper-V's own sets), so it is never read or written here; its checkpoint files are ordinary VHDX: open the .avhdx chain beside it directly", path: path)
     }
 
     /// Writes `next` (its sequence set here) into the slot that is not current, flushed.

@@ -18,7 +18,7 @@ extension VHDSet {
         }
         if let p = problem(with: target) { throw p }
         if !discard, record.snapshots.count >= SetFileLayout.maxSnapshots {
-            throw VHDXError(.tooLarge, "keeping the current leaf would need a snapshot entry and the set holds the most it can; use --discard or delete snapshots", path: path)
+            throw VHDXError(.tooLarge, "keeping the current leaf would need a snapshot entry and the set holds the most it can; discard the leaf or delete snapshots", path: path, remedy: .discardLeaf)
         }
         let newPath = newBackingPath()
         var next = record

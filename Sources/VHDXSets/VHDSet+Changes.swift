@@ -16,7 +16,7 @@ extension VHDSet {
             aliased = true
         }
         if aliased, until != nil {
-            throw ChangeTrackingError(.unknownID, "--until is not supported with \(since): its file was merged away by a delete, and it is answered through \(id)", path: path)
+            throw ChangeTrackingError(.unknownID, "an until ID is not supported with \(since): its file was merged away by a delete, and it is answered through \(id)", path: path)
         }
         let top = try openLeaf()
         do {

@@ -56,7 +56,7 @@ extension VHDSet {
         }
         let image = try VHDXFile.openFile(path: disk, writable: true)
         guard image.diskType != .differencing else {
-            throw VHDXError(.unsupported, "a differencing disk cannot start a set (its parents would be outside the set): flatten it with `vhdx convert` or merge it first", path: disk)
+            throw VHDXError(.unsupported, "a differencing disk cannot start a set (its parents would be outside the set): flatten or merge it first", path: disk, remedy: .flattenFirst)
         }
         if try ChangeTracker.attach(to: image) == nil {
             try ChangeTracking.enable(image, granule: tracking.granule, history: tracking.history)
@@ -68,7 +68,7 @@ extension VHDSet {
 
     static func refuseExisting(_ path: String, overwrite: Bool) throws(VHDXError) {
         if !overwrite, FileIdentity(path: path) != nil {
-            throw VHDXError(.invalidArgument, "already exists (use --force to replace it)", path: path)
+            throw VHDXError(.invalidArgument, "already exists (replacing it must be asked for)", path: path, remedy: .overwrite)
         }
     }
 

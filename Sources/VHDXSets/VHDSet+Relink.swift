@@ -25,7 +25,8 @@ extension VHDSet {
             throw VHDXError(.parentMismatch, "the file belongs to the disk {\(image.layout.virtualDiskID)}, the set to {\(record.virtualDiskID)}", path: newFile)
         }
         if dwg != e.frozenDataWriteGUID && !acceptModified {
-            throw VHDXError(.parentMismatch, "the file's DataWriteGuid is {\(dwg)}, snapshot {\(id)} was frozen with {\(e.frozenDataWriteGUID)}: it is not that checkpoint's file, or it was modified (--accept-modified takes it as it is)", path: newFile)
+            throw VHDXError(.parentMismatch, "the file's DataWriteGuid is {\(dwg)}, snapshot {\(id)} was frozen with {\(e.frozenDataWriteGUID)}: it is not that checkpoint's file, or it was modified (taking it as it is must be asked for)", path: newFile,
+                            remedy: .acceptModified(set: path, snapshot: id.description))
         }
         let i = next.index(of: id)!
         next.snapshots[i].path = rel

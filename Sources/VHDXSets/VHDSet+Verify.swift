@@ -8,13 +8,15 @@ extension VHDSet {
         guard entry.hasFile else { return nil }
         let p = absolute(entry.path)
         guard FileIdentity(path: p) != nil else {
-            return VHDXError(.parentNotFound, "the backing file of snapshot {\(entry.id)} is missing (moved or deleted outside the set); put it back, or point the set at it with `vhdx set relink \(path) \(entry.id) FILE`", path: p)
+            return VHDXError(.parentNotFound, "the backing file of snapshot {\(entry.id)} is missing (moved or deleted outside the set); put it back, or relink the set to where it is now", path: p,
+                             remedy: .relink(set: path, snapshot: entry.id.description))
         }
         let image: VHDXFile
         do { image = try VHDXFile.openFile(path: p) } catch { return error }
         if relaxedVerification(entry.id) { return nil }
         guard image.header.dataWriteGUID == entry.frozenDataWriteGUID else {
-            return VHDXError(.parentMismatch, "the backing file of snapshot {\(entry.id)} was modified outside the set (its DataWriteGuid is {\(image.header.dataWriteGUID)}, the set recorded {\(entry.frozenDataWriteGUID)}): the checkpoint's content is no longer what it was; `vhdx set relink \(path) \(entry.id) FILE --accept-modified` takes it as it is now", path: p)
+            return VHDXError(.parentMismatch, "the backing file of snapshot {\(entry.id)} was modified outside the set (its DataWriteGuid is {\(image.header.dataWriteGUID)}, the set recorded {\(entry.frozenDataWriteGUID)}): the checkpoint's content is no longer what it was; a relink that accepts the modification takes it as it is now", path: p,
+                             remedy: .acceptModified(set: path, snapshot: entry.id.description))
         }
         return nil
     }
@@ -44,7 +46,8 @@ extension VHDSet {
         let ancestry = record.leafAncestry().compactMap { record.snapshot($0) }
         for e in ancestry { if let p = problem(with: e) { throw p } }
         guard FileIdentity(path: leafPath) != nil else {
-            throw VHDXError(.parentNotFound, "the active leaf is missing (moved or deleted outside the set); put it back, or `vhdx set relink \(path) leaf FILE`", path: leafPath)
+            throw VHDXError(.parentNotFound, "the active leaf is missing (moved or deleted outside the set); put it back, or relink the set to where it is now", path: leafPath,
+                             remedy: .relink(set: path, snapshot: nil))
         }
         let top = try VHDXFile.openChain(path: leafPath, writable: writable)
         let chain = top.chain

@@ -77,7 +77,7 @@ public final class VHDSet {
 
     func snapshotOrThrow(_ id: GUID) throws(VHDXError) -> SnapshotEntry {
         guard let e = record.snapshot(id) else {
-            throw VHDXError(.invalidArgument, "the set has no snapshot {\(id)} (`vhdx set list` shows them)", path: path)
+            throw VHDXError(.invalidArgument, "the set has no snapshot {\(id)}", path: path)
         }
         return e
     }
@@ -88,7 +88,7 @@ public final class VHDSet {
         if let g = GUID(text: t), let e = record.snapshot(g) { return e }
         let matches = record.snapshots.filter { $0.id.description.lowercased().hasPrefix(t) && !t.isEmpty }
         guard matches.count == 1 else {
-            throw VHDXError(.invalidArgument, matches.isEmpty ? "the set has no snapshot \(SetPath.printable(text)) (`vhdx set list` shows them)"
+            throw VHDXError(.invalidArgument, matches.isEmpty ? "the set has no snapshot \(SetPath.printable(text))"
                             : "\(SetPath.printable(text)) matches \(matches.count) snapshots; give more of the id", path: path)
         }
         return matches[0]

@@ -126,10 +126,10 @@ struct ParentResolver {
                 seen.append(id)
                 return (parent, ParentLink(path: path, match: .ignored, rejected: tried))
             }
-            throw VHDXError(.parentMismatch, "no candidate parent has the DataWriteGuid this child was made against (the parent changed since, or is another disk; --ignore-id-mismatch accepts it anyway). Tried:\n  "
-                            + tried.joined(separator: "\n  "), path: childPath)
+            throw VHDXError(.parentMismatch, "no candidate parent has the DataWriteGuid this child was made against (the parent changed since, or is another disk; accepting a mismatch must be asked for). Tried:\n  "
+                            + tried.joined(separator: "\n  "), path: childPath, remedy: .acceptParentMismatch)
         }
-        throw VHDXError(.parentNotFound, "the parent image was not found (use --parent PATH or --search-dir DIR). Tried:\n  "
-                        + (tried.isEmpty ? "(the locator names no path)" : tried.joined(separator: "\n  ")), path: childPath)
+        throw VHDXError(.parentNotFound, "the parent image was not found (name it, or a folder to search). Tried:\n  "
+                        + (tried.isEmpty ? "(the locator names no path)" : tried.joined(separator: "\n  ")), path: childPath, remedy: .locateParent)
     }
 }

@@ -45,8 +45,8 @@ extension VHDXFile {
         else if guid == old.parentLinkage2, guid != .zero { match = .parentLinkage2 }
         else if options.ignoreIDMismatch { match = .ignored }
         else {
-            throw VHDXError(.parentMismatch, "the new parent's DataWriteGuid {\(guid)} is neither parent_linkage \(old["parent_linkage"] ?? "-") nor parent_linkage2 \(old["parent_linkage2"] ?? "-"): it is not the disk this image was made over, or it changed since (--ignore-id-mismatch accepts it anyway)",
-                            path: parentPath)
+            throw VHDXError(.parentMismatch, "the new parent's DataWriteGuid {\(guid)} is neither parent_linkage \(old["parent_linkage"] ?? "-") nor parent_linkage2 \(old["parent_linkage2"] ?? "-"): it is not the disk this image was made over, or it changed since (accepting a mismatch must be asked for)",
+                            path: parentPath, remedy: .acceptParentMismatch)
         }
         // The new parent's own ancestors must not include this image. An ancestor that cannot
         // be found is the user's business (reads will say so); a cycle never is.

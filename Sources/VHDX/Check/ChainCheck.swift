@@ -25,7 +25,7 @@ extension Checker {
                 case .parentLinkage2:
                     report.findings.append(Finding(.notice, "parent chain", "\(child.storage.name) links to \(link.path) by parent_linkage2: a merge into it was started and not completed; the chain still reads correctly, and running the merge again completes it"))
                 case .ignored:
-                    report.findings.append(Finding(.notice, "parent chain", "\(child.storage.name): the DataWriteGuid of its parent \(link.path) was not checked (--ignore-id-mismatch)"))
+                    report.findings.append(Finding(.notice, "parent chain", "\(child.storage.name): the DataWriteGuid of its parent \(link.path) was not checked (a mismatch was accepted)"))
                 case .parentLinkage: break
                 }
             }

@@ -18,7 +18,7 @@ public enum Checker {
                 io = try ReplayOverlay(base: storage, sequence: sequence)
                 report.logReplay = LogReplayInfo(sequence, inMemory: true)
                 loader.note(Finding(.notice, "log", at: choice.current.logOffset,
-                                    "a pending log of \(sequence.entries.count) entries was applied in memory for this check; --repair writes it",
+                                    "a pending log of \(sequence.entries.count) entries was applied in memory for this check; a repair writes it into the file",
                                     repairable: true))
             }
             let layout = try loader.loadLayout(io: io, identifier: identifier, choice: choice)

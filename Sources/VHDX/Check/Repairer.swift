@@ -22,7 +22,7 @@ public enum Repairer {
         } catch where error.code == .corrupt {
             // The writable open validates everything before writing anything: the file is
             // byte-identical, and the damage is of a kind repair cannot undo.
-            out.notRepaired.append("\(error.message). Repair fixes only a pending log, a damaged header copy and a damaged region-table copy; copy the readable data out with `vhdx convert` instead")
+            out.notRepaired.append("\(error.message). Repair fixes only a pending log, a damaged header copy and a damaged region-table copy; copy the readable data out with a conversion instead")
             return out
         }
         try image.openForWrites()

@@ -17,7 +17,7 @@ package func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStor
     var existing = stat()
     let exists = stat(path, &existing) == 0
     if !overwrite && exists {
-        throw VHDXError(.invalidArgument, "already exists (use --force to replace it)", path: path)
+        throw VHDXError(.invalidArgument, "already exists (replacing it must be asked for)", path: path, remedy: .overwrite)
     }
     removeStaleTemporaries(for: path)
     let tmp = temporaryPath(for: path)

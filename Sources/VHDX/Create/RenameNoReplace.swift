@@ -19,7 +19,7 @@ private let atCurrentDirectory: Int32 = -100  // AT_FDCWD
 /// Only on a filesystem without hard links either (EPERM) does it fall back to check-then-rename.
 func renameNoReplace(_ from: String, _ to: String, useRenameat2: Bool = true) throws(VHDXError) {
     func exists() -> VHDXError {
-        VHDXError(.invalidArgument, "already exists (created meanwhile by someone else; use --force to replace it)", path: to, cause: Errno(EEXIST))
+        VHDXError(.invalidArgument, "already exists (created meanwhile by someone else; replacing it must be asked for)", path: to, cause: Errno(EEXIST), remedy: .overwrite)
     }
     func failed(_ e: Int32) -> VHDXError {
         VHDXError(.io, "rename to \(to) failed: \(String(cString: strerror(e)))", path: to, cause: Errno(e))

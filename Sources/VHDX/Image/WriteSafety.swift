@@ -15,8 +15,8 @@ enum WriteSafety {
         checks.finish()
         if let first = checks.writeHazards.first {
             let more = checks.writeHazards.count > 1 ? " (and \(checks.writeHazards.count - 1) more problems)" : ""
-            throw VHDXError(.corrupt, "refusing to write to a damaged image: \(first.structure): \(first.message)\(more); nothing was written. `vhdx check` lists every problem",
-                            path: path, at: first.fileOffset)
+            throw VHDXError(.corrupt, "refusing to write to a damaged image: \(first.structure): \(first.message)\(more); nothing was written; a check lists every problem",
+                            path: path, at: first.fileOffset, remedy: .checkImage)
         }
         return checks.nominalEnd.roundedUp(to: Layout.MiB) ?? checks.nominalEnd
     }

@@ -45,7 +45,7 @@ package final class ReplayOverlay: Storage {
                 }
             }
             guard held <= ReplayOverlay.maxOverlayBytes else {
-                throw VHDXError(.tooLarge, "the pending log holds more than \(ReplayOverlay.maxOverlayBytes) bytes; replay it with check --repair", path: base.name)
+                throw VHDXError(.tooLarge, "the pending log holds more than \(ReplayOverlay.maxOverlayBytes) bytes; replay it into the file with a repair", path: base.name, remedy: .repair)
             }
         }
         self.virtualSize = max(size, sequence.head.lastFileOffset)
