@@ -18,7 +18,7 @@ let package = Package(
     ],
     targets: [
         // Pure bytes <-> values. No I/O, no Foundation.
-        .target(name: "VHDXFormat"),
+        .target(name: "VHDXFormat", swiftSettings: [.strictMemorySafety()]),
         // Engine: storage, open, log replay, read, map, check.
         .target(name: "VHDX", dependencies: ["VHDXFormat"]),
         // Resilient change tracking: a region of our own inside the VHDX, the engine's observer.

@@ -10,8 +10,8 @@ public enum SectorBitmap {
         let end = first + count
         precondition(end <= bytes.count * 8, "bit range past the bitmap slice")
         while i < end {
-            let j = runEnd(bytes, from: i, to: end)
-            out.append((bit(bytes, i), i..<j))
+            let j = unsafe runEnd(bytes, from: i, to: end)
+            out.append((unsafe bit(bytes, i), i..<j))
             i = j
         }
         return out
@@ -21,19 +21,19 @@ public enum SectorBitmap {
     /// reads scan a bitmap once per layer and sub-range, millions of times on fragmented chains.
     @inline(__always)
     public static func runEnd(_ bytes: UnsafeRawBufferPointer, from i: Int, to end: Int) -> Int {
-        let value = bit(bytes, i)
+        let value = unsafe bit(bytes, i)
         var j = i + 1
         while j < end {
             // Whole bytes (and 8-byte words) of the same value are skipped at once.
             if j % 64 == 0, j + 64 <= end {
-                let w = bytes.loadUnaligned(fromByteOffset: j / 8, as: UInt64.self)
+                let w = unsafe bytes.loadUnaligned(fromByteOffset: j / 8, as: UInt64.self)
                 if w == (value ? ~0 : 0) { j += 64; continue }
             }
             if j % 8 == 0, j + 8 <= end {
-                let b = bytes[j / 8]
+                let b = unsafe bytes[j / 8]
                 if b == (value ? 0xFF : 0) { j += 8; continue }
             }
-            if bit(bytes, j) != value { break }
+            if unsafe bit(bytes, j) != value { break }
             j += 1
         }
         return j
@@ -41,7 +41,7 @@ public enum SectorBitmap {
 
     @inline(__always)
     public static func bit(_ bytes: UnsafeRawBufferPointer, _ i: Int) -> Bool {
-        bytes[i / 8] & (1 << UInt8(i % 8)) != 0
+        unsafe bytes[i / 8] & (1 << UInt8(i % 8)) != 0
     }
 
     /// Clears bits [range) of `bytes`.
