@@ -6,7 +6,7 @@ import PackageDescription
 
 let package = Package(
     name: "LibraryUsage",
-    dependencies: [.package(path: "../..")],
+    dependencies: [.package(name: "swift-vhdx", path: "../..")],
     targets: [
         .executableTarget(name: "LibraryUsage", dependencies: [
             .product(name: "VHDX", package: "swift-vhdx"),
