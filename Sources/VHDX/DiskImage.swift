@@ -13,27 +13,27 @@ import VHDXFormat
 /// zeros), for raw files the filesystem's holes (SEEK_DATA / SEEK_HOLE), every byte counting as
 /// allocated where the filesystem cannot say. Unallocated ranges always read as zeros, so a
 /// comparison can skip them without reading.
-public final class DiskImage {
-    public enum Format: String, Sendable { case vhdx, raw }
+package final class DiskImage {
+    package enum Format: String, Sendable { case vhdx, raw }
 
     /// A run of bytes `[range)` that is allocated, or not, throughout.
-    public struct AllocationRun: Equatable, Sendable {
-        public var range: Range<UInt64>
-        public var allocated: Bool
-        public init(range: Range<UInt64>, allocated: Bool) {
+    package struct AllocationRun: Equatable, Sendable {
+        package var range: Range<UInt64>
+        package var allocated: Bool
+        package init(range: Range<UInt64>, allocated: Bool) {
             self.range = range
             self.allocated = allocated
         }
     }
 
     /// "vhdxfile", the first 8 bytes of every VHDX file.
-    public static let signature: [UInt8] = Array("vhdxfile".utf8)
+    package static let signature: [UInt8] = Array("vhdxfile".utf8)
 
-    public let path: String
-    public let format: Format
-    public let virtualSize: UInt64
+    package let path: String
+    package let format: Format
+    package let virtualSize: UInt64
     /// The open image, for VHDX inputs.
-    public let vhdx: VHDXFile?
+    package let vhdx: VHDXFile?
     let file: FileStorage
     /// The last run answered; a comparison asks about the same run many times in a row.
     private var cached: AllocationRun?
@@ -42,7 +42,7 @@ public final class DiskImage {
 
     /// Opens `path` read-only: as VHDX when it starts with the signature (a damaged VHDX is an
     /// error, never silently compared as raw), otherwise as a raw image.
-    public init(path: String, parents: ParentOptions = .default) throws(VHDXError) {
+    package init(path: String, parents: ParentOptions = .default) throws(VHDXError) {
         let storage = try FileStorage(path: path, mode: .readOnly)
         var head = [UInt8](repeating: 0, count: 8)
         let n = try typed { try head.withUnsafeMutableBytes { b in try storage.readAvailable(into: b, at: 0) } }
@@ -62,7 +62,7 @@ public final class DiskImage {
     }
 
     /// Fills `buffer` with disk bytes from `offset`; the range must lie within `virtualSize`.
-    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         if let vhdx { return try vhdx.read(into: buffer, at: offset) }
         let count = UInt64(buffer.count)
         guard offset <= virtualSize, count <= virtualSize - offset else {
@@ -73,7 +73,7 @@ public final class DiskImage {
 
     /// The run of same-allocation bytes that starts at `offset` (which must be below
     /// `virtualSize`). The run may start before `offset`; it ends at or before `virtualSize`.
-    public func allocationRun(at offset: UInt64) throws(VHDXError) -> AllocationRun {
+    package func allocationRun(at offset: UInt64) throws(VHDXError) -> AllocationRun {
         precondition(offset < virtualSize, "allocation query at \(offset) beyond the \(virtualSize)-byte disk")
         if let c = cached, c.range.contains(offset) { return c }
         let run = vhdx != nil ? try vhdxRun(at: offset) : rawRun(at: offset)
@@ -82,7 +82,7 @@ public final class DiskImage {
     }
 
     /// Every run in offset order, from `start` to the end of the disk.
-    public func forEachAllocationRun(from start: UInt64 = 0, _ body: (AllocationRun) throws(VHDXError) -> Void) throws(VHDXError) {
+    package func forEachAllocationRun(from start: UInt64 = 0, _ body: (AllocationRun) throws(VHDXError) -> Void) throws(VHDXError) {
         var at = start
         while at < virtualSize {
             var run = try allocationRun(at: at)

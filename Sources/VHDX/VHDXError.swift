@@ -3,26 +3,44 @@ import VHDXFormat
 /// An error from the engine: what failed, where (path and file offset) and why, with the
 /// underlying cause (a `FormatError` or an errno) kept for `detailedDescription`.
 public struct VHDXError: Error, CustomStringConvertible, Equatable {
+    /// What kind of failure it is.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         let raw: String
+        /// An operating-system call failed (see `cause`).
         public static let io = Code(raw: "I/O error")
+        /// The file breaks a rule of the format.
         public static let corrupt = Code(raw: "corrupt image")
+        /// Valid, but uses something this implementation refuses by rule.
         public static let unsupported = Code(raw: "unsupported")
+        /// A change was asked of a handle opened read-only.
         public static let readOnly = Code(raw: "read-only")
+        /// Another process (or handle) holds the file.
         public static let inUse = Code(raw: "in use")
+        /// A differencing image's parent could not be found.
         public static let parentNotFound = Code(raw: "parent not found")
+        /// A parent was found, but it is not what the child was made against.
         public static let parentMismatch = Code(raw: "parent mismatch")
+        /// A chain of parents leads back to itself.
         public static let cyclicChain = Code(raw: "cyclic parent chain")
+        /// A request reaches past the end of the virtual disk.
         public static let outOfBounds = Code(raw: "out of bounds")
+        /// A request that cannot be carried out as asked.
         public static let invalidArgument = Code(raw: "invalid argument")
+        /// Something is larger than this implementation accepts.
         public static let tooLarge = Code(raw: "too large")
+        /// The code as words.
         public var description: String { raw }
     }
 
+    /// What kind of failure.
     public var code: Code
+    /// What failed and why, for a person.
     public var message: String
+    /// The file it is about, when one is.
     public var path: String?
+    /// Where in that file, when known.
     public var fileOffset: UInt64?
+    /// The underlying error (a `FormatError`, an operating-system error).
     public var cause: (any Error)?
     /// What the caller can do about it, when there is something. The message says it in the
     /// library's terms; a front end (the `vhdx` tool) may name its own option for it.
@@ -50,6 +68,7 @@ public struct VHDXError: Error, CustomStringConvertible, Equatable {
         case flattenFirst
     }
 
+    /// An error of `code` saying `message`.
     public init(_ code: Code, _ message: String, path: String? = nil, at fileOffset: UInt64? = nil, cause: (any Error)? = nil,
                 remedy: Remedy? = nil) {
         self.code = code
@@ -68,6 +87,7 @@ public struct VHDXError: Error, CustomStringConvertible, Equatable {
 
     public static func == (a: VHDXError, b: VHDXError) -> Bool { a.code == b.code }
 
+    /// The error as one line: path, code, message and file offset.
     public var description: String {
         var s = ""
         if let path { s += "\(path): " }
@@ -76,6 +96,7 @@ public struct VHDXError: Error, CustomStringConvertible, Equatable {
         return s
     }
 
+    /// The description with the underlying cause.
     public var detailedDescription: String {
         var s = description
         if let cause, !(cause is FormatError) { s += "\n  caused by: \(cause)" }

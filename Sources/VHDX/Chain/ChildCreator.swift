@@ -12,8 +12,11 @@ public struct ChildOptions: Sendable {
     public var virtualSize: UInt64?
     /// Hyper-V's default for differencing disks.
     public var blockSize: UInt32 = 2 << 20
+    /// Log size in bytes, a multiple of 1 MiB.
     public var logSize: UInt32 = 1 << 20
+    /// The creator string written into the image.
     public var creator: String = "swift-vhdx"
+    /// Hyper-V's defaults for a differencing image.
     public init() {}
 }
 

@@ -19,8 +19,11 @@ public struct MergeResult: Sendable {
     /// first), the ones deleted, and an intermediate layer (kept with `keepMergedFiles`) whose
     /// link to the ancestor was cut because its content over the merged ancestor is not its own.
     public var ancestorPath: String?
+    /// The files whose content was folded into the ancestor, child first.
     public var mergedPaths: [String] = []
+    /// The merged files deleted afterwards.
     public var removedPaths: [String] = []
+    /// A kept intermediate file whose link to the merged ancestor was removed.
     public var unlinkedPath: String?
 }
 

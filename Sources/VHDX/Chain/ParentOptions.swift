@@ -10,11 +10,13 @@ public struct ParentOptions: Sendable {
     /// Chains deeper than this are refused as absurd (Hyper-V itself stops far sooner).
     public var maxDepth = 64
 
+    /// Options for finding parents; the defaults follow the locator only.
     public init(parentPath: String? = nil, searchDirectories: [String] = [], ignoreIDMismatch: Bool = false) {
         self.parentPath = parentPath
         self.searchDirectories = searchDirectories
         self.ignoreIDMismatch = ignoreIDMismatch
     }
 
+    /// Follow the locator, no overrides.
     public static let `default` = ParentOptions()
 }

@@ -2,16 +2,21 @@ import VHDXFormat
 
 /// A run of the disk as the whole chain presents it: which layer answers for it and how.
 public struct ResolvedExtent: Equatable, Sendable {
+    /// Where the extent starts on the virtual disk.
     public var virtualOffset: UInt64
+    /// Its length in bytes.
     public var length: UInt64
     /// `.data`: the bytes are at `fileOffset` in `chain[layer]`. Every other kind reads as
     /// zeros: `.zero`, `.unmapped`, `.undefined` by that layer's block state, `.notPresent`
     /// where no layer holds the bytes (the bottom image's unallocated blocks, or the part of a
     /// larger child beyond its parent's end).
     public var kind: Extent.Kind
+    /// Which layer of the chain answers for it (0: the top image).
     public var layer: Int
+    /// Where its bytes are in that layer's file (nil: they read as zeros).
     public var fileOffset: UInt64?
 
+    /// Where the extent ends on the virtual disk.
     public var end: UInt64 { virtualOffset + length }
 }
 

@@ -44,6 +44,7 @@ public enum Checker {
         return report
     }
 
+    /// Checks the file at `path` (opened read-only, never written) and reports every problem, not only the first.
     public static func check(path: String) throws(VHDXError) -> CheckReport {
         try check(storage: try FileStorage(path: path, mode: .readOnly))
     }

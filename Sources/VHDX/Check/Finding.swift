@@ -4,6 +4,7 @@ import VHDXFormat
 /// it. Opening an image collects the same findings the checker reports; only those that make the
 /// image unreadable stop an open.
 public struct Finding: Sendable, CustomStringConvertible {
+    /// How serious a finding is.
     public enum Kind: String, Sendable {
         /// The image breaks a rule of the format.
         case corruption
@@ -13,15 +14,20 @@ public struct Finding: Sendable, CustomStringConvertible {
         case notice
     }
 
+    /// How serious it is.
     public var kind: Kind
+    /// The structure it is about (header, region table, BAT, log …).
     public var structure: String
+    /// Where in the file, when known.
     public var fileOffset: UInt64?
+    /// What is wrong, for a person.
     public var message: String
     /// `check --repair` can fix it (replay the log, restore a header or region-table copy).
     public var repairable: Bool
     /// An open can still serve correct reads despite it (e.g. a damaged redundant copy).
     public var openCanContinue: Bool
 
+    /// A finding about `structure`.
     public init(_ kind: Kind, _ structure: String, at fileOffset: UInt64? = nil, _ message: String,
                 repairable: Bool = false, openCanContinue: Bool = true) {
         self.kind = kind
@@ -38,6 +44,7 @@ public struct Finding: Sendable, CustomStringConvertible {
                   repairable: repairable, openCanContinue: openCanContinue)
     }
 
+    /// The finding as one line.
     public var description: String {
         var s = "\(kind): \(structure)"
         if let fileOffset { s += " at \(fileOffset) (0x\(String(fileOffset, radix: 16)))" }

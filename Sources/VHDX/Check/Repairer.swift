@@ -4,6 +4,7 @@ import VHDXFormat
 /// damaged copy), and restores a damaged or diverging region-table copy from the good one through
 /// the log. Only what is redundant or journalled can be repaired; everything else is reported.
 public enum Repairer {
+    /// What a repair did, and what it could not do.
     public struct Outcome: Sendable {
         /// What was repaired.
         public var repaired: [String] = []
@@ -12,6 +13,7 @@ public enum Repairer {
         public var notRepaired: [String] = []
     }
 
+    /// Replays a pending log into the file, rewrites both headers and restores a damaged region-table copy; what it cannot repair it reports and leaves the file as it was.
     public static func repair(path: String) throws(VHDXError) -> Outcome {
         let before = try Checker.check(path: path)
         var out = Outcome()

@@ -6,8 +6,8 @@ import Darwin
 import VHDXFormat
 
 /// The outcome of comparing two disks.
-public struct CompareResult: Equatable, Sendable {
-    public enum Reason: String, Sendable {
+package struct CompareResult: Equatable, Sendable {
+    package enum Reason: String, Sendable {
         /// The bytes differ (or, by default, a longer disk's tail is not all zeros).
         case content
         /// Strict mode: one side is allocated where the other is not.
@@ -16,17 +16,17 @@ public struct CompareResult: Equatable, Sendable {
         case size
     }
 
-    public var identical: Bool { firstDifference == nil }
+    package var identical: Bool { firstDifference == nil }
     /// The first byte offset at which the disks differ, nil when identical.
-    public var firstDifference: UInt64?
-    public var reason: Reason?
-    public var sizeA: UInt64
-    public var sizeB: UInt64
+    package var firstDifference: UInt64?
+    package var reason: Reason?
+    package var sizeA: UInt64
+    package var sizeB: UInt64
     /// Bytes of virtual disk that were checked and found equal: `[0, comparedBytes)`. The whole
     /// compared range when identical, `firstDifference` otherwise.
-    public var comparedBytes: UInt64
+    package var comparedBytes: UInt64
     /// Bytes actually read from the two inputs together (unallocated ranges are not read).
-    public var bytesRead: UInt64
+    package var bytesRead: UInt64
 }
 
 /// Compares two disks like `qemu-img compare`.
@@ -38,16 +38,16 @@ public struct CompareResult: Equatable, Sendable {
 /// Ranges unallocated on both sides are skipped without reading; everything else is compared in
 /// `chunkSize` pieces (memcmp, or a word-wise zero check against an unallocated side). Memory:
 /// two chunk buffers.
-public struct ImageComparer {
-    public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
-    public static let defaultChunkSize = 4 << 20
+package struct ImageComparer {
+    package typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
+    package static let defaultChunkSize = 4 << 20
 
-    public let a: DiskImage
-    public let b: DiskImage
-    public var strict: Bool
-    public var chunkSize: Int
+    package let a: DiskImage
+    package let b: DiskImage
+    package var strict: Bool
+    package var chunkSize: Int
 
-    public init(_ a: DiskImage, _ b: DiskImage, strict: Bool = false, chunkSize: Int = ImageComparer.defaultChunkSize) {
+    package init(_ a: DiskImage, _ b: DiskImage, strict: Bool = false, chunkSize: Int = ImageComparer.defaultChunkSize) {
         precondition(chunkSize > 0)
         self.a = a
         self.b = b
@@ -55,7 +55,7 @@ public struct ImageComparer {
         self.chunkSize = chunkSize
     }
 
-    public func compare(progress: Progress? = nil) throws(VHDXError) -> CompareResult {
+    package func compare(progress: Progress? = nil) throws(VHDXError) -> CompareResult {
         let sizeA = a.virtualSize, sizeB = b.virtualSize
         let end = strict ? min(sizeA, sizeB) : max(sizeA, sizeB)
         var result = CompareResult(firstDifference: nil, reason: nil, sizeA: sizeA, sizeB: sizeB, comparedBytes: 0, bytesRead: 0)

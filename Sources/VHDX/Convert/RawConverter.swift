@@ -7,17 +7,17 @@ import VHDXFormat
 
 /// Writes an image's virtual disk as a raw file: holes for every run of zeros (unallocated
 /// blocks and all-zero 4 KiB pieces of data blocks), so the output is as sparse as qemu-img's.
-public struct RawConverter {
-    public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
+package struct RawConverter {
+    package typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
     // 256 KiB: larger writes made the kernel fault in big page-cache pages and ran 3x slower here.
     static let chunk = 256 << 10
     static let zeroGranule = 4096
 
-    public let source: VHDXFile
+    package let source: VHDXFile
     /// How data extents reach a file output: in the kernel where it can (`CopyOffload`), else
     /// read and written here. Off with VHDX_COPY_OFFLOAD=0; tests give it a failing kernel call.
     package var copyOffload = CopyOffload()
-    public init(source: VHDXFile) { self.source = source }
+    package init(source: VHDXFile) { self.source = source }
 
     /// Writes to `path` through a temporary file in the same directory, renamed over `path` only
     /// once complete and flushed, so a failure never leaves a half-written output. A `path` that
@@ -92,7 +92,7 @@ public struct RawConverter {
     }
 
     /// Writes every byte, zeros included, to a stream (stdout).
-    public func write(toDescriptor fd: Int32, progress: Progress? = nil) throws(VHDXError) {
+    package func write(toDescriptor fd: Int32, progress: Progress? = nil) throws(VHDXError) {
         let sink = StreamSink(fd: fd)
         try copy(to: sink, sparse: false, progress: progress)
     }
@@ -149,7 +149,7 @@ public struct RawConverter {
 }
 
 /// `dir/.name.tmp-<pid>-<random>` beside `path`, so the final rename stays on one filesystem.
-public func temporaryPath(for path: String) -> String {
+package func temporaryPath(for path: String) -> String {
     let slash = path.lastIndex(of: "/")
     let dir = slash.map { String(path[...$0]) } ?? ""
     let base = slash.map { String(path[path.index(after: $0)...]) } ?? path

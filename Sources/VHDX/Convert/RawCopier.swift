@@ -1,13 +1,13 @@
 /// Copies a raw disk image to a raw file or stream: holes in the source (SEEK_HOLE) are never
 /// read and stay holes, and all-zero 4 KiB pieces of written data become holes too, as
 /// `RawConverter` does for VHDX sources.
-public struct RawCopier {
-    public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
-    public let source: DiskImage
-    public init(source: DiskImage) { self.source = source }
+package struct RawCopier {
+    package typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
+    package let source: DiskImage
+    package init(source: DiskImage) { self.source = source }
 
     /// Through a temporary file renamed into place, like every other output.
-    public func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) {
+    package func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) {
         try refuseOverwritingInput(path, inputs: [source.path])
         try writeAtomically(path, overwrite: overwrite) { (out) throws(VHDXError) in
             try out.resize(to: source.virtualSize)
@@ -16,7 +16,7 @@ public struct RawCopier {
     }
 
     /// Every byte, zeros included, to a stream (stdout).
-    public func write(toDescriptor fd: Int32, progress: Progress? = nil) throws(VHDXError) {
+    package func write(toDescriptor fd: Int32, progress: Progress? = nil) throws(VHDXError) {
         try copy(to: StreamSink(fd: fd), sparse: false, progress: progress)
     }
 

@@ -9,15 +9,15 @@ import VHDXFormat
 /// blocks that read as all zeros stay unallocated (dynamic) or sparse (fixed), and within a
 /// written block every 4 KiB run of zeros is left as a hole. The image is built as a temporary
 /// file with no log traffic (it is invisible until complete), flushed, then renamed into place.
-public struct VHDXConverter {
-    public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
-    public let source: DiskImage
-    public var options: CreateOptions
+package struct VHDXConverter {
+    package typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
+    package let source: DiskImage
+    package var options: CreateOptions
     // 256 KiB: larger writes made the kernel fault in big page-cache pages and ran 3x slower here.
     static let piece = 256 << 10
 
     /// `options.virtualSize` is set from the source, rounded up to a whole logical sector.
-    public init(source: DiskImage, options: CreateOptions) {
+    package init(source: DiskImage, options: CreateOptions) {
         self.source = source
         var o = options
         let lss = UInt64(o.logicalSectorSize)
@@ -27,7 +27,7 @@ public struct VHDXConverter {
     }
 
     /// A `path` that is the source or one of its parents is refused before anything is written.
-    public func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) {
+    package func write(toPath path: String, overwrite: Bool = true, progress: Progress? = nil) throws(VHDXError) {
         try refuseOverwritingInput(path, inputs: source.vhdx.map { $0.chain.map { $0.storage.name } } ?? [source.path])
         try writeAtomically(path, overwrite: overwrite) { (out) throws(VHDXError) in try convert(into: out, progress: progress) }
     }

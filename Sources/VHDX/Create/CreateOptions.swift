@@ -3,15 +3,24 @@ import VHDXFormat
 /// What a new image looks like. Defaults follow Windows (New-VHD): 32 MiB blocks, 512-byte
 /// logical and 4096-byte physical sectors, a 1 MiB log, region entries marked required.
 public struct CreateOptions: Sendable {
+    /// The virtual disk's size in bytes: a multiple of the logical sector size, at most 64 TiB.
     public var virtualSize: UInt64
+    /// Allocate every block now (a fixed disk) instead of on first write.
     public var fixed: Bool = false
+    /// Payload block size: a power of two from 1 MiB to 256 MiB (default 32 MiB, as New-VHD).
     public var blockSize: UInt32 = 32 << 20
+    /// 512 or 4096 (default 512).
     public var logicalSectorSize: UInt32 = 512
+    /// 512 or 4096 (default 4096).
     public var physicalSectorSize: UInt32 = 4096
+    /// Log size in bytes, a multiple of 1 MiB (default 1 MiB).
     public var logSize: UInt32 = 1 << 20
+    /// The creator string written into the image.
     public var creator: String = "swift-vhdx"
+    /// The disk's identity (default: a random GUID).
     public var virtualDiskID: GUID = .random()
 
+    /// New-VHD's defaults for a disk of `virtualSize` bytes.
     public init(virtualSize: UInt64) { self.virtualSize = virtualSize }
 
     /// Checks every value against the format's rules before anything is written.

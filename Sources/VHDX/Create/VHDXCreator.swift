@@ -8,6 +8,7 @@ import VHDXFormat
 /// Creates fixed and dynamic images. The file appears under its name only when complete and
 /// flushed: it is built as a temporary file beside the target and renamed.
 public enum VHDXCreator {
+    /// Creates an image at `path` as a temporary file renamed into place; an existing file is replaced only with `overwrite`.
     public static func create(path: String, options: CreateOptions, overwrite: Bool = false) throws(VHDXError) {
         try writeAtomically(path, overwrite: overwrite) { (storage) throws(VHDXError) in try create(on: storage, options: options) }
     }

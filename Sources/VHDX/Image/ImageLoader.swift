@@ -24,9 +24,13 @@ package struct ImageLayout: Sendable {
 
 /// The pending log found at open, and what was done with it.
 public struct LogReplayInfo: Sendable {
+    /// Log entries in the active sequence.
     public var entryCount: Int
+    /// Data and zero descriptors they carry.
     public var updateCount: Int
+    /// The sequence's first entry's sequence number.
     public var firstSequenceNumber: UInt64
+    /// Its last entry's sequence number.
     public var lastSequenceNumber: UInt64
     /// True when applied to an in-memory overlay only (read-only open); false when written.
     public var inMemory: Bool

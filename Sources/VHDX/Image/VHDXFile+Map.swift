@@ -2,12 +2,28 @@ import VHDXFormat
 
 /// A run of virtual bytes that share a block state (and, for data, contiguous file space).
 public struct Extent: Equatable, Sendable {
+    /// A block state, as `map` names it.
     public enum Kind: String, Sendable {
-        case data, zero, unmapped, notPresent = "not-present", partial, undefined
+        /// Stored in this file (FULLY_PRESENT).
+        case data
+        /// Reads as zeros (ZERO).
+        case zero
+        /// Discarded; reads as zeros (UNMAPPED).
+        case unmapped
+        /// Not in this file: zeros, or the parent's bytes in a differencing image (NOT_PRESENT).
+        case notPresent = "not-present"
+        /// Some sectors here, the rest from the parent (PARTIALLY_PRESENT).
+        case partial
+        /// Reads as zeros (UNDEFINED).
+        case undefined
+        /// A state the format does not define (a damaged BAT entry).
         case invalid
     }
+    /// Where the extent starts on the virtual disk.
     public var virtualOffset: UInt64
+    /// Its length in bytes.
     public var length: UInt64
+    /// Its block state.
     public var kind: Kind
     /// Where the bytes are in the file, for data and partial extents.
     public var fileOffset: UInt64?
@@ -15,7 +31,9 @@ public struct Extent: Equatable, Sendable {
 
 /// What the BAT says, counted over the whole disk.
 public struct AllocationSummary: Sendable {
+    /// Payload blocks by the state they are in.
     public var blockCounts: [Extent.Kind: UInt64] = [:]
+    /// Sector-bitmap blocks allocated (differencing images only).
     public var sectorBitmapBlocks: UInt64 = 0
     /// Bytes of file space held by payload and sector-bitmap blocks.
     public var allocatedBytes: UInt64 = 0
@@ -61,6 +79,8 @@ extension VHDXFile {
         if let p = pending { try body(p) }
     }
 
+    /// This file's own block states over the whole disk, adjacent runs of one state merged
+    /// (data only when contiguous in the file too).
     public func extents() throws(VHDXError) -> [Extent] {
         var out: [Extent] = []
         try forEachExtent { out.append($0) }

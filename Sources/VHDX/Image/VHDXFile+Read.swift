@@ -30,6 +30,7 @@ extension VHDXFile {
         try gather.flush()
     }
 
+    /// Reads `count` bytes of the virtual disk from `offset` (through the chain for a differencing image).
     public func read(at offset: UInt64, count: Int) throws(VHDXError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         try typed { try out.withUnsafeMutableBytes { b in try read(into: b, at: offset) } }

@@ -45,20 +45,35 @@ public final class VHDXFile {
     public var path: String { storage.name }
     /// The file's size in bytes.
     public func fileSize() throws(VHDXError) -> UInt64 { try storage.size() }
+    /// The current header: DataWriteGuid, FileWriteGuid, LogGuid, version.
     public var header: Header { layout.header }
     package var geometry: BATGeometry { layout.geometry }
+    /// The virtual disk's size in bytes.
     public var virtualSize: UInt64 { layout.virtualDiskSize }
+    /// The payload block size in bytes.
     public var blockSize: UInt64 { UInt64(layout.fileParameters.blockSize) }
+    /// Whether the image was opened for writing.
     public var isWritable: Bool { storage.isWritable }
     /// The disk's identity, shared by every file of a differencing chain.
     public var virtualDiskID: GUID { layout.virtualDiskID }
+    /// Bytes per logical sector (512 or 4096).
     public var logicalSectorSize: UInt32 { layout.logicalSectorSize }
+    /// Bytes per physical sector (512 or 4096).
     public var physicalSectorSize: UInt32 { layout.physicalSectorSize }
     /// A differencing image's parent locator (nil for fixed and dynamic images).
     public var parentLocator: ParentLocator? { layout.parentLocator }
 
-    public enum DiskType: String, Sendable { case fixed, dynamic, differencing }
+    /// The three kinds of VHDX image.
+    public enum DiskType: String, Sendable {
+        /// Every block allocated at creation.
+        case fixed
+        /// Blocks allocated on first write.
+        case dynamic
+        /// Holds what differs from a parent image.
+        case differencing
+    }
 
+    /// Fixed (every block allocated), dynamic, or differencing (has a parent).
     public var diskType: DiskType {
         let fp = layout.fileParameters
         if fp.hasParent { return .differencing }

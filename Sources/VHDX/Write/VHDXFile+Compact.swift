@@ -2,12 +2,17 @@ import VHDXFormat
 
 /// What `compact` did.
 public struct CompactReport: Sendable {
+    /// Blocks that read as zeros, made ZERO and their space released.
     public var zeroBlocksReleased = 0
+    /// Blocks moved down into gaps.
     public var blocksMoved = 0
+    /// The file size before compaction.
     public var fileSizeBefore: UInt64 = 0
+    /// The file size after compaction.
     public var fileSizeAfter: UInt64 = 0
     /// Disk space the file occupies (holes excluded), before and after; nil off a real file.
     public var diskUsageBefore: UInt64?
+    /// Disk space the file uses after compaction (allocated blocks of the filesystem).
     public var diskUsageAfter: UInt64?
     /// Disk space given back (disk usage before minus after), or, off a real file, the bytes
     /// the image stopped referencing.

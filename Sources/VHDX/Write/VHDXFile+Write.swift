@@ -40,6 +40,7 @@ extension VHDXFile {
         try commit(pending)
     }
 
+    /// Writes `bytes` to the virtual disk at `offset`.
     public func write(_ bytes: [UInt8], at offset: UInt64) throws(VHDXError) {
         try typed { try bytes.withUnsafeBytes { b in try write(b, at: offset) } }
     }
