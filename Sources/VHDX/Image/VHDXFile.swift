@@ -85,8 +85,13 @@ public final class VHDXFile {
     /// `close()` to see them). Change tracking is let go first (its observer cannot run while
     /// the image is being destroyed): its fine set is not persisted, so the next open folds in
     /// the write-ahead coarse map — answers may grow, never shrink.
+    /// Only a handle with something left to finish (an open log, staged pages) is closed: a
+    /// second close would flush again for nothing.
     deinit {
-        guard storage.isWritable else { return }
+        // Nothing to finish when nothing was written through this handle (the gate never
+        // opened: the file is as it was found, a pending log still there for the next open).
+        guard storage.isWritable, (storage as? WriteGate)?.opened ?? true,
+              journal.logGUID != nil || !stagedPages.isEmpty else { return }
         observer = nil
         try? close()
     }
@@ -141,7 +146,12 @@ public final class VHDXFile {
         self.pendingLog = base.isWritable ? sequence : nil
         self.bat = BATTable(storage: io, regionOffset: layout.batRegion.fileOffset, entryCount: layout.batEntriesUsed)
         nextFreeOffset = end
-        gate?.prepare = { [unowned self] () throws(VHDXError) in try self.prepareForWrites(base) }
+        // Weak: a handle being destroyed (deinit) must not prepare anything; the gate then
+        // stays shut and nothing is written.
+        gate?.prepare = { [weak self] () throws(VHDXError) in
+            guard let self else { throw VHDXError(.io, "the image handle is gone", path: base.name) }
+            try self.prepareForWrites(base)
+        }
     }
 
     /// The spec's writable-open steps, run before the first change reaches the file: renew
