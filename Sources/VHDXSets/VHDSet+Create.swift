@@ -25,19 +25,22 @@ extension VHDSet {
     /// file last, each atomically, so a crash never leaves a set naming a missing file (at
     /// worst an unreferenced backing file).
     @discardableResult
+    /// `folder` is where backing files go (this one and every checkpoint's), relative to the
+    /// set file's folder and inside it ("" is that folder); it is created if missing.
     public static func create(path: String, options: CreateOptions, tracking: SetTrackingOptions = SetTrackingOptions(),
-                              overwrite: Bool = false) throws(VHDXError) -> SetRecord {
+                              folder: String = "", overwrite: Bool = false) throws(VHDXError) -> SetRecord {
         try refuseExisting(path, overwrite: overwrite)
+        try makeFolder(folder, besideSet: path)
         var base = path.split(separator: "/").last.map(String.init) ?? "set"
         if base.hasSuffix(".vhds") { base.removeLast(5) }
-        let leaf = "\(base)_\(GUID.random()).avhdx"
+        let leaf = SetPath.join(folder, "\(base)_\(GUID.random()).avhdx")
         let leafAbsolute = SetPath.join(ParentPaths.directory(of: path) == "." ? "" : ParentPaths.directory(of: path), leaf)
         try VHDXCreator.create(path: leafAbsolute, options: options)
         do {
             let image = try VHDXFile.openFile(path: leafAbsolute, writable: true)
             try ChangeTracking.enable(image, granule: tracking.granule, history: tracking.history)
             try image.close()
-            return try writeNewSet(path, leaf: leaf, diskID: image.layout.virtualDiskID, overwrite: overwrite)
+            return try writeNewSet(path, leaf: leaf, folder: folder, diskID: image.layout.virtualDiskID, overwrite: overwrite)
         } catch {
             unlink(leafAbsolute)
             throw error
@@ -49,8 +52,9 @@ extension VHDSet {
     /// tree). Tracking is enabled on it if it was not. Nothing is moved or copied.
     @discardableResult
     public static func create(path: String, from disk: String, tracking: SetTrackingOptions = SetTrackingOptions(),
-                              overwrite: Bool = false) throws(VHDXError) -> SetRecord {
+                              folder: String = "", overwrite: Bool = false) throws(VHDXError) -> SetRecord {
         try refuseExisting(path, overwrite: overwrite)
+        try makeFolder(folder, besideSet: path)
         guard let rel = relativePath(of: disk, inFolderOf: path) else {
             throw VHDXError(.invalidArgument, "a set's backing files live in the set file's folder or below it; move the disk there first (set paths never leave the set's folder)", path: disk)
         }
@@ -63,7 +67,7 @@ extension VHDSet {
         }
         let diskID = image.layout.virtualDiskID
         try image.close()
-        return try writeNewSet(path, leaf: rel, diskID: diskID, overwrite: overwrite)
+        return try writeNewSet(path, leaf: rel, folder: folder, diskID: diskID, overwrite: overwrite)
     }
 
     static func refuseExisting(_ path: String, overwrite: Bool) throws(VHDXError) {
@@ -72,11 +76,28 @@ extension VHDSet {
         }
     }
 
-    static func writeNewSet(_ path: String, leaf: String, diskID: GUID, overwrite: Bool) throws(VHDXError) -> SetRecord {
-        let record = SetRecord(setID: .random(), virtualDiskID: diskID, created: now(), defaultFolder: "", leafPath: leaf)
+    static func writeNewSet(_ path: String, leaf: String, folder: String, diskID: GUID, overwrite: Bool) throws(VHDXError) -> SetRecord {
+        let record = SetRecord(setID: .random(), virtualDiskID: diskID, created: now(), defaultFolder: folder, leafPath: leaf)
         let bytes = SetFile.initialBytes(record)
         try writeAtomically(path, overwrite: overwrite) { (storage) throws(VHDXError) in try storage.write(bytes, at: 0) }
         return record
+    }
+
+    /// Checks the default folder by the set's path rules and creates it (and its parents)
+    /// inside the set file's folder.
+    static func makeFolder(_ folder: String, besideSet path: String) throws(VHDXError) {
+        guard !folder.isEmpty else { return }
+        if let p = SetPath.problem(folder) {
+            throw VHDXError(.invalidArgument, "the folder for backing files \(SetPath.printable(folder)) \(p)", path: path)
+        }
+        var dir = ParentPaths.directory(of: path)
+        for c in folder.split(separator: "/") {
+            dir += "/" + c
+            if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+                let e = errno
+                throw VHDXError(.io, "cannot create the folder for backing files: \(String(cString: strerror(e)))", path: dir, cause: Errno(e))
+            }
+        }
     }
 
     /// `file`'s path relative to the folder of `setPath`, when it lies inside it.

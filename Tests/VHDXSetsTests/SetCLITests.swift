@@ -128,6 +128,26 @@ struct SetCLITests {
         #expect(try vhdx("set relink '\(set)' \(a) /etc/hostname").status == 1)
     }
 
+    @Test("--folder puts every backing file in a folder of the set's; a folder outside it is refused")
+    func defaultFolder() throws {
+        let dir = try freshDir("setfolder")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let set = "\(dir)/s.vhds"
+        #expect(try vhdx("set create '\(set)' 8M --folder disks/vm1").status == 0)
+        #expect(try vhdx("write '\(set)' --offset 0 --pattern 0x61 --length 64K").status == 0)
+        #expect(try vhdx("set checkpoint '\(set)'").status == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/disks/vm1").filter { $0.hasSuffix(".avhdx") }
+        #expect(files.count == 2, "\(files)")
+        let list = try JSONSerialization.jsonObject(with: Data(try vhdx("set list --json '\(set)'").stdout.utf8)) as? [String: Any]
+        #expect(list?["default-folder"] as? String == "disks/vm1")
+        #expect(try vhdx("check '\(set)'").status == 0)
+        for bad in ["../elsewhere", "/tmp", "a/../../b"] {
+            let r = try vhdx("set create '\(dir)/t.vhds' 8M --folder '\(bad)'")
+            #expect(r.status == 1 && r.stderr.contains("folder"), "\(bad): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/t.vhds"))
+    }
+
     @Test("a .vhds of another program (Hyper-V's undocumented layout) is refused, named as such, and never written")
     func hyperVSet() throws {
         let dir = try freshDir("sethv")

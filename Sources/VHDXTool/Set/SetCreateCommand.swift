@@ -24,6 +24,7 @@ struct SetCreateCommand: ParsableCommand {
     @Option(help: "Physical sector size: 512 or 4096.") var physicalSectorSize: UInt32?
     @Option(help: "Change tracking unit (default 64K).", transform: ByteCount.parser) var granule: ByteCount?
     @Option(help: "Sealed change IDs kept answerable, 1 to 64 (default 16).") var history: UInt32?
+    @Option(help: ArgumentHelp("Where backing files go (this one and every checkpoint's), relative to SET's folder and inside it; created if missing.", valueName: "dir")) var folder: String = ""
     @Flag(help: "Replace SET if it exists.") var force = false
 
     func validate() throws {
@@ -39,14 +40,14 @@ struct SetCreateCommand: ParsableCommand {
         do {
             let record: SetRecord
             if let from {
-                record = try VHDSet.create(path: set, from: from, tracking: tracking, overwrite: force)
+                record = try VHDSet.create(path: set, from: from, tracking: tracking, folder: folder, overwrite: force)
             } else {
                 var o = CreateOptions(virtualSize: size!.bytes)
                 o.fixed = fixed
                 if let blockSize { o.blockSize = UInt32(blockSize.bytes) }
                 if let logicalSectorSize { o.logicalSectorSize = logicalSectorSize }
                 if let physicalSectorSize { o.physicalSectorSize = physicalSectorSize }
-                record = try VHDSet.create(path: set, options: o, tracking: tracking, overwrite: force)
+                record = try VHDSet.create(path: set, options: o, tracking: tracking, folder: folder, overwrite: force)
             }
             Output.message("created set {\(record.setID)}: active leaf \(printable(record.leafPath)), change tracking on")
         } catch { Output.fail(error) }
