@@ -6,19 +6,23 @@ extension VHDSet {
     /// Returns the problem instead of throwing, for `check` and `list`.
     public func problem(with entry: SnapshotEntry) -> VHDXError? {
         guard entry.hasFile else { return nil }
+        if let missing = missing(entry) { return missing }
+        do { return modified(entry, dataWriteGUID: try VHDXFile.openFile(path: absolute(entry.path)).header.dataWriteGUID) } catch { return error }
+    }
+
+    /// The error for a snapshot whose file is not there (nil: it is).
+    func missing(_ entry: SnapshotEntry) -> VHDXError? {
         let p = absolute(entry.path)
-        guard FileIdentity(path: p) != nil else {
-            return VHDXError(.parentNotFound, "the backing file of snapshot {\(entry.id)} is missing (moved or deleted outside the set); put it back, or relink the set to where it is now", path: p,
-                             remedy: .relink(set: path, snapshot: entry.id.description))
-        }
-        let image: VHDXFile
-        do { image = try VHDXFile.openFile(path: p) } catch { return error }
-        if relaxedVerification(entry.id) { return nil }
-        guard image.header.dataWriteGUID == entry.frozenDataWriteGUID else {
-            return VHDXError(.parentMismatch, "the backing file of snapshot {\(entry.id)} was modified outside the set (its DataWriteGuid is {\(image.header.dataWriteGUID)}, the set recorded {\(entry.frozenDataWriteGUID)}): the checkpoint's content is no longer what it was; a relink that accepts the modification takes it as it is now", path: p,
-                             remedy: .acceptModified(set: path, snapshot: entry.id.description))
-        }
-        return nil
+        guard FileIdentity(path: p) == nil else { return nil }
+        return VHDXError(.parentNotFound, "the backing file of snapshot {\(entry.id)} is missing (moved or deleted outside the set); put it back, or relink the set to where it is now", path: p,
+                         remedy: .relink(set: path, snapshot: entry.id.description))
+    }
+
+    /// The error for a snapshot whose file has another DataWriteGuid than it was frozen with.
+    func modified(_ entry: SnapshotEntry, dataWriteGUID: GUID) -> VHDXError? {
+        guard !relaxedVerification(entry.id), dataWriteGUID != entry.frozenDataWriteGUID else { return nil }
+        return VHDXError(.parentMismatch, "the backing file of snapshot {\(entry.id)} was modified outside the set (its DataWriteGuid is {\(dataWriteGUID)}, the set recorded {\(entry.frozenDataWriteGUID)}): the checkpoint's content is no longer what it was; a relink that accepts the modification takes it as it is now", path: absolute(entry.path),
+                         remedy: .acceptModified(set: path, snapshot: entry.id.description))
     }
 
     /// While a delete is pending, the merge it runs changes the DataWriteGuid of the deleted
@@ -44,12 +48,18 @@ extension VHDSet {
             throw VHDXError(.readOnly, "the set was opened read-only; writing to its leaf needs a writable open of the set", path: path)
         }
         let ancestry = record.leafAncestry().compactMap { record.snapshot($0) }
-        for e in ancestry { if let p = problem(with: e) { throw p } }
+        for e in ancestry { if let p = missing(e) { throw p } }
         guard FileIdentity(path: leafPath) != nil else {
             throw VHDXError(.parentNotFound, "the active leaf is missing (moved or deleted outside the set); put it back, or relink the set to where it is now", path: leafPath,
                              remedy: .relink(set: path, snapshot: nil))
         }
-        let top = try VHDXFile.openChain(path: leafPath, writable: writable)
+        // Opened once. A frozen file modified outside the set breaks its child's linkage, so
+        // the engine refuses the chain; the set's own diagnosis names the file and the way out.
+        let top: VHDXFile
+        do { top = try VHDXFile.openChain(path: leafPath, writable: writable) } catch {
+            if let p = ancestry.lazy.compactMap({ self.problem(with: $0) }).first { throw p }
+            throw error
+        }
         let chain = top.chain
         let expected = [leafPath] + ancestry.map { absolute($0.path) }
         func matches(_ paths: [String]) -> Bool {
@@ -59,6 +69,10 @@ extension VHDSet {
         let skipping = pendingDeleteDependant.map { d in expected.filter { $0 != absolute(d) } }
         guard matches(expected) || skipping.map(matches) == true else {
             throw VHDXError(.parentMismatch, "the active leaf's chain (\(chain.map(\.path).joined(separator: " → "))) is not the set's (\(expected.joined(separator: " → "))): a file was relinked outside the set", path: path)
+        }
+        let layers = Dictionary(chain.map { (FileIdentity(path: $0.path), $0) }, uniquingKeysWith: { a, _ in a })
+        for e in ancestry {
+            if let layer = layers[FileIdentity(path: absolute(e.path))], let p = modified(e, dataWriteGUID: layer.header.dataWriteGUID) { throw p }
         }
         guard top.layout.virtualDiskID == record.virtualDiskID else {
             throw VHDXError(.parentMismatch, "the active leaf belongs to the disk {\(top.layout.virtualDiskID)}, the set to {\(record.virtualDiskID)}", path: leafPath)
