@@ -35,12 +35,9 @@ extension VHDSet {
 
     /// Seals the active leaf's change ID (`track seal` on a set).
     public func seal() throws(VHDXError) -> ChangeID {
-        let top = try openLeaf(writable: true)
-        guard let tracker = try ChangeTracker.attach(to: top) else {
+        guard let id = try sealLeaf().0 else {
             throw VHDXError(.invalidArgument, "change tracking is not enabled on the set's active leaf", path: leafPath)
         }
-        let id = try tracker.seal()
-        try top.close()
         return id
     }
 }

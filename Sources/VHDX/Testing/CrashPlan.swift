@@ -90,11 +90,10 @@ package final class CrashPlan: Sendable {
         state.withLock { $0.undo[fd] = nil; $0.oldSize[fd] = nil }
     }
 
-    /// A file being closed: what it wrote since its last flush stays undoable by fd number
-    /// only until the number is reused, so it is undone at the crash as it would be lost.
+    /// A file being closed: its records are dropped, so its writes since its last flush count
+    /// as surviving (undo needs the descriptor open, and a later file may reuse its number).
+    /// The engine flushes before it closes a file it wrote, so this is the rare case.
     func willClose(fd: Int32) {
-        // Kept: the descriptor is closed after this, and undo needs it open. Closing without a
-        // flush is rare (read-only files never record); treat the writes as surviving.
         state.withLock { $0.undo[fd] = nil; $0.oldSize[fd] = nil }
     }
 

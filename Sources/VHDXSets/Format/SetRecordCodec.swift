@@ -92,7 +92,7 @@ public enum SetRecordCodec {
         let nUnlink = Int(try r.readUInt16("unlink count"))
         let pendingKind = try r.readUInt8("pending kind")
         let pendingFlags = try r.readUInt8("pending flags")
-        try zero(&r, 4, "reserved", offset)
+        try zero(&r, 4, "reserved")
         for (n, limit, field) in [(nSnap, SetFileLayout.maxSnapshots, "snapshot count"), (nAlias, SetFileLayout.maxAliases, "alias count"),
                                   (nUnlink, SetFileLayout.maxUnlinkQueue, "unlink count")] where n > limit {
             throw FormatError(.outOfRange, structure, field: field, at: offset + 28, "\(n) is over the limit of \(limit)")
@@ -102,7 +102,7 @@ public enum SetRecordCodec {
         let leafParent = try r.readGUID("leaf parent")
         let pendingSnapshot = try r.readGUID("pending snapshot")
         let created = try r.readUInt64("creation time")
-        try zero(&r, 16, "reserved", offset)
+        try zero(&r, 16, "reserved")
         let folder = try readString(&r, "default folder", allowEmpty: true)
         let leaf = try readString(&r, "leaf path")
         let pendingPath = try readString(&r, "pending path", allowEmpty: true)
@@ -191,7 +191,7 @@ public enum SetRecordCodec {
         }
         let changeID = try readChangeID(&r, "snapshot change id")
         let n = Int(try r.readUInt16("snapshot path length"))
-        try zero(&r, 2, "snapshot reserved", 0)
+        try zero(&r, 2, "snapshot reserved")
         guard n <= SetFileLayout.maxPathBytes else {
             throw FormatError(.outOfRange, structure, field: "snapshot path length", at: at + 108, "\(n) bytes, over the limit of \(SetFileLayout.maxPathBytes)")
         }
@@ -203,7 +203,7 @@ public enum SetRecordCodec {
         return SnapshotEntry(id: id, parent: parent, frozenDataWriteGUID: dwg, created: created, kind: kind, flags: flags, changeID: changeID, path: path)
     }
 
-    static func zero(_ r: inout ByteReader, _ n: Int, _ field: String, _ base: UInt64) throws(FormatError) {
+    static func zero(_ r: inout ByteReader, _ n: Int, _ field: String) throws(FormatError) {
         let at = r.fileOffset
         guard try r.readBytes(n, field).allSatisfy({ $0 == 0 }) else {
             throw FormatError(.reservedNonZero, structure, field: field, at: at, "reserved bytes are not zero")
