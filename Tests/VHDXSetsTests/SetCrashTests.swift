@@ -26,6 +26,9 @@ struct SetCrashTests {
         /// Whether, after recovery, the operation is complete (else it was rolled back and is
         /// run again). Deletes roll forward, so they are always complete.
         var isDone: @Sendable (_ lab: SetLab, _ baseSnapshots: Int, _ after: [UInt8]) throws -> Bool = { _, _, _ in true }
+        /// The IDs whose sealed content is an ancestor state of the content once the operation
+        /// completed (from the lab before it): they must all still be answered.
+        var lineageAfter: @Sendable (SetLab) throws -> [ChangeID] = { $0.lineage }
     }
 
     /// Two checkpoints with writes between them; the leaf holds writes too.
@@ -48,11 +51,13 @@ struct SetCrashTests {
         Operation(description: "apply (keep the leaf)", prepare: twoCheckpoints,
                   run: { lab in let id = try snapshot(lab, 0).id; _ = try lab.open(writable: true).apply(id) },
                   model: { lab in lab.model = lab.sealed[try snapshot(lab, 0).changeID!]! },
-                  isDone: { lab, _, after in sameBytes(try lab.content(), after) }),
+                  isDone: { lab, _, after in sameBytes(try lab.content(), after) },
+                  lineageAfter: { lab in lab.lineageAt[try snapshot(lab, 0).id]! }),
         Operation(description: "apply --discard", prepare: twoCheckpoints,
                   run: { lab in let id = try snapshot(lab, 0).id; _ = try lab.open(writable: true).apply(id, discard: true) },
                   model: { lab in lab.model = lab.sealed[try snapshot(lab, 0).changeID!]! },
-                  isDone: { lab, _, after in sameBytes(try lab.content(), after) }),
+                  isDone: { lab, _, after in sameBytes(try lab.content(), after) },
+                  lineageAfter: { lab in lab.lineageAt[try snapshot(lab, 0).id]! }),
         Operation(description: "delete the leaf's parent --keep-reference (leaf merged)", prepare: twoCheckpoints,
                   run: { lab in let id = try snapshot(lab, 1).id; _ = try lab.open(writable: true).delete(id, keepReference: true) }),
         Operation(description: "delete the root (a snapshot merged, the leaf relinked)", prepare: twoCheckpoints,
@@ -91,6 +96,7 @@ struct SetCrashTests {
         let after = clean.model
         #expect(sameBytes(try clean.content(), after), "\(op): the clean run's content")
         let flushes = counter.flushes
+        let lineageAfter = try op.lineageAfter(base)
         #expect(flushes >= 3, "\(op) has \(flushes) flush points")
         print("\(op): \(flushes) flush points")
 
@@ -115,9 +121,12 @@ struct SetCrashTests {
                 #expect(sameBytes(rc, before) || sameBytes(rc, after), "\(context): content after recovery")
                 try SetCrashTests.expectClean(lab, context)
 
-                // Change IDs sealed so far still cover what changed since them.
+                // Change IDs sealed so far still cover what changed since them, and every one
+                // on the content's line is still answered (a crash grows answers, never resets).
                 lab.model = rc
-                try lab.verifyChanges(mustAnswer: [], context)
+                let line = sameBytes(rc, after) && !sameBytes(before, after) ? lineageAfter : base.lineage
+                #expect(!line.isEmpty)
+                try lab.verifyChanges(mustAnswer: Set(line), context)
 
                 // Re-running the operation (unless recovery completed it) gives the clean result.
                 if try !op.isDone(lab, base.snapshotCount, after) {
