@@ -33,6 +33,16 @@ struct PublicAPITests {
                 "an internal was visible: \(typecheck.stdout)")
     }
 
+    @Test("the DocC catalog builds without warnings (swift-docc-plugin), as the README says")
+    func documentationBuilds() throws {
+        let root = Fixtures.packageRoot.path
+        let r = try Shell.run("cd '\(root)' && swift package --disable-sandbox --scratch-path '\(root)/.build-docs' generate-documentation --target VHDX 2>&1",
+                              allowFailure: true)
+        #expect(r.status == 0 && r.stdout.contains("Generated documentation archive"), "\(r.stdout.suffix(2000))")
+        let warnings = r.stdout.split(separator: "\n").filter { $0.contains("warning:") }
+        #expect(warnings.isEmpty, "\(warnings.prefix(10))")
+    }
+
     @Test("the README's library snippet is the program the test builds")
     func readmeSnippet() throws {
         let readme = try String(contentsOfFile: Fixtures.packageRoot.appendingPathComponent("README.md").path, encoding: .utf8)
