@@ -8,11 +8,14 @@ let package = Package(
         .library(name: "VHDX", targets: ["VHDX"]),
         .library(name: "VHDXChangeTracking", targets: ["VHDXChangeTracking"]),
         .library(name: "VHDXSets", targets: ["VHDXSets"]),
+        .library(name: "VHDXExport", targets: ["VHDXExport"]),
         .executable(name: "vhdx", targets: ["VHDXTool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        // SHA-256 of the export stream's blocks and records.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         // `swift package generate-documentation --target VHDX` (the DocC catalog in Sources/VHDX/VHDX.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -25,10 +28,17 @@ let package = Package(
         .target(name: "VHDXChangeTracking", dependencies: ["VHDX", "VHDXFormat"], exclude: ["TRACKING-FORMAT.md"]),
         // VHD Sets (.vhds): a set file of our own layout over a chain of tracked backing files.
         .target(name: "VHDXSets", dependencies: ["VHDX", "VHDXChangeTracking", "VHDXFormat"], exclude: ["SET-FORMAT.md"]),
+        // The system's zlib (Debian: zlib1g-dev), the export stream's codec.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // Full and incremental exports (stream, .vhdx, .avhdx), restore, apply and verify.
+        .target(name: "VHDXExport",
+                dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXFormat", "CZlib",
+                               .product(name: "Crypto", package: "swift-crypto")],
+                exclude: ["EXPORT-FORMAT.md"]),
         // Thin CLI; the executable product is `vhdx`.
         .executableTarget(
             name: "VHDXTool",
-            dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXExport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The benchmark driver (VHDXBench) is a package of its own: Scripts/Benchmarks/.
         .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),
@@ -41,5 +51,8 @@ let package = Package(
                                    .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "VHDXSetsTests",
                     dependencies: ["VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport"]),
+        .testTarget(name: "VHDXExportTests",
+                    dependencies: ["VHDXExport", "VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
+                                   .product(name: "PropertyBased", package: "swift-property-based")]),
     ]
 )

@@ -25,7 +25,7 @@ public struct ChangeAnswer: Equatable, Sendable {
 
 extension ChangedRange {
     /// The union of sorted range lists, sorted and merged (touching ranges join).
-    static func union(_ lists: [[ChangedRange]]) -> [ChangedRange] {
+    package static func union(_ lists: [[ChangedRange]]) -> [ChangedRange] {
         var all = lists.flatMap { $0 }
         guard !all.isEmpty else { return [] }
         if lists.filter({ !$0.isEmpty }).count > 1 { all.sort { $0.offset < $1.offset } }

@@ -15,7 +15,7 @@ struct Tool: ParsableCommand {
             refused: use M.
             """,
         version: SwiftVHDX.version,
-        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self, SetCommand.self]
+        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self, SetCommand.self, ExportCommand.self, RestoreCommand.self, ApplyCommand.self, VerifyCommand.self]
     )
 
     /// No subcommand is a usage error like any other (the parser's default prints help to stdout

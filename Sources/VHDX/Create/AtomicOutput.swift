@@ -38,7 +38,7 @@ package func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStor
 
 /// Renames a finished temporary file over `path` (or, without `overwrite`, only to a free name)
 /// and flushes the directory, so the new name is durable too.
-func publish(_ tmp: String, as path: String, overwrite: Bool = true) throws(VHDXError) {
+package func publish(_ tmp: String, as path: String, overwrite: Bool = true) throws(VHDXError) {
     try CrashPlan.current?.checkAlive()
     if overwrite {
         guard rename(tmp, path) == 0 else {

@@ -9,6 +9,8 @@ struct ImageBuilder {
     let options: CreateOptions
     let plan: PlannedLayout
     var parentLocator: ParentLocator? = nil
+    /// The new image's DataWriteGuid (a record kept inside the image may name it).
+    var dataWriteGUID = GUID.random()
 
     init(storage: Storage, options: CreateOptions, plan: PlannedLayout) {
         self.storage = storage
@@ -23,7 +25,7 @@ struct ImageBuilder {
         FileIdentifier(creator: options.creator).encode(into: &w)
         try storage.write(w.bytes, at: 0)
 
-        let dataWrite = GUID.random()
+        let dataWrite = dataWriteGUID
         for (i, off) in Layout.headerOffsets.enumerated() {
             var h = Header(sequenceNumber: UInt64(i), fileWriteGUID: .random(), dataWriteGUID: dataWrite, logGUID: .zero,
                            logLength: plan.logLength, logOffset: plan.logOffset)

@@ -39,6 +39,36 @@ public enum CRC32C {
 
     public static func checksum(_ bytes: some Collection<UInt8>) -> UInt32 { update(0, bytes) }
 
+    /// The tables flattened (8 × 256), for the buffer path.
+    static let flat: [UInt32] = tables.flatMap { $0 }
+
+    /// Continues a running CRC over raw memory: slicing-by-8 on 8-byte loads, without copying.
+    /// Export streams checksum every payload with this, so it must keep up with the disk.
+    public static func update(_ crc: UInt32, _ buffer: UnsafeRawBufferPointer) -> UInt32 {
+        var c = ~crc
+        let n = buffer.count
+        guard n > 0 else { return crc }
+        unsafe flat.withUnsafeBufferPointer { t in
+            let base = buffer.baseAddress!
+            var i = 0
+            while i + 8 <= n {
+                let word = unsafe UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let lo = c ^ UInt32(truncatingIfNeeded: word)
+                let hi = UInt32(truncatingIfNeeded: word >> 32)
+                c = unsafe t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                    ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+                    ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
+                i += 8
+            }
+            while i < n {
+                c = unsafe t[Int((c ^ UInt32(base.load(fromByteOffset: i, as: UInt8.self))) & 0xFF)] ^ (c >> 8)
+                i += 1
+            }
+        }
+        return ~c
+    }
+
     /// The checksum of `bytes` with the 4-byte field at `fieldOffset` treated as zero, as every
     /// VHDX checksum is defined.
     public static func checksum(_ bytes: [UInt8], zeroingFieldAt fieldOffset: Int) -> UInt32 {

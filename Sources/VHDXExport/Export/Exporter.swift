@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import VHDX
+import VHDXChangeTracking
+import VHDXFormat
+
+/// What to export from.
+public struct ExportOptions: Sendable {
+    /// The previous export (a stream, or an exported `.vhdx`/`.avhdx`): an incremental from
+    /// the change ID it holds, on top of it.
+    public var base: String?
+    /// An incremental from this change ID (when there is no previous export to name).
+    public var since: ChangeID?
+    /// Replace an existing output.
+    public var overwrite = false
+    public init(base: String? = nil, since: ChangeID? = nil, overwrite: Bool = false) {
+        self.base = base
+        self.since = since
+        self.overwrite = overwrite
+    }
+}
+
+/// What an export did.
+public struct ExportSummary: Sendable {
+    public enum Form: String, Sendable {
+        case stream, vhdx, avhdx
+    }
+    public var form: Form
+    public var header: StreamHeader
+    /// Bytes read from the source.
+    public var scannedBytes: UInt64 = 0
+    /// Bytes the export carries as data, and as zero ranges.
+    public var dataBytes: UInt64 = 0
+    public var zeroBytes: UInt64 = 0
+    /// The output's size in bytes.
+    public var writtenBytes: UInt64 = 0
+    public var seconds: Double = 0
+    /// Output bytes per data byte (a stream's compression).
+    public var ratio: Double { dataBytes == 0 ? 0 : Double(writtenBytes) / Double(dataBytes) }
+}
+
+/// `vhdx export`: a full or incremental export of a tracked disk, chain or VHD Set at a new
+/// change ID, as a stream (any name, `-` for standard output), a full `.vhdx` or a
+/// differencing `.avhdx` over the previous export.
+public enum Exporter {
+    public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
+
+    /// Throws `ExportError` (`.needsFull` when tracking cannot answer from the base: take a
+    /// full export), `ChangeTrackingError`/`VHDXError` when the disk cannot be read.
+    public static func export(_ source: String, to output: String, options: ExportOptions = ExportOptions(),
+                              progress: Progress? = nil) throws -> ExportSummary {
+        let started = Clock.now()
+        let form = form(of: output)
+        if options.base != nil && options.since != nil {
+            throw ExportError(.invalid, "give the previous export (base) or a change ID (since), not both")
+        }
+        let base = try options.base.map { try OriginStore.identity(of: $0) }
+        let since = options.since ?? base?.targetID
+        if form == .vhdx, since != nil {
+            throw ExportError(.invalid, "an incremental export goes to a differencing .avhdx over the previous export, or to a stream", path: output)
+        }
+        if form == .avhdx, try options.base.map({ try OriginStore.looksLikeVHDX($0) }) != true {
+            throw ExportError(.invalid, "an .avhdx export is a differencing image over the previous export: name that .vhdx or .avhdx as the base", path: output)
+        }
+        try refuseExisting(output, overwrite: options.overwrite)
+
+        let point: ConsistentPoint
+        do {
+            point = try ConsistentPoint.take(source, since: since)
+        } catch let e as ChangeTrackingError where since != nil {
+            throw ExportError(.needsFull, "change tracking cannot answer from \(since!): \(e.reason.rawValue): \(e.message). Take a full export", path: source)
+        }
+        do {
+            let summary = try run(point, source: source, output: output, form: form, base: base, baseImage: options.base,
+                                  since: since, overwrite: options.overwrite, started: started, progress: progress)
+            try point.release()
+            return summary
+        } catch {
+            try? point.release()
+            throw error
+        }
+    }
+
+    static func form(of output: String) -> ExportSummary.Form {
+        let lower = output.lowercased()
+        if lower.hasSuffix(".vhdx") { return .vhdx }
+        if lower.hasSuffix(".avhdx") { return .avhdx }
+        return .stream
+    }
+
+    private static func run(_ point: ConsistentPoint, source: String, output: String, form: ExportSummary.Form, base: StreamHeader?,
+                            baseImage: String?, since: ChangeID?, overwrite: Bool, started: Double, progress: Progress?) throws -> ExportSummary {
+        let image = point.image!
+        if let out = FileIdentity(path: output), (point.inputs + [baseImage].compactMap { $0 }).contains(where: { FileIdentity(path: $0) == out }) {
+            throw ExportError(.invalid, "refusing to write the export over one of its own inputs", path: output)
+        }
+        if let base, base.sourceDiskID != image.layout.virtualDiskID {
+            throw ExportError(.otherDisk, "the base is an export of the disk {\(base.sourceDiskID)}, the source is {\(image.layout.virtualDiskID)}", path: baseImage)
+        }
+        let d = base?.digestBlock ?? StreamHeader.digestBlock(granule: point.granule, virtualSize: image.virtualSize)
+        let header = StreamHeader(streamID: .random(), sourceDiskID: image.layout.virtualDiskID, baseID: since, targetID: point.targetID,
+                                  baseStreamID: base?.streamID ?? .zero, virtualSize: image.virtualSize,
+                                  logicalSectorSize: image.logicalSectorSize, physicalSectorSize: image.physicalSectorSize,
+                                  blockSize: UInt32(image.blockSize), digestBlock: d, created: UInt64(Clock.wall() * 1000))
+        let plan = since == nil ? try ExportPlan.full(image, digestBlock: d)
+            : ExportPlan.incremental(try point.changes(since: since!), digestBlock: d, size: image.virtualSize, baseSize: base?.virtualSize)
+        var summary = ExportSummary(form: form, header: header)
+        let reader = SourceReader(image: image, plan: plan, digestBlock: d, progress: progress)
+        switch form {
+        case .stream: try writeStream(reader, header: header, output: output, overwrite: overwrite, summary: &summary)
+        case .vhdx: try writeImage(reader, header: header, output: output, overwrite: overwrite, summary: &summary)
+        case .avhdx: try writeChild(reader, header: header, parent: baseImage!, output: output, overwrite: overwrite, summary: &summary)
+        }
+        summary.scannedBytes = reader.scanned
+        summary.seconds = Clock.now() - started
+        return summary
+    }
+
+    private static func writeStream(_ reader: SourceReader, header: StreamHeader, output: String, overwrite: Bool,
+                                    summary: inout ExportSummary) throws {
+        func body(_ sink: ByteSink) throws(VHDXError) -> StreamTrailer {
+            let writer = try StreamWriter(sink: sink, header: header)
+            let d = header.digestBlock
+            let work = OrderedWork<SourceReader.Item, [EncodedRecord]> { item in
+                guard let data = item.data else { return [.zero(offset: item.offset, length: item.length)] }
+                return data.withUnsafeBytes { EncodedRecord.encode($0, at: item.offset, digestBlock: d, compress: true) }
+            }
+            try work.run(produce: { (n) throws(VHDXError) in try reader.next(n) },
+                         consume: { (records) throws(VHDXError) in for r in records { try writer.append(r) } })
+            let t = try writer.finish()
+            summary.writtenBytes = writer.written
+            return t
+        }
+        let t: StreamTrailer
+        if output == "-" {
+            t = try body(DescriptorSink(fd: 1, name: "<stdout>"))
+        } else {
+            var result = StreamTrailer()
+            try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in result = try body(StorageSink(storage)) }
+            t = result
+        }
+        summary.dataBytes = t.dataBytes
+        summary.zeroBytes = t.zeroBytes
+    }
+
+    private static func writeImage(_ reader: SourceReader, header: StreamHeader, output: String, overwrite: Bool,
+                                   summary: inout ExportSummary) throws {
+        var o = CreateOptions(virtualSize: header.virtualSize)
+        o.blockSize = header.blockSize
+        o.logicalSectorSize = header.logicalSectorSize
+        o.physicalSectorSize = header.physicalSectorSize
+        o.virtualDiskID = header.sourceDiskID
+        try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in
+            let bulk = try BulkImageWriter(storage: storage, options: o)
+            try reader.forEach { (offset, data) throws(VHDXError) in
+                guard let data else { return }
+                try typed { try data.withUnsafeBytes { b in try bulk.write(b, at: offset) } }
+                summary.dataBytes += UInt64(data.count)
+            }
+            bulk.addRegion(ImageOrigin.regionGUID, bytes: ImageOrigin(holds: header, pending: nil, dataWriteGUID: bulk.dataWriteGUID).encode())
+            try bulk.finish()
+            summary.writtenBytes = try storage.size()
+        }
+        summary.zeroBytes = header.virtualSize - summary.dataBytes
+    }
+
+    private static func writeChild(_ reader: SourceReader, header: StreamHeader, parent: String, output: String, overwrite: Bool,
+                                   summary: inout ExportSummary) throws {
+        let parentImage = try VHDXFile.openFile(path: parent)
+        guard header.virtualSize >= parentImage.virtualSize else {
+            throw ExportError(.invalid, "the source shrank to \(header.virtualSize) bytes since the base (\(parentImage.virtualSize)); a differencing image cannot be smaller than its parent: export a stream or a new full .vhdx", path: output)
+        }
+        let tmp = temporaryPath(for: output)
+        do {
+            var o = ChildOptions()
+            o.virtualSize = header.virtualSize
+            try VHDXCreator.createChild(path: tmp, parentPath: parent, options: o)
+            do {
+                let child = try VHDXFile.openFile(path: tmp, writable: true)
+                try reader.forEach { (offset, data) throws(VHDXError) in
+                    guard let data else { return }
+                    // Zeros are written as data: some readers (libvhdi) read a child's ZERO blocks from its parent.
+                    try child.write(data, at: offset)
+                    summary.dataBytes += UInt64(data.count)
+                }
+                try child.flush()
+                try OriginStore.write(ImageOrigin(holds: header, pending: nil, dataWriteGUID: child.header.dataWriteGUID), to: child)
+                try child.close()
+                summary.writtenBytes = try child.fileSize()
+            }
+            try publish(tmp, as: output, overwrite: overwrite)
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    static func refuseExisting(_ output: String, overwrite: Bool) throws(ExportError) {
+        guard output != "-", !overwrite else { return }
+        var st = stat()
+        if stat(output, &st) == 0 {
+            throw ExportError(.invalid, "already exists (replacing it must be asked for)", path: output)
+        }
+    }
+}

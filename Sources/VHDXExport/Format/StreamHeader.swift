@@ -1,0 +1,108 @@
+import VHDXChangeTracking
+import VHDXFormat
+
+/// The body of a stream's first record: what the stream is of and what it needs underneath
+/// (EXPORT-FORMAT.md §3). Also what an exported image's origin record holds.
+public struct StreamHeader: Equatable, Sendable {
+    static let version: UInt32 = 1
+    static let bodySize = 256
+    /// Largest digest block accepted (and the largest data record's raw length is 16 of them).
+    static let maxDigestBlock: UInt64 = 4 << 20
+
+    /// Names this stream; every record repeats it.
+    public var streamID: GUID
+    /// The source disk's VirtualDiskId.
+    public var sourceDiskID: GUID
+    /// nil for a full export.
+    public var baseID: ChangeID?
+    /// The content the stream brings a disk to.
+    public var targetID: ChangeID
+    /// The stream (or exported image) this incremental was made on, when known (`--base`).
+    public var baseStreamID: GUID
+    public var virtualSize: UInt64
+    public var logicalSectorSize: UInt32
+    public var physicalSectorSize: UInt32
+    /// The source's block size, which a restore copies.
+    public var blockSize: UInt32
+    /// Each data record lists a SHA-256 per this many bytes.
+    public var digestBlock: UInt64
+    /// Milliseconds since 1970-01-01 UTC.
+    public var created: UInt64
+
+    public var isIncremental: Bool { baseID != nil }
+
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: StreamHeader.bodySize)
+        w.write(StreamHeader.version)
+        w.write(UInt32(isIncremental ? 1 : 0))
+        w.write(streamID)
+        w.write(sourceDiskID)
+        ChangeIDCodec.write(baseID, into: &w)
+        ChangeIDCodec.write(targetID, into: &w)
+        w.write(baseStreamID)
+        w.write(virtualSize)
+        w.write(logicalSectorSize)
+        w.write(physicalSectorSize)
+        w.write(blockSize)
+        w.write(UInt32(0))
+        w.write(digestBlock)
+        w.write(created)
+        w.pad(to: StreamHeader.bodySize)
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8], at position: UInt64) throws(FormatError) -> StreamHeader {
+        let s = "export stream header"
+        var r = ByteReader(bytes, base: position, structure: s)
+        guard bytes.count == bodySize else {
+            throw FormatError(.inconsistent, s, field: "body length", at: position, "\(bytes.count) bytes, expected \(bodySize)")
+        }
+        let version = try r.readUInt32("version")
+        guard version == StreamHeader.version else {
+            throw FormatError(.unsupported, s, field: "version", at: position, "version \(version); this tool reads version \(StreamHeader.version)")
+        }
+        let flags = try r.readUInt32("flags")
+        let id = try r.readGUID("stream id")
+        let disk = try r.readGUID("source disk id")
+        let base = try ChangeIDCodec.read(&r, "base change id")
+        guard let target = try ChangeIDCodec.read(&r, "target change id") else {
+            throw FormatError(.inconsistent, s, field: "target change id", at: position, "missing")
+        }
+        guard flags & ~1 == 0, (flags == 1) == (base != nil) else {
+            throw FormatError(.inconsistent, s, field: "flags", at: position + 4, "flags \(flags) do not match the base change id")
+        }
+        let baseStream = try r.readGUID("base stream id")
+        let size = try r.readUInt64("virtual size")
+        let lss = try r.readUInt32("logical sector size")
+        let pss = try r.readUInt32("physical sector size")
+        let block = try r.readUInt32("block size")
+        _ = try r.readUInt32("reserved")
+        let digest = try r.readUInt64("digest block")
+        let created = try r.readUInt64("created")
+        guard lss == 512 || lss == 4096, pss == 512 || pss == 4096 else {
+            throw FormatError(.outOfRange, s, field: "sector sizes", at: position, "logical \(lss), physical \(pss): each must be 512 or 4096")
+        }
+        guard size > 0, size % UInt64(lss) == 0, size <= 64 << 40 else {
+            throw FormatError(.outOfRange, s, field: "virtual size", at: position, "\(size) bytes is not a whole number of \(lss)-byte sectors up to 64 TiB")
+        }
+        guard block.nonzeroBitCount == 1, block >= 1 << 20, block <= 256 << 20 else {
+            throw FormatError(.outOfRange, s, field: "block size", at: position, "\(block) is not a power of two from 1 MiB to 256 MiB")
+        }
+        guard digest.nonzeroBitCount == 1, digest >= UInt64(lss), digest <= maxDigestBlock else {
+            throw FormatError(.outOfRange, s, field: "digest block", at: position, "\(digest) is not a power of two from the sector size to \(maxDigestBlock)")
+        }
+        guard target.virtualDiskID == disk, base.map({ $0.virtualDiskID == disk }) ?? true else {
+            throw FormatError(.inconsistent, s, field: "change ids", at: position, "the change IDs name another disk than the source disk id")
+        }
+        return StreamHeader(streamID: id, sourceDiskID: disk, baseID: base, targetID: target, baseStreamID: baseStream, virtualSize: size,
+                            logicalSectorSize: lss, physicalSectorSize: pss, blockSize: block, digestBlock: digest, created: created)
+    }
+
+    /// The digest block for a disk: the tracking granule (so changed ranges are whole blocks),
+    /// raised until the disk has at most 2^20 of them (verify keeps one digest each).
+    static func digestBlock(granule: UInt64, virtualSize: UInt64) -> UInt64 {
+        var d = max(4096, granule)
+        while virtualSize / d > 1 << 20 { d *= 2 }
+        return min(d, maxDigestBlock)
+    }
+}

@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import VHDX
+import VHDXFormat
+
+/// What an apply did.
+public struct ApplySummary: Sendable {
+    public var holds: StreamHeader
+    /// An interrupted apply of this same incremental was completed.
+    public var resumed = false
+    public var dataBytes: UInt64 = 0
+    public var zeroBytes: UInt64 = 0
+    public var seconds: Double = 0
+}
+
+/// `vhdx apply`: one incremental stream onto an image restored (or exported) by this tool.
+///
+/// Nothing is written until the whole incremental has been read and checked and its base is
+/// the image's content (disk, change ID, export, and the image unwritten since). Then the
+/// image's origin record says "applying X" (through the log), the extents are written (each
+/// write is absolute, so doing them twice is harmless), and the record says "holds X" with the
+/// image's new DataWriteGuid. A crash in between leaves the image marked as applying X: every
+/// command of ours refuses it as a base or for verify until `apply` of X is run again, which
+/// completes it.
+public enum Applier {
+    public static func apply(_ incremental: String, to imagePath: String, progress: Exporter.Progress? = nil) throws -> ApplySummary {
+        let started = Clock.now()
+        // Standard input cannot be read twice: it is kept in a temporary file beside the image.
+        var spooled: String?
+        defer { if let spooled { unlink(spooled) } }
+        var path = incremental
+        if incremental == "-" {
+            let tmp = temporaryPath(for: imagePath + ".incoming")
+            try spool(to: tmp)
+            spooled = tmp
+            path = tmp
+        }
+        if FileIdentity(path: path) != nil, FileIdentity(path: path) == FileIdentity(path: imagePath) {
+            throw ExportError(.invalid, "the incremental and the image are the same file", path: imagePath)
+        }
+        // Checked first, read-only: the header against the image, then every record.
+        let header = try StreamReader(path: path).header
+        let resuming: Bool
+        do {
+            let image = try VHDXFile.open(path: imagePath)
+            resuming = try admissible(header, image: image, name: incremental)
+        }
+        try StreamDecoder.forEach(try StreamReader(path: path)) { _ in }
+
+        let image = try VHDXFile.open(path: imagePath, writable: true)
+        guard var origin = try OriginStore.read(image) else { throw ExportError(.notAnExport, "the image lost its origin record", path: imagePath) }
+        if try admissible(header, image: image, name: incremental) != resuming {
+            throw ExportError(.invalid, "the image changed while the incremental was being checked", path: imagePath)
+        }
+        origin.pending = header
+        try OriginStore.write(origin, to: image)
+        var summary = ApplySummary(holds: header, resumed: resuming)
+        let old = image.virtualSize
+        if header.virtualSize > old { try image.resize(to: header.virtualSize) }
+        var done: UInt64 = 0
+        try StreamDecoder.forEach(try StreamReader(path: path)) { e in
+            if e.kind == .zero {
+                try image.writeZeroes(at: e.offset, length: e.length)
+                summary.zeroBytes += e.length
+            } else {
+                try image.write(e.data, at: e.offset)
+                summary.dataBytes += e.length
+            }
+            done += e.length
+            progress?(done, header.virtualSize)
+        }
+        if header.virtualSize < image.virtualSize {
+            // Shrinking refuses to drop data: what lies past the new end is zeroed first.
+            try image.writeZeroes(at: header.virtualSize, length: image.virtualSize - header.virtualSize)
+            try image.resize(to: header.virtualSize)
+        }
+        try image.flush()
+        try OriginStore.write(ImageOrigin(holds: header, pending: nil, dataWriteGUID: image.header.dataWriteGUID), to: image)
+        try image.close()
+        summary.seconds = Clock.now() - started
+        return summary
+    }
+
+    /// Whether `header` may go onto `image`: true when it resumes an interrupted apply of
+    /// itself, false for a fresh apply; the reason otherwise.
+    static func admissible(_ header: StreamHeader, image: VHDXFile, name: String) throws -> Bool {
+        guard let origin = try OriginStore.read(image) else {
+            throw ExportError(.notAnExport, "the image was not restored or exported by this tool (it has no export origin record), so its content cannot be known to be the incremental's base", path: image.path)
+        }
+        if let pending = origin.pending {
+            if pending.streamID == header.streamID { return true }
+            throw ExportError(.interrupted, "an apply of another incremental {\(pending.streamID)} (to \(pending.targetID)) was interrupted: run that apply again first", path: image.path)
+        }
+        if header.sourceDiskID != origin.holds.sourceDiskID {
+            throw ExportError(.otherDisk, "the incremental is of the disk {\(header.sourceDiskID)}, the image holds the disk {\(origin.holds.sourceDiskID)}", path: name)
+        }
+        if !header.isIncremental {
+            throw ExportError(.invalid, "this is a full export: restore it into a new image (`vhdx restore`), apply takes incrementals", path: name)
+        }
+        if let e = StreamChain.problem(header, after: origin.holds, name: name) { throw e }
+        try OriginStore.check(origin, of: image)
+        return false
+    }
+
+    private static func spool(to tmp: String) throws {
+        let source = try ByteSource(path: "-")
+        try writeAtomically(tmp, overwrite: false) { (storage) throws(VHDXError) in
+            let sink = StorageSink(storage)
+            while true {
+                let chunk: [UInt8]
+                do { chunk = try source.read(4 << 20) } catch { throw VHDXError(.io, "\(error)", path: "<stdin>") }
+                if chunk.isEmpty { break }
+                try sink.append(chunk)
+            }
+        }
+    }
+}

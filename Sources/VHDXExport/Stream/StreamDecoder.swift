@@ -1,0 +1,18 @@
+/// Reads a stream's records in order on the caller's thread and checks their bodies (CRC-32C,
+/// inflation, block digests) on every core, handing each extent to `consume` in order.
+enum StreamDecoder {
+    static func forEach(_ reader: StreamReader, _ consume: (DecodedExtent) throws -> Void) throws {
+        let d = reader.header.digestBlock, name = reader.name
+        let work = OrderedWork<RawRecord, Result<DecodedExtent, ExportError>> { DecodedExtent.decode($0, digestBlock: d, name: name) }
+        try work.run(produce: { (n) throws in
+            var batch: [RawRecord] = []
+            var bytes = 0
+            // A batch holds at most 32 MiB of bodies (zero records have none).
+            while batch.count < n || bytes == 0 && batch.count < 4 * n, bytes < 32 << 20, let r = try reader.next() {
+                batch.append(r)
+                bytes += r.body.count
+            }
+            return batch
+        }, consume: { (r) throws in try consume(r.get()) })
+    }
+}

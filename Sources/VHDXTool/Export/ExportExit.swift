@@ -1,0 +1,30 @@
+import VHDXChangeTracking
+import VHDXExport
+
+/// Exit codes of export, restore, apply and verify (README "Exit codes").
+enum ExportExit {
+    static let differs: Int32 = 1
+    static let damaged: Int32 = 2
+    static let refused: Int32 = 3
+    static let needsFull: Int32 = 4
+
+    /// The code for an error: damaged input 2, an export that does not go there 3, a base
+    /// tracking cannot answer from 4, anything else 1.
+    static func code(for error: Error) -> Int32 {
+        switch (error as? ExportError)?.reason {
+        case .damaged?, .notAnExport?: return damaged
+        case .wrongBase?, .alreadyApplied?, .otherDisk?, .interrupted?: return refused
+        case .needsFull?: return needsFull
+        default: return error is ChangeTrackingError ? needsFull : 1
+        }
+    }
+
+    static func fail(_ error: Error) -> Never { Output.fail(error, code: code(for: error)) }
+
+    /// "1.8 GiB in 2.1 s (870 MiB/s)".
+    static func rate(_ bytes: UInt64, _ seconds: Double) -> String {
+        let s = (seconds * 100).rounded() / 100
+        guard seconds > 0 else { return "\(Output.humanSize(bytes)) in \(s) s" }
+        return "\(Output.humanSize(bytes)) in \(s) s (\(Output.humanSize(UInt64(Double(bytes) / seconds)))/s)"
+    }
+}
