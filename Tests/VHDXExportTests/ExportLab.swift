@@ -30,6 +30,15 @@ final class ExportLab {
         }
     }
 
+    /// A copy of the lab: its files in a new folder, the same model.
+    init(copying other: ExportLab, name: String = "copy") throws {
+        dir = Fixtures.tempPath("export-" + name.filter { $0.isLetter || $0.isNumber })
+        try FileManager.default.copyItem(atPath: other.dir, toPath: dir)
+        disk = dir + "/disk.vhdx"
+        model = other.model
+        rng = other.rng
+    }
+
     deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     func path(_ name: String) -> String { dir + "/" + name }

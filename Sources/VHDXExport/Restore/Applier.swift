@@ -22,9 +22,9 @@ public struct ApplySummary: Sendable {
 /// the image's content (disk, change ID, export, and the image unwritten since). Then the
 /// image's origin record says "applying X" (through the log), the extents are written (each
 /// write is absolute, so doing them twice is harmless), and the record says "holds X" with the
-/// image's new DataWriteGuid. A crash in between leaves the image marked as applying X: every
-/// command of ours refuses it as a base or for verify until `apply` of X is run again, which
-/// completes it.
+/// image's new DataWriteGuid. A crash in between leaves the image marked as applying X: it is
+/// refused as a base (apply of another incremental, export --base, restore from it) until
+/// `apply` of X is run again, which completes it. Unmarked, it is the old export or the new one.
 public enum Applier {
     public static func apply(_ incremental: String, to imagePath: String, progress: Exporter.Progress? = nil) throws -> ApplySummary {
         let started = Clock.now()

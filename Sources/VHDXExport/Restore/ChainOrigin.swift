@@ -1,7 +1,9 @@
 import VHDX
 
 /// An exported chain (`full.vhdx ← inc1.avhdx ← …`) checked layer by layer: every file an
-/// export of ours, unwritten since, each incremental on the export below it.
+/// export of ours, unwritten since, each incremental on the export below it. The bottom is a
+/// whole disk, whatever export it holds (a full export, or a restored image with incrementals
+/// applied).
 enum ChainOrigin {
     /// The export the chain's top holds.
     static func verify(_ top: VHDXFile) throws -> StreamHeader {
@@ -15,9 +17,6 @@ enum ChainOrigin {
             if let (h, path) = above, let e = StreamChain.problem(h, after: origin.holds, name: path) { throw e }
             if holds == nil { holds = origin.holds }
             above = (origin.holds, layer.path)
-        }
-        if let (h, path) = above, h.isIncremental {
-            throw ExportError(.wrongBase, "the chain's bottom is an incremental export (from \(h.baseID!)), not a full one", path: path)
         }
         return holds!
     }

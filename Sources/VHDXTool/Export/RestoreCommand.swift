@@ -62,7 +62,7 @@ struct ApplyCommand: ParsableCommand {
             DataWriteGuid). The whole incremental is read and checked before anything is written. \
             The image then records "applying", the extents are written, and it records the new \
             change ID: an interrupted apply is completed by running it again (until then the image \
-            is refused as a base and by verify).
+            is refused as a base).
 
             Exit codes: 0 applied; 2 the incremental is damaged; 3 refused: wrong base, already \
             applied, out of order, another disk's, another apply interrupted (IMAGE untouched); 1 other errors.
