@@ -122,10 +122,3 @@ struct SetFlowTests {
         #expect(seven.stdout.hasPrefix(want), "\(step): 7-Zip reads the chain differently: \(seven.stdout)")
     }
 }
-
-func sha256Hex(_ bytes: [UInt8]) -> String {
-    let tmp = Fixtures.tempPath("model.bin")
-    _ = FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
-    defer { try? FileManager.default.removeItem(atPath: tmp) }
-    return (try? Shell.sha256(file: tmp)) ?? ""
-}

@@ -52,3 +52,11 @@ extension SplitMix {
         return Array(out.prefix(count))
     }
 }
+
+/// The SHA-256 (hex) of a byte model, as the oracles print it.
+public func sha256Hex(_ bytes: [UInt8]) -> String {
+    let tmp = Fixtures.tempPath("model.bin")
+    _ = FileManager.default.createFile(atPath: tmp, contents: Data(bytes))
+    defer { try? FileManager.default.removeItem(atPath: tmp) }
+    return (try? Shell.sha256(file: tmp)) ?? ""
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+import VHDX
+import VHDXChangeTracking
+import VHDXExport
+import VHDXSets
+import VHDXTestSupport
+
+/// Exports of a VHD Set: the consistent point is a checkpoint deleted afterwards with its
+/// reference point kept; the user's own checkpoints and deletes (merges) between exports
+/// never make an incremental miss a change, and a base on an abandoned branch is refused.
+@Suite struct ExportSetTests {
+    final class Lab {
+        let dir: String
+        let set: String
+        var model: [UInt8]
+        var rng = SplitMix(seed: 5)
+
+        init(name: String = #function) throws {
+            dir = Fixtures.tempPath("exportset-" + name.filter { $0.isLetter })
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            set = dir + "/disk.vhds"
+            var o = CreateOptions(virtualSize: 8 << 20)
+            o.blockSize = 1 << 20
+            try VHDSet.create(path: set, options: o)
+            model = [UInt8](repeating: 0, count: 8 << 20)
+        }
+
+        deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+        func path(_ name: String) -> String { dir + "/" + name }
+
+        func write(_ count: Int, at offset: Int) throws {
+            let bytes = rng.bytes(count)
+            let top = try VHDSet.open(path: set, writable: true).openLeaf(writable: true)
+            try ChangeTracker.attach(to: top)
+            try top.write(bytes, at: UInt64(offset))
+            try top.close()
+            model.replaceSubrange(offset..<offset + count, with: bytes)
+        }
+
+        @discardableResult
+        func export(_ name: String, base: String? = nil) throws -> ExportSummary {
+            try Exporter.export(set, to: path(name), options: ExportOptions(base: base.map(path)))
+        }
+
+        func content() throws -> [UInt8] {
+            let top = try VHDSet.open(path: set).openLeaf()
+            return try top.read(at: 0, count: Int(top.virtualSize))
+        }
+    }
+
+    @Test("exports through checkpoints and merges restore to the set's content at each point")
+    func checkpointsAndMerges() throws {
+        let lab = try Lab()
+        try lab.write(3 << 20, at: 0)
+        try lab.export("full.vxs")
+        try lab.export("full.vhdx")
+        var points: [(String, String, [UInt8])] = [("full.vxs", "full.vhdx", lab.model)]
+        // The export's own checkpoint is gone afterwards; its reference point is kept.
+        do {
+            let afterFull = try VHDSet.open(path: lab.set)
+            #expect(afterFull.record.snapshots.allSatisfy { $0.isReferenceOnly })
+            #expect(afterFull.record.snapshots.count == 2)
+        }
+
+        try lab.write(100_000, at: 5 << 20)
+        let userCheckpoint = try VHDSet.open(path: lab.set, writable: true).checkpoint()
+        try lab.write(70_000, at: 1 << 20)
+        try lab.export("inc1.vxs", base: "full.vxs")
+        try lab.export("inc1.avhdx", base: "full.vhdx")
+        points.append(("inc1.vxs", "inc1.avhdx", lab.model))
+
+        // The user deletes their checkpoint: its file and the leaf are merged.
+        try VHDSet.open(path: lab.set, writable: true).delete(userCheckpoint.id)
+        try lab.write(5000, at: 7 << 20)
+        try lab.export("inc2.vxs", base: "inc1.vxs")
+        try lab.export("inc2.avhdx", base: "inc1.avhdx")
+        points.append(("inc2.vxs", "inc2.avhdx", lab.model))
+        #expect(try lab.content() == lab.model)
+
+        for k in points.indices {
+            let out = lab.path("r\(k).vhdx")
+            try Restorer.restore(to: out, from: points[0...k].map { lab.path($0.0) })
+            #expect(try ExportLab.content(out) == points[k].2, "stream point \(k)")
+            #expect(try ExportLab.content(lab.path(points[k].1)) == points[k].2, "chain point \(k)")
+        }
+        #expect(try VHDSet.open(path: lab.set).check().filter { $0.severity == .corruption }.isEmpty)
+    }
+
+    @Test("a base on a branch the set moved away from (apply) is refused: a full export is needed")
+    func abandonedBranch() throws {
+        let lab = try Lab()
+        try lab.write(1 << 20, at: 0)
+        let snap = try VHDSet.open(path: lab.set, writable: true).checkpoint()
+        try lab.write(1 << 20, at: 2 << 20)
+        try lab.export("full.vxs")
+        // Back to the checkpoint, discarding the branch the full export was taken on.
+        _ = try VHDSet.open(path: lab.set, writable: true).apply(snap.id, discard: true)
+        #expect {
+            try lab.export("inc.vxs", base: "full.vxs")
+        } throws: { ($0 as? ExportError)?.reason == .needsFull }
+        #expect(!FileManager.default.fileExists(atPath: lab.path("inc.vxs")))
+    }
+}
