@@ -20,8 +20,11 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
+        // CRC-32C with the CPU's instruction (SSE4.2 / ARMv8 CRC), hand-written; VHDXFormat's
+        // CRC32C falls back to its table-driven Swift code without it.
+        .target(name: "CCRC32C"),
         // Pure bytes <-> values. No I/O, no Foundation.
-        .target(name: "VHDXFormat", swiftSettings: [.strictMemorySafety()]),
+        .target(name: "VHDXFormat", dependencies: ["CCRC32C"], swiftSettings: [.strictMemorySafety()]),
         // Engine: storage, open, log replay, read, map, check.
         .target(name: "VHDX", dependencies: ["VHDXFormat"]),
         // Resilient change tracking: a region of our own inside the VHDX, the engine's observer.

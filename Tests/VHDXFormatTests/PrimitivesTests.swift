@@ -11,6 +11,27 @@ struct PrimitivesTests {
         #expect(CRC32C.update(CRC32C.checksum(a), b) == 0xE306_9283)
     }
 
+    @Test("the buffer paths (CPU instruction and slicing-by-8) equal the byte-wise CRC at every length and alignment")
+    func crc32cBufferPaths() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let bytes: [UInt8] = (0..<600).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for length in 0..<(all.count - start) where length < 80 || length % 37 == 0 {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<start + length])
+                    let expected = CRC32C.checksum(Array(slice))
+                    #expect(CRC32C.update(0, slice) == expected, "length \(length) at \(start)")
+                    #expect(CRC32C.software(0, slice) == expected, "length \(length) at \(start)")
+                    #expect(CRC32C.update(CRC32C.update(0, UnsafeRawBufferPointer(rebasing: slice[0..<length / 2])),
+                                          UnsafeRawBufferPointer(rebasing: slice[(length / 2)...])) == expected)
+                }
+            }
+        }
+    }
+
     @Test("GUID text to on-disk bytes (mixed-endian)", arguments: [
         ("2DC27766-F623-4200-9D64-115E9BFD4A08", "6677c22d23f600429d64115e9bfd4a08"),
         ("8B7CA206-4790-4B9A-B8FE-575F050F886E", "06a27c8b90479a4bb8fe575f050f886e"),

@@ -2,17 +2,20 @@ import Crypto
 import VHDX
 import VHDXFormat
 
-/// A record encoded by a worker, before it is numbered: its body (block digests, then the
-/// payload as stored) and the body's checksum.
+/// A record encoded by a worker, before it is numbered: its body in two parts (block digests,
+/// then the payload as stored) and the body's checksum.
 struct EncodedRecord: Sendable {
     var kind: RecordHeader.Kind
     var flags: UInt8 = 0
     var offset: UInt64
     var length: UInt64
-    var body: [UInt8] = []
+    /// One SHA-256 per digest block (what the trailer digest covers).
+    var digests: [UInt8] = []
+    /// The bytes as they are, or deflated.
+    var payload: [UInt8] = []
     var bodyCRC: UInt32 = 0
-    /// Bytes at the start of `body` that are block digests (what the trailer digest covers).
-    var digestBytes: Int = 0
+
+    var bodyLength: Int { digests.count + payload.count }
 
     static func zero(offset: UInt64, length: UInt64) -> EncodedRecord {
         EncodedRecord(kind: .zero, offset: offset, length: length)
@@ -21,33 +24,39 @@ struct EncodedRecord: Sendable {
     /// The records for `data` read at virtual `offset`: runs of all-zero digest blocks become
     /// zero records, the rest data records carrying a SHA-256 per digest block and the payload,
     /// compressed when that pays. Pure computation: runs on any thread.
-    static func encode(_ data: UnsafeRawBufferPointer, at offset: UInt64, digestBlock: UInt64, compress: Bool) -> [EncodedRecord] {
-        var out: [EncodedRecord] = []
+    static func encode(_ data: [UInt8], at offset: UInt64, digestBlock: UInt64, compress: Bool) -> [EncodedRecord] {
+        var runs: [(Range<Int>, zero: Bool)] = []
         let d = Int(digestBlock)
-        var i = 0
-        while i < data.count {
-            let zero = isAllZero(UnsafeRawBufferPointer(rebasing: data[i..<min(i + d, data.count)]))
-            var j = i
-            while j < data.count, isAllZero(UnsafeRawBufferPointer(rebasing: data[j..<min(j + d, data.count)])) == zero { j = min(j + d, data.count) }
-            let piece = UnsafeRawBufferPointer(rebasing: data[i..<j])
-            out.append(zero ? .zero(offset: offset + UInt64(i), length: UInt64(j - i))
-                            : dataRecord(piece, at: offset + UInt64(i), digestBlock: d, compress: compress))
-            i = j
+        data.withUnsafeBytes { all in
+            var i = 0
+            while i < all.count {
+                let end = min(i + d, all.count)
+                let zero = isAllZero(UnsafeRawBufferPointer(rebasing: all[i..<end]))
+                if let last = runs.last, last.zero == zero { runs[runs.count - 1].0 = last.0.lowerBound..<end } else { runs.append((i..<end, zero)) }
+                i = end
+            }
         }
-        return out
+        return runs.map { run in
+            if run.zero { return .zero(offset: offset + UInt64(run.0.lowerBound), length: UInt64(run.0.count)) }
+            // The whole chunk is one run most of the time: its array is the payload, not a copy.
+            let piece = run.0.count == data.count ? data : Array(data[run.0])
+            return dataRecord(piece, at: offset + UInt64(run.0.lowerBound), digestBlock: d, compress: compress)
+        }
     }
 
-    static func dataRecord(_ piece: UnsafeRawBufferPointer, at offset: UInt64, digestBlock d: Int, compress: Bool) -> EncodedRecord {
-        var body: [UInt8] = []
+    static func dataRecord(_ piece: [UInt8], at offset: UInt64, digestBlock d: Int, compress: Bool) -> EncodedRecord {
         let blocks = (piece.count + d - 1) / d
-        let packed = compress ? Deflate.compressIfWorth(piece) : nil
-        body.reserveCapacity(blocks * 32 + (packed?.count ?? piece.count))
-        for b in 0..<blocks {
-            body.append(contentsOf: SHA256.hash(data: UnsafeRawBufferPointer(rebasing: piece[b * d..<min((b + 1) * d, piece.count)])))
+        var digests: [UInt8] = []
+        digests.reserveCapacity(blocks * 32)
+        let packed: [UInt8]? = piece.withUnsafeBytes { p in
+            for b in 0..<blocks {
+                digests.append(contentsOf: SHA256.hash(data: UnsafeRawBufferPointer(rebasing: p[b * d..<min((b + 1) * d, p.count)])))
+            }
+            return compress ? Deflate.compressIfWorth(p) : nil
         }
-        if let packed { body.append(contentsOf: packed) } else { body.append(contentsOf: piece) }
-        let crc = body.withUnsafeBytes { CRC32C.update(0, $0) }
+        let payload = packed ?? piece
+        let crc = payload.withUnsafeBytes { p in digests.withUnsafeBytes { CRC32C.update(CRC32C.update(0, $0), p) } }
         return EncodedRecord(kind: .data, flags: packed == nil ? 0 : RecordHeader.Flag.deflated, offset: offset, length: UInt64(piece.count),
-                             body: body, bodyCRC: crc, digestBytes: blocks * 32)
+                             digests: digests, payload: payload, bodyCRC: crc)
     }
 }

@@ -126,7 +126,7 @@ public enum Exporter {
             let d = header.digestBlock
             let work = OrderedWork<SourceReader.Item, [EncodedRecord]> { item in
                 guard let data = item.data else { return [.zero(offset: item.offset, length: item.length)] }
-                return data.withUnsafeBytes { EncodedRecord.encode($0, at: item.offset, digestBlock: d, compress: true) }
+                return EncodedRecord.encode(data, at: item.offset, digestBlock: d, compress: true)
             }
             try work.run(produce: { (n) throws(VHDXError) in try reader.next(n) },
                          consume: { (records) throws(VHDXError) in for r in records { try writer.append(r) } })

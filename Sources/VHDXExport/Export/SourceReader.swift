@@ -39,8 +39,13 @@ final class SourceReader {
             }
             let length = min(chunk, s.length - within)
             let offset = s.offset + within
-            var data = [UInt8](repeating: 0, count: Int(length))
-            try typed { try data.withUnsafeMutableBytes { b in try image.read(into: b, at: offset) } }
+            // Not zero-filled first: every byte is read into.
+            var failure: VHDXError?
+            let data = [UInt8](unsafeUninitializedCapacity: Int(length)) { b, count in
+                do throws(VHDXError) { try image.read(into: UnsafeMutableRawBufferPointer(b), at: offset) } catch { failure = error; b.initialize(repeating: 0) }
+                count = Int(length)
+            }
+            if let failure { throw failure }
             out.append(Item(offset: offset, length: length, data: data))
             scanned += length
             within += length

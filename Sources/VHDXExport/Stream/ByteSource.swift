@@ -38,10 +38,11 @@ final class ByteSource {
 
     /// Exactly `count` bytes, or fewer at the end of the stream.
     func read(_ count: Int) throws(ExportError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
+        guard count > 0 else { return [] }
         var failure: Int32 = 0
-        out.withUnsafeMutableBytes { b in
+        // Not zero-filled first: only what was read is kept.
+        let out = [UInt8](unsafeUninitializedCapacity: count) { b, done in
+            done = 0
             while done < count {
                 let n = systemRead(fd, b.baseAddress! + done, count - done)
                 if n < 0 {
@@ -54,8 +55,7 @@ final class ByteSource {
             }
         }
         if failure != 0 { throw ExportError(.invalid, "read failed: \(String(cString: strerror(failure)))", path: name) }
-        position += UInt64(done)
-        if done < count { out.removeSubrange(done...) }
+        position += UInt64(out.count)
         return out
     }
 }

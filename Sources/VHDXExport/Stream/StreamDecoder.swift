@@ -10,7 +10,7 @@ enum StreamDecoder {
             // A batch holds at most 32 MiB of bodies (zero records have none).
             while batch.count < n || bytes == 0 && batch.count < 4 * n, bytes < 32 << 20, let r = try reader.next() {
                 batch.append(r)
-                bytes += r.body.count
+                bytes += r.digests.count + r.payload.count
             }
             return batch
         }, consume: { (r) throws in try consume(r.get()) })

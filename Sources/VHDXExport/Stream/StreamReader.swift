@@ -3,10 +3,12 @@ import CZlib
 import VHDX
 import VHDXFormat
 
-/// A record as read, its body not yet checked (that is `DecodedExtent`'s job, on a worker).
+/// A record as read, its body not yet checked (that is `DecodedExtent`'s job, on a worker):
+/// the block digests and the payload, read apart so neither is copied again.
 struct RawRecord: Sendable {
     var header: RecordHeader
-    var body: [UInt8]
+    var digests: [UInt8]
+    var payload: [UInt8]
     /// Where the record starts in the stream, for messages.
     var position: UInt64
 }
@@ -75,12 +77,14 @@ final class StreamReader {
             throw damaged("record \(h.index) found where record \(index) belongs (records reordered, duplicated or missing)", at: position)
         }
         try checkShape(h, at: position)
-        let body = try source.read(Int(h.bodyLength))
-        guard body.count == Int(h.bodyLength) else { throw damaged("truncated inside record \(index)", at: position) }
-        if h.kind == .trailer { try finish(h, body, at: position); return nil }
+        let split = h.kind == .data ? digestBytes(h.length) : 0
+        let digests = try source.read(split)
+        let payload = digests.count == split ? try source.read(Int(h.bodyLength) - split) : []
+        guard digests.count + payload.count == Int(h.bodyLength) else { throw damaged("truncated inside record \(index)", at: position) }
+        if h.kind == .trailer { try finish(h, payload, at: position); return nil }
         digest.update(data: bytes)
-        if h.kind == .data { digest.update(data: body[0..<digestBytes(h.length)]) }
-        counts.storedBytes += UInt64(bytes.count + body.count)
+        digest.update(data: digests)
+        counts.storedBytes += UInt64(bytes.count) + UInt64(h.bodyLength)
         if h.kind == .data {
             counts.dataRecords += 1
             counts.dataBytes += h.length
@@ -90,7 +94,7 @@ final class StreamReader {
         }
         nextOffset = h.offset + h.length
         index += 1
-        return RawRecord(header: h, body: body, position: position)
+        return RawRecord(header: h, digests: digests, payload: payload, position: position)
     }
 
     func digestBytes(_ length: UInt64) -> Int { Int((length + header.digestBlock - 1) / header.digestBlock) * 32 }
@@ -172,23 +176,20 @@ struct DecodedExtent: Sendable {
         func damaged(_ s: String) -> Result<DecodedExtent, ExportError> {
             .failure(ExportError(.damaged, "data record \(h.index) at virtual offset \(h.offset): \(s) (stream offset \(r.position))", path: name))
         }
-        let crc = r.body.withUnsafeBytes { CRC32C.update(0, $0) }
+        let crc = r.payload.withUnsafeBytes { p in r.digests.withUnsafeBytes { CRC32C.update(CRC32C.update(0, $0), p) } }
         guard crc == h.bodyCRC else { return damaged("its body fails its CRC-32C (stored \(hex32(h.bodyCRC)), computed \(hex32(crc)))") }
         let d = Int(digestBlock)
-        let n = (Int(h.length) + d - 1) / d * 32
+        let digests = r.digests
         var data: [UInt8]
         if h.isDeflated {
             data = [UInt8](repeating: 0, count: Int(h.length))
-            let ok = r.body.withUnsafeBytes { b in
-                data.withUnsafeMutableBytes { o in Deflate.decompress(UnsafeRawBufferPointer(rebasing: b[n...]), into: o) }
-            }
+            let ok = r.payload.withUnsafeBytes { b in data.withUnsafeMutableBytes { o in Deflate.decompress(b, into: o) } }
             guard ok else { return damaged("its zlib payload does not inflate to exactly \(h.length) bytes") }
         } else {
-            data = Array(r.body[n...])
+            data = r.payload
         }
-        let digests = Array(r.body[0..<n])
         let bad: Int? = data.withUnsafeBytes { b in
-            for i in 0..<n / 32 {
+            for i in 0..<digests.count / 32 {
                 let actual = SHA256.hash(data: UnsafeRawBufferPointer(rebasing: b[i * d..<min((i + 1) * d, b.count)]))
                 if !actual.elementsEqual(digests[i * 32..<(i + 1) * 32]) { return i }
             }

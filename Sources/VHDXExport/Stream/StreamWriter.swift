@@ -16,7 +16,7 @@ final class StreamWriter {
         self.sink = sink
         self.header = header
         let body = header.encode()
-        try emit(.header, flags: 0, offset: 0, length: 0, body: body, bodyCRC: CRC32C.checksum(body), digestBytes: body.count)
+        try emit(.header, flags: 0, offset: 0, length: 0, digests: body, payload: [], bodyCRC: CRC32C.checksum(body))
     }
 
     func append(_ r: EncodedRecord) throws(VHDXError) {
@@ -30,7 +30,7 @@ final class StreamWriter {
         case .header, .trailer:
             preconditionFailure("only data and zero records are appended")
         }
-        try emit(r.kind, flags: r.flags, offset: r.offset, length: r.length, body: r.body, bodyCRC: r.bodyCRC, digestBytes: r.digestBytes)
+        try emit(r.kind, flags: r.flags, offset: r.offset, length: r.length, digests: r.digests, payload: r.payload, bodyCRC: r.bodyCRC)
     }
 
     /// Writes the trailer. Nothing may follow.
@@ -39,21 +39,25 @@ final class StreamWriter {
         trailer.storedBytes = written
         trailer.digest = Array(digest.finalize())
         let body = trailer.encode()
-        try emit(.trailer, flags: 0, offset: 0, length: 0, body: body, bodyCRC: CRC32C.checksum(body), digestBytes: 0)
+        try emit(.trailer, flags: 0, offset: 0, length: 0, digests: [], payload: body, bodyCRC: CRC32C.checksum(body))
         return trailer
     }
 
-    private func emit(_ kind: RecordHeader.Kind, flags: UInt8, offset: UInt64, length: UInt64, body: [UInt8], bodyCRC: UInt32,
-                      digestBytes: Int) throws(VHDXError) {
-        let h = RecordHeader(streamID: header.streamID, index: index, kind: kind, flags: flags, bodyLength: UInt32(body.count),
+    /// A record: header, then its body as `digests` (which the trailer digest covers; for the
+    /// header record, its whole body) and `payload`.
+    private func emit(_ kind: RecordHeader.Kind, flags: UInt8, offset: UInt64, length: UInt64, digests: [UInt8], payload: [UInt8],
+                      bodyCRC: UInt32) throws(VHDXError) {
+        let bodyLength = digests.count + payload.count
+        let h = RecordHeader(streamID: header.streamID, index: index, kind: kind, flags: flags, bodyLength: UInt32(bodyLength),
                              offset: offset, length: length, bodyCRC: bodyCRC).encode()
         if kind != .trailer {
             digest.update(data: h)
-            body.withUnsafeBytes { digest.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<digestBytes])) }
+            digest.update(data: digests)
         }
         try sink.append(h)
-        if !body.isEmpty { try sink.append(body) }
+        if !digests.isEmpty { try sink.append(digests) }
+        if !payload.isEmpty { try sink.append(payload) }
         index += 1
-        written += UInt64(h.count + body.count)
+        written += UInt64(h.count + bodyLength)
     }
 }

@@ -1,3 +1,5 @@
+import CCRC32C
+
 /// CRC-32C (Castagnoli), reflected polynomial 0x82F63B78, init and final XOR 0xFFFFFFFF.
 ///
 /// VHDX checksums cover only headers (4 KiB), region tables (64 KiB) and log entries, never
@@ -42,9 +44,22 @@ public enum CRC32C {
     /// The tables flattened (8 × 256), for the buffer path.
     static let flat: [UInt32] = tables.flatMap { $0 }
 
-    /// Continues a running CRC over raw memory: slicing-by-8 on 8-byte loads, without copying.
-    /// Export streams checksum every payload with this, so it must keep up with the disk.
+    /// Whether the CPU's CRC-32C instruction is used (`VHDX_CRC32C_HW=0` turns it off, to
+    /// test the Swift path).
+    public static let hardware: Bool = swvhdx_crc32c_hw_available() != 0
+
+    /// Continues a running CRC over raw memory: the CPU's instruction when it has one, else
+    /// slicing-by-8 on 8-byte loads, without copying. Export streams checksum every payload
+    /// with this, so it must keep up with the disk.
     public static func update(_ crc: UInt32, _ buffer: UnsafeRawBufferPointer) -> UInt32 {
+        let n = buffer.count
+        guard n > 0 else { return crc }
+        if hardware { return ~(unsafe swvhdx_crc32c_hw(~crc, buffer.baseAddress!, n)) }
+        return unsafe software(crc, buffer)
+    }
+
+    /// The table-driven path of `update` (also what tests compare the instruction with).
+    public static func software(_ crc: UInt32, _ buffer: UnsafeRawBufferPointer) -> UInt32 {
         var c = ~crc
         let n = buffer.count
         guard n > 0 else { return crc }
