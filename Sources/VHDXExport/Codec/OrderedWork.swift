@@ -5,17 +5,19 @@ import Darwin
 #endif
 import Dispatch
 
-/// Runs `work` on every core over items produced one batch at a time, and hands the results
-/// to `consume` in the items' order: the caller's thread produces batch N+1 (reads the disk)
-/// while the workers encode batch N, so reading, compressing and writing overlap, and the
-/// output never depends on thread timing. At most two batches are in memory.
+/// Runs `work` on every core over items the caller's thread produces, and hands the results
+/// to `consume` in the items' order, on the caller's thread. Items go to the workers one by
+/// one as they are produced, up to `window` in flight: the caller's thread keeps producing
+/// (reading the disk) while the workers encode, and waits only for the oldest item when the
+/// window is full. The output never depends on thread timing; at most `window` items and
+/// their results are in memory.
 final class OrderedWork<Item: Sendable, Result: Sendable>: @unchecked Sendable {
-    let batchSize: Int
+    let window: Int
     private let work: @Sendable (Item) -> Result
     private let cores = OrderedWork.cores
 
-    init(batchSize: Int = OrderedWork.defaultBatch, work: @escaping @Sendable (Item) -> Result) {
-        self.batchSize = max(1, batchSize)
+    init(window: Int = OrderedWork.defaultWindow, work: @escaping @Sendable (Item) -> Result) {
+        self.window = max(1, window)
         self.work = work
     }
 
@@ -24,48 +26,48 @@ final class OrderedWork<Item: Sendable, Result: Sendable>: @unchecked Sendable {
         if let text = getenv("VHDX_THREADS").map({ String(cString: $0) }), let n = Int(text), n > 0 { return n }
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
-    /// Two items a core keeps every core busy while the caller's thread reads the next batch.
-    static var defaultBatch: Int { 2 * cores }
+    /// Four items a core: enough to keep every core busy while the caller's thread reads.
+    static var defaultWindow: Int { 4 * cores }
 
-    /// `produce` fills a batch (returning fewer than asked, or none, at the end); `consume`
-    /// gets every result in order, on the caller's thread. Errors from either stop the run
-    /// after the batch in flight finishes.
+    /// `produce` gives up to the asked number of items (none at the end); `consume` gets every
+    /// result in order. An error from either stops the run once the items in flight finish.
     func run<E: Error>(produce: (Int) throws(E) -> [Item], consume: (Result) throws(E) -> Void) throws(E) {
-        var batch = try produce(batchSize)
-        while !batch.isEmpty {
-            let group = DispatchGroup()
-            let slots = Slots<Result>(count: batch.count)
-            if cores == 1 {
-                // One core: no worker threads at all (the benchmark's baseline).
-                for (i, item) in batch.enumerated() { slots.set(i, work(item)) }
-            } else {
-                for (i, item) in batch.enumerated() {
-                    DispatchQueue.global().async(group: group) { [work] in slots.set(i, work(item)) }
+        var inFlight: [Slot<Result>] = []
+        defer { for slot in inFlight { slot.wait() } }
+        while true {
+            let items = try produce(cores == 1 ? 1 : max(1, window - inFlight.count))
+            if items.isEmpty { break }
+            for item in items {
+                let slot = Slot<Result>()
+                if cores == 1 {
+                    // One core: no worker threads at all (the benchmark's baseline).
+                    slot.set(work(item))
+                } else {
+                    DispatchQueue.global().async { [work] in slot.set(work(item)) }
                 }
+                inFlight.append(slot)
             }
-            let next: [Item]
-            do { next = try produce(batchSize) } catch { group.wait(); throw error }
-            group.wait()
-            for r in slots.take() { try consume(r) }
-            batch = next
+            while inFlight.count >= window || (cores == 1 && !inFlight.isEmpty) {
+                try consume(inFlight.removeFirst().wait())
+            }
         }
+        while !inFlight.isEmpty { try consume(inFlight.removeFirst().wait()) }
     }
 }
 
-/// Results of one batch, each slot written by exactly one worker before `group.wait()`
-/// (raw memory: an array property mutated from several threads would be a data race).
-private final class Slots<R>: @unchecked Sendable {
-    private let values: UnsafeMutablePointer<R?>
-    private let count: Int
-    init(count: Int) {
-        self.count = count
-        values = .allocate(capacity: count)
-        values.initialize(repeating: nil, count: count)
+/// One item's result, set once by a worker, waited for by the caller's thread.
+private final class Slot<R>: @unchecked Sendable {
+    private var value: R?
+    private let done = DispatchSemaphore(value: 0)
+    func set(_ v: R) {
+        value = v
+        done.signal()
     }
-    deinit {
-        values.deinitialize(count: count)
-        values.deallocate()
+    /// The result (and the slot stays signalled, so waiting again does not block).
+    @discardableResult
+    func wait() -> R {
+        done.wait()
+        done.signal()
+        return value!
     }
-    func set(_ i: Int, _ v: R) { values[i] = v }
-    func take() -> [R] { (0..<count).map { values[$0]! } }
 }

@@ -136,10 +136,10 @@ public enum Exporter {
         }
         let t: StreamTrailer
         if output == "-" {
-            t = try body(DescriptorSink(fd: 1, name: "<stdout>"))
+            t = try body(BackgroundSink(DescriptorSink(fd: 1, name: "<stdout>")))
         } else {
             var result = StreamTrailer()
-            try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in result = try body(StorageSink(storage)) }
+            try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in result = try body(BackgroundSink(StorageSink(storage))) }
             t = result
         }
         summary.dataBytes = t.dataBytes

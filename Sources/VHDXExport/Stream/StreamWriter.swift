@@ -40,6 +40,7 @@ final class StreamWriter {
         trailer.digest = Array(digest.finalize())
         let body = trailer.encode()
         try emit(.trailer, flags: 0, offset: 0, length: 0, digests: [], payload: body, bodyCRC: CRC32C.checksum(body))
+        try sink.drain()
         return trailer
     }
 
