@@ -93,29 +93,34 @@ public enum Restorer {
         var summary = RestoreSummary(holds: final, inputs: readers.count)
         let total = readers.reduce(UInt64(0)) { $0 + $1.header.virtualSize }
         var done: UInt64 = 0
-        summary.writtenBytes = try build(output, holds: final, asVHDX: asVHDX, fixed: fixed, overwrite: overwrite) { sink, startOverwriting in
-                var size = readers[0].header.virtualSize
-                for (k, reader) in readers.enumerated() {
-                    if k == 1 { startOverwriting() }
-                    // A shrink cut what lay past the new end; the disk reads zeros there if it grows back.
-                    let s = reader.header.virtualSize
-                    if s < size, s < final.virtualSize { try sink.zero(at: s, length: min(size, final.virtualSize) - s) }
-                    size = s
-                    try StreamDecoder.forEach(reader) { e in
-                        guard e.offset < final.virtualSize else { return }
-                        let n = min(e.length, final.virtualSize - e.offset)
-                        if e.kind == .zero {
-                            try sink.zero(at: e.offset, length: n)
-                            summary.zeroBytes += n
-                        } else {
-                            try e.data.withUnsafeBytes { b in try sink.write(UnsafeRawBufferPointer(rebasing: b[0..<Int(n)]), at: e.offset) }
-                            summary.dataBytes += n
-                        }
-                        done += e.length
-                        progress?(done, total)
+        summary.writtenBytes = try build(output, holds: final, asVHDX: asVHDX, fixed: fixed, overwrite: overwrite) { target, startOverwriting in
+            let sink = BackgroundRestoreSink(target)
+            var size = readers[0].header.virtualSize
+            for (k, reader) in readers.enumerated() {
+                if k == 1 {
+                    try sink.drain()
+                    startOverwriting()
+                }
+                // A shrink cut what lay past the new end; the disk reads zeros there if it grows back.
+                let s = reader.header.virtualSize
+                if s < size, s < final.virtualSize { try sink.zero(at: s, length: min(size, final.virtualSize) - s) }
+                size = s
+                try StreamDecoder.forEach(reader) { e in
+                    guard e.offset < final.virtualSize else { return }
+                    let n = min(e.length, final.virtualSize - e.offset)
+                    if e.kind == .zero {
+                        try sink.zero(at: e.offset, length: n)
+                        summary.zeroBytes += n
+                    } else {
+                        try sink.write(e.data, count: Int(n), at: e.offset)
+                        summary.dataBytes += n
                     }
+                    done += e.length
+                    progress?(done, total)
                 }
             }
+            try sink.drain()
+        }
         return summary
     }
 
