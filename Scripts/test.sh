@@ -11,6 +11,8 @@ command -v vhdiinfo >/dev/null 2>&1 || need+=(libvhdi-utils)
 /usr/bin/python3 -c 'import pyvhdi' >/dev/null 2>&1 || need+=(python3-libvhdi)
 command -v 7zz >/dev/null 2>&1 || need+=(7zip)
 command -v gzip >/dev/null 2>&1 || need+=(gzip)
+# The export stream's codec: the system zlib (a SwiftPM system library target).
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
