@@ -28,19 +28,7 @@ step() { printf '\n== %s\n' "$*"; }
 fail() { echo "demo: FAILED: $*" >&2; exit 1; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 sha() { sha256sum | cut -c1-64; }
-libvhdi() {  # libvhdi's read of a chain (top first), as a SHA-256
-  /usr/bin/python3 - "$@" <<'PY'
-import hashlib, sys, pyvhdi
-fs = []
-for p in sys.argv[1:]:
-    f = pyvhdi.file(); f.open(p); fs.append(f)
-for a, b in zip(fs, fs[1:]): a.set_parent(b)
-f = fs[0]; n = f.get_media_size(); h = hashlib.sha256(); o = 0
-while o < n:
-    b = f.read_buffer(min(1 << 20, n - o)); h.update(b); o += len(b)
-print(h.hexdigest())
-PY
-}
+libvhdi() { /usr/bin/python3 Scripts/oracles/libvhdi-sha256.py "$@"; }  # libvhdi's read of a chain (top first)
 
 step "1. a 4 GiB disk with change tracking, and 640 MiB of data (random, text-like, zeros)"
 "$vhdx" create "$src/disk.vhdx" 4G >/dev/null

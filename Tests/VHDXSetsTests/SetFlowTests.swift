@@ -106,17 +106,7 @@ struct SetFlowTests {
         let sevenZipTop = top.path
         var chain: [String] = []
         for layer in top.chain where try layer.diskType != .differencing || layer.allocationSummary().allocatedBytes > 0 { chain.append(layer.path) }
-        let lib = try Shell.run("""
-            /usr/bin/python3 -c 'import pyvhdi,hashlib,sys
-            fs=[]
-            for p in sys.argv[1:]:
-                f=pyvhdi.file(); f.open(p); fs.append(f)
-            for a,b in zip(fs,fs[1:]): a.set_parent(b)
-            f=fs[0]; n=f.get_media_size(); h=hashlib.sha256(); o=0
-            while o<n:
-                b=f.read_buffer(min(1<<20,n-o)); h.update(b); o+=len(b)
-            print(h.hexdigest())' \(chain.map { "'\($0)'" }.joined(separator: " "))
-            """, allowFailure: true)
+        let lib = try libvhdiSHA256(chain)
         #expect(lib.stdout.hasPrefix(want), "\(step): libvhdi reads the chain differently: \(lib.stdout)\(lib.stderr)")
         let seven = try Shell.run("set -o pipefail; 7zz x -tvhdx -so '\(sevenZipTop)' 2>/dev/null | \(Shell.sha256Command) -", allowFailure: true)
         #expect(seven.stdout.hasPrefix(want), "\(step): 7-Zip reads the chain differently: \(seven.stdout)")

@@ -127,6 +127,13 @@ public func contentSHA256(_ image: VHDXFile) throws -> String {
     return String(String(decoding: digest, as: UTF8.self).prefix(64))
 }
 
+/// The SHA-256 of a chain's virtual disk as libvhdi reads it (paths top first), through
+/// Scripts/oracles/libvhdi-sha256.py; the whole run, so a failure can be shown.
+public func libvhdiSHA256(_ chain: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let script = Fixtures.packageRoot.appendingPathComponent("Scripts/oracles/libvhdi-sha256.py").path
+    return try Shell.run("/usr/bin/python3 '\(script)' " + chain.map { "'\($0)'" }.joined(separator: " "), allowFailure: true)
+}
+
 /// The built `vhdx` executable: the one beside the running test binary (same build, whatever
 /// the scratch path), else the default debug or release build.
 public func vhdxBinary() throws -> String {

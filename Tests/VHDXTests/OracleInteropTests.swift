@@ -7,16 +7,8 @@ import VHDXTestSupport
 /// dirty-log image they return the stale, un-replayed content and we do not.
 @Suite("libvhdi and 7-Zip agree", .serialized)
 struct OracleInteropTests {
-    static let pyvhdiDigest = """
-        /usr/bin/python3 -c 'import pyvhdi,hashlib,sys
-        f=pyvhdi.file(); f.open(sys.argv[1]); h=hashlib.sha256(); n=f.get_media_size(); o=0
-        while o<n:
-            b=f.read_buffer(min(8<<20,n-o)); h.update(b); o+=len(b)
-        print(h.hexdigest())'
-        """
-
     static func libvhdi(_ path: String) throws -> String {
-        String(try Shell.run("\(pyvhdiDigest) '\(path)'").stdout.prefix(64))
+        String(try libvhdiSHA256([path]).stdout.prefix(64))
     }
 
     static func sevenZip(_ path: String) throws -> String {
