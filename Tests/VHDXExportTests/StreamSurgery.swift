@@ -67,6 +67,40 @@ enum Surgery {
         sealHeader(&s, at: r.start)
     }
 
+    /// Flips the byte at `p` and changes the 4 bytes at `q` so that the CRC-32C of `s[range]`
+    /// stays what it was (both positions inside `range`, 4 bytes apart at least): a CRC
+    /// collision, which only a stronger check (a SHA-256) can tell from the original. CRC-32C
+    /// is affine, and any 32 consecutive bits can cancel any change: the bits of `q..<q+4` that
+    /// do are found by elimination over GF(2).
+    static func flipKeepingCRC(_ s: inout [UInt8], _ range: Range<Int>, flip p: Int, fix q: Int) {
+        // The change a delta makes to the CRC depends only on the bytes from its first one on.
+        let start = min(p, q), zeros = [UInt8](repeating: 0, count: range.upperBound - start)
+        let base = CRC32C.checksum(zeros)
+        func effect(_ at: Int, _ bits: UInt8) -> UInt32 {
+            var z = zeros
+            z[at - start] = bits
+            return CRC32C.checksum(z) ^ base
+        }
+        // pivot[b]: an effect whose highest bit is b, and which of q's 32 bits make it.
+        var pivot = [(effect: UInt32, bits: UInt32)?](repeating: nil, count: 32)
+        for bit in 0..<32 {
+            var e = effect(q + bit / 8, 1 << (bit % 8)), m = UInt32(1) << bit
+            for b in stride(from: 31, through: 0, by: -1) where e >> b & 1 == 1 {
+                guard let (pe, pm) = pivot[b] else { pivot[b] = (e, m); break }
+                e ^= pe
+                m ^= pm
+            }
+        }
+        var t = effect(p, 1), mask: UInt32 = 0
+        for b in stride(from: 31, through: 0, by: -1) where t >> b & 1 == 1 {
+            let (pe, pm) = pivot[b]!
+            t ^= pe
+            mask ^= pm
+        }
+        s[p] ^= 1
+        for bit in 0..<32 where mask >> bit & 1 == 1 { s[q + bit / 8] ^= 1 << (bit % 8) }
+    }
+
     /// Each record's bytes (header and body).
     static func split(_ s: [UInt8]) throws -> [[UInt8]] {
         try StreamLayout(s).records.map { Array(s[$0.start..<$0.end]) }
