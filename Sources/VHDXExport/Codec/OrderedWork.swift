@@ -29,7 +29,8 @@ final class OrderedWork<Item: Sendable, Result: Sendable>: @unchecked Sendable {
 
     /// `produce` fills a batch (returning fewer than asked, or none, at the end); `consume`
     /// gets every result in order, on the caller's thread. Errors from either stop the run
-    /// after the batch in flight finishes.
+    /// after the batch in flight finishes; that batch is consumed first, so an error in one of
+    /// its items wins over the producer's later one.
     func run<E: Error>(produce: (Int) throws(E) -> [Item], consume: (Result) throws(E) -> Void) throws(E) {
         var batch = try produce(batchSize)
         while !batch.isEmpty {
@@ -44,7 +45,11 @@ final class OrderedWork<Item: Sendable, Result: Sendable>: @unchecked Sendable {
                 }
             }
             let next: [Item]
-            do { next = try produce(batchSize) } catch { group.wait(); throw error }
+            do { next = try produce(batchSize) } catch {
+                group.wait()
+                for r in slots.take() { try consume(r) }
+                throw error
+            }
             group.wait()
             for r in slots.take() { try consume(r) }
             batch = next
