@@ -85,6 +85,13 @@ struct StreamCorruptionTests {
 
     // MARK: - Flipped bytes
 
+    /// A flip outside the magic is the CRC's to catch first (the header's, or the body's): the
+    /// digests and the trailer are the second line, for what a CRC cannot see.
+    static func expectCaughtByCRC(_ e: ExportError?, _ r: StreamLayout.Record, _ p: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        guard let e, p - r.start >= 8 else { return }
+        #expect(e.message.contains("CRC-32C"), "\(r), byte \(p): \(e)", sourceLocation: sourceLocation)
+    }
+
     @Test("a flipped byte in every record of a full export (header, data stored and deflated, zero, trailer): damaged, no output")
     func flippedFull() throws {
         let s = try CorruptionCase()
@@ -95,7 +102,8 @@ struct StreamCorruptionTests {
             for p in Self.headerFlips.map({ r.start + $0 }) + Self.bodyFlips(r).map({ r.bodyStart + $0 }) {
                 let bad = try s.save(Self.flipped(s.full, at: p), as: "bad")
                 let reasons: [ExportError.Reason] = p < 8 ? [.notAnExport] : [.damaged]
-                try restoreRefused(s, [bad], reasons, "\(r), byte \(p) flipped", raw: true)
+                let e = try restoreRefused(s, [bad], reasons, "\(r), byte \(p) flipped", raw: true)
+                Self.expectCaughtByCRC(e, r, p)
             }
             // Once per record kind: restore to a VHDX, and verify (a damaged input is an error, not a verdict).
             if verified.insert("\(r.kind)\(r.kind == .data ? r.isDeflated ? " deflated" : " stored" : "")").inserted {
@@ -118,7 +126,8 @@ struct StreamCorruptionTests {
             for p in positions {
                 let bad = try s.save(Self.flipped(s.inc1, at: p), as: "bad")
                 let reasons: [ExportError.Reason] = p < 8 ? [.notAnExport] : [.damaged]
-                try applyRefused(s, bad, to: image, reasons, "apply: \(r), byte \(p) flipped")
+                let e = try applyRefused(s, bad, to: image, reasons, "apply: \(r), byte \(p) flipped")
+                Self.expectCaughtByCRC(e, r, p)
             }
             // Restore and verify read the full export first: a header and a body flip of each record.
             for p in [r.start + 44, r.end - 1] {
