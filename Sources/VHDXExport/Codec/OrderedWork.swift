@@ -30,12 +30,18 @@ final class OrderedWork<Item: Sendable, Result: Sendable>: @unchecked Sendable {
     static var defaultWindow: Int { 4 * cores }
 
     /// `produce` gives up to the asked number of items (none at the end); `consume` gets every
-    /// result in order. An error from either stops the run once the items in flight finish.
+    /// result in order. An error from either stops the run once the items in flight finish; on
+    /// a producer's error those items are consumed first, so an error in one of them (earlier
+    /// in the output) wins over the producer's later one.
     func run<E: Error>(produce: (Int) throws(E) -> [Item], consume: (Result) throws(E) -> Void) throws(E) {
         var inFlight: [Slot<Result>] = []
         defer { for slot in inFlight { slot.wait() } }
         while true {
-            let items = try produce(cores == 1 ? 1 : max(1, window - inFlight.count))
+            let items: [Item]
+            do { items = try produce(cores == 1 ? 1 : max(1, window - inFlight.count)) } catch {
+                while !inFlight.isEmpty { try consume(inFlight.removeFirst().wait()) }
+                throw error
+            }
             if items.isEmpty { break }
             for item in items {
                 let slot = Slot<Result>()

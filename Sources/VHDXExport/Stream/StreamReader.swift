@@ -34,8 +34,11 @@ final class StreamReader {
     init(path: String) throws(ExportError) {
         source = try ByteSource(path: path)
         let first = try source.read(RecordHeader.size)
-        guard first.count == RecordHeader.size, Array(first[0..<8]) == RecordHeader.magic else {
+        guard first.count >= 8, Array(first[0..<8]) == RecordHeader.magic else {
             throw ExportError(.notAnExport, "not an export stream of this tool (no \"vhdxexp1\" record at its start)", path: source.name)
+        }
+        guard first.count == RecordHeader.size else {
+            throw ExportError(.damaged, "truncated inside the header record (\(first.count) bytes)", path: source.name)
         }
         let h: RecordHeader
         do { h = try RecordHeader.decode(first, at: 0) } catch {
