@@ -62,7 +62,9 @@ struct RecordHeader: Equatable, Sendable {
         guard flags & ~Flag.known == 0 else {
             throw FormatError(.outOfRange, "export record header", field: "flags", at: position + 33, "unknown flags \(flags)")
         }
-        _ = try r.readUInt16("reserved")
+        guard try r.readUInt16("reserved") == 0 else {
+            throw FormatError(.reservedNonZero, "export record header", field: "reserved", at: position + 34, "bytes 34-35 must be zero")
+        }
         let body = try r.readUInt32("body length")
         let offset = try r.readUInt64("virtual offset")
         let length = try r.readUInt64("length")

@@ -76,9 +76,14 @@ public struct StreamHeader: Equatable, Sendable {
         let lss = try r.readUInt32("logical sector size")
         let pss = try r.readUInt32("physical sector size")
         let block = try r.readUInt32("block size")
-        _ = try r.readUInt32("reserved")
+        guard try r.readUInt32("reserved") == 0 else {
+            throw FormatError(.reservedNonZero, s, field: "reserved", at: position + 172, "bytes 172-175 must be zero")
+        }
         let digest = try r.readUInt64("digest block")
         let created = try r.readUInt64("created")
+        guard try r.readBytes(bodySize - 192, "reserved").allSatisfy({ $0 == 0 }) else {
+            throw FormatError(.reservedNonZero, s, field: "reserved", at: position + 192, "bytes 192-255 must be zero")
+        }
         guard lss == 512 || lss == 4096, pss == 512 || pss == 4096 else {
             throw FormatError(.outOfRange, s, field: "sector sizes", at: position, "logical \(lss), physical \(pss): each must be 512 or 4096")
         }

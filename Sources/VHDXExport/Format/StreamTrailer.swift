@@ -37,6 +37,9 @@ struct StreamTrailer: Equatable, Sendable {
         t.zeroBytes = try r.readUInt64("zero bytes")
         t.storedBytes = try r.readUInt64("stored bytes")
         t.digest = try r.readBytes(32, "digest")
+        guard try r.readBytes(bodySize - 80, "reserved").allSatisfy({ $0 == 0 }) else {
+            throw FormatError(.reservedNonZero, "export stream trailer", field: "reserved", at: position + 80, "bytes 80-95 must be zero")
+        }
         return t
     }
 }

@@ -44,7 +44,7 @@ final class StreamReader {
         do { h = try RecordHeader.decode(first, at: 0) } catch {
             throw ExportError(.damaged, "the header record is damaged: \(error)", path: source.name)
         }
-        guard h.kind == .header, h.index == 0, h.bodyLength == StreamHeader.bodySize else {
+        guard h.kind == .header, h.index == 0, h.bodyLength == StreamHeader.bodySize, h.flags == 0, h.offset == 0, h.length == 0 else {
             throw ExportError(.damaged, "the first record is not a stream header (kind \(h.kind), index \(h.index))", path: source.name)
         }
         let body = try source.read(Int(h.bodyLength))
@@ -107,7 +107,9 @@ final class StreamReader {
         switch h.kind {
         case .header: throw damaged("a second header record (index \(h.index))", at: position)
         case .trailer:
-            guard h.bodyLength == StreamTrailer.bodySize, h.flags == 0 else { throw damaged("the trailer record has a malformed body", at: position) }
+            guard h.bodyLength == StreamTrailer.bodySize, h.flags == 0, h.offset == 0, h.length == 0 else {
+                throw damaged("the trailer record's header is malformed (flags, offset, length or body length)", at: position)
+            }
             return
         case .data, .zero: break
         }
