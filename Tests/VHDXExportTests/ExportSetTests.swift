@@ -1,8 +1,10 @@
 import Foundation
+import PropertyBased
 import Testing
 import VHDX
 import VHDXChangeTracking
 import VHDXExport
+import VHDXFormat
 import VHDXSets
 import VHDXTestSupport
 
@@ -101,5 +103,45 @@ import VHDXTestSupport
             try lab.export("inc.vxs", base: "full.vxs")
         } throws: { ($0 as? ExportError)?.reason == .needsFull }
         #expect(!FileManager.default.fileExists(atPath: lab.path("inc.vxs")))
+    }
+
+    /// Random programs on a set: writes, the user's checkpoints, deletes of them (merges, with or
+    /// without a reference point kept) and exports between them; every export point restores
+    /// (streams) to the set's content at that point.
+    @Test("random programs of writes, checkpoints, deletes and exports on a set restore to the content at each export")
+    func randomSetPrograms() async {
+        let program = zip(Gen.int(in: 0...5), Gen.int(in: 0...(1 << 20)), Gen.int(in: 0...(1 << 20))).array(of: 3...10)
+        await propertyCheck(count: 6, input: program) { raw in
+            let lab = try Lab(name: "random")
+            var streams: [(String, [UInt8])] = []
+            var checkpoints: [GUID] = []
+            var log: [String] = []
+            for (kind, a, b) in raw + [(5, 0, 0)] {
+                switch kind {
+                case 0, 1:
+                    let n = 1 + b % (200 << 10), at = a * 7 % ((8 << 20) - n)
+                    try lab.write(n, at: at)
+                    log.append("write(\(at),\(n))")
+                case 2:
+                    checkpoints.append(try VHDSet.open(path: lab.set, writable: true).checkpoint().id)
+                    log.append("checkpoint")
+                case 3 where !checkpoints.isEmpty:
+                    let id = checkpoints.remove(at: a % checkpoints.count)
+                    try VHDSet.open(path: lab.set, writable: true).delete(id, keepReference: b % 2 == 0)
+                    log.append("delete")
+                default:
+                    let name = "s\(streams.count).vxs"
+                    try lab.export(name, base: streams.last?.0)
+                    streams.append((name, lab.model))
+                    log.append("export")
+                }
+            }
+            for k in streams.indices {
+                let out = lab.path("r\(k).vhdx")
+                try Restorer.restore(to: out, from: streams[0...k].map { lab.path($0.0) })
+                #expect(try ExportLab.content(out) == streams[k].1, "\(log): restore of export \(k) differs")
+            }
+            #expect(try lab.content() == lab.model, "\(log)")
+        }
     }
 }
