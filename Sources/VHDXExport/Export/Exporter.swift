@@ -155,11 +155,14 @@ public enum Exporter {
         o.virtualDiskID = header.sourceDiskID
         try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in
             let bulk = try BulkImageWriter(storage: storage, options: o)
+            // Written on a thread of its own while the next pieces are read.
+            let sink = BackgroundRestoreSink(bulk)
             try reader.forEach { (offset, data) throws(VHDXError) in
                 guard let data else { return }
-                try typed { try data.withUnsafeBytes { b in try bulk.write(b, at: offset) } }
+                try sink.write(data, count: data.count, at: offset)
                 summary.dataBytes += UInt64(data.count)
             }
+            try sink.drain()
             bulk.addRegion(ImageOrigin.regionGUID, bytes: ImageOrigin(holds: header, pending: nil, dataWriteGUID: bulk.dataWriteGUID).encode())
             try bulk.finish()
             summary.writtenBytes = try storage.size()
