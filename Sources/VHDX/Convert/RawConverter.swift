@@ -57,38 +57,9 @@ package struct RawConverter {
     }
 
     /// Each data extent goes from its layer's file to the output with `CopyOffload` (the
-    /// output is new and truncated to size, so everything else already reads as zeros). The
-    /// kernel copies what the file stores, zeros included, where this loop would leave holes;
-    /// so a fixed layer, whose blocks are mostly preallocated zeros (Hyper-V writes them out),
-    /// is read here instead, and so is a layer whose reads go through an in-memory log replay
-    /// (its file does not hold what the replay shows).
+    /// output is new and truncated to size, so everything else already reads as zeros).
     func copyOffloaded(to out: FileStorage, offload: inout CopyOffload, progress: Progress?) throws(VHDXError) {
-        let total = source.virtualSize
-        let layers = source.chain
-        var buffer: [UInt8] = []
-        try source.forEachResolvedExtent { (e) throws(VHDXError) in
-            defer { progress?(e.end, total) }
-            guard e.kind == .data, let file = e.fileOffset else { return }
-            let layer = layers[e.layer]
-            func throughBuffer(_ from: UInt64, _ to: UInt64, _ count: UInt64) throws(VHDXError) {
-                if buffer.isEmpty { buffer = [UInt8](repeating: 0, count: RawConverter.chunk) }
-                var done: UInt64 = 0
-                while done < count {
-                    let n = Int(min(UInt64(RawConverter.chunk), count - done))
-                    try typed { try buffer.withUnsafeMutableBytes { b in
-                        let piece = UnsafeMutableRawBufferPointer(rebasing: b[0..<n])
-                        try layer.readStored(into: piece, at: from + done)
-                        try RawConverter.writeNonZeroRuns(out, UnsafeRawBufferPointer(piece), at: to + done)
-                    } }
-                    done += UInt64(n)
-                }
-            }
-            if layer.diskType != .fixed, let stored = layer.io as? FileStorage {
-                try offload.copy(from: stored, at: file, to: out, at: e.virtualOffset, length: e.length, fallback: throughBuffer)
-            } else {
-                try throughBuffer(file, e.virtualOffset, e.length)
-            }
-        }
+        _ = try DataExtentCopier.copy(source, to: out, place: { (v, n) throws(VHDXError) in [(v, v, n)] }, offload: &offload, progress: progress)
     }
 
     /// Writes every byte, zeros included, to a stream (stdout).

@@ -20,12 +20,15 @@ package final class BulkImageWriter {
     private var regions: [(GUID, [UInt8])] = []
     /// The image's DataWriteGuid.
     package let dataWriteGUID = GUID.random()
+    /// Writeback started behind the writes (a file output).
+    private let pacer: WritebackPacer?
 
     package init(storage: Storage, options: CreateOptions) throws(VHDXError) {
         self.storage = storage
         self.options = options
         plan = try PlannedLayout(options)
         next = plan.payloadStart
+        pacer = (storage as? FileStorage).map(WritebackPacer.init)
         var builder = ImageBuilder(storage: storage, options: options, plan: plan)
         builder.dataWriteGUID = dataWriteGUID
         try builder.writeStructures()
@@ -47,6 +50,31 @@ package final class BulkImageWriter {
             try writeInBlock(block, inBlock, UnsafeRawBufferPointer(rebasing: data[done..<done + n]))
             done += n
         }
+        pacer?.wrote(UInt64(data.count))
+    }
+
+    /// Where `[offset, offset + length)` goes in the file, block by block (allocating blocks as
+    /// needed), for a caller that copies the bytes itself (in the kernel); they count as
+    /// written, zeros included.
+    package func place(at offset: UInt64, length: UInt64) throws(VHDXError) -> [(virtual: UInt64, file: UInt64, count: UInt64)] {
+        guard offset <= virtualSize, length <= virtualSize - offset else {
+            throw VHDXError(.outOfBounds, "\(length) bytes at \(offset) reach past the \(virtualSize)-byte disk", path: storage.name)
+        }
+        var out: [(UInt64, UInt64, UInt64)] = []
+        var v = offset
+        while v < offset + length {
+            let block = v / blockSize, inBlock = v % blockSize
+            let n = min(offset + length - v, blockSize - inBlock)
+            var entry = blocks[block]
+            if entry == nil {
+                entry = options.fixed ? (fixedOffset(block), 0) : (next, 0)
+                if !options.fixed { next += blockSize }
+            }
+            blocks[block] = (entry!.offset, max(entry!.mark, inBlock + n))
+            out.append((v, entry!.offset + inBlock, n))
+            v += n
+        }
+        return out
     }
 
     /// Makes `[offset, offset + length)` read as zeros.

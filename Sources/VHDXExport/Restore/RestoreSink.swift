@@ -17,13 +17,18 @@ final class RawSink: RestoreSink {
     /// Set once the first stream is done: later writes may land on data.
     var overwriting = false
 
+    /// Writeback started behind the writes (a file output).
+    private let pacer: WritebackPacer?
+
     init(storage: Storage, size: UInt64) throws(VHDXError) {
         self.storage = storage
         self.size = size
+        pacer = (storage as? FileStorage).map(WritebackPacer.init)
         try storage.resize(to: size)
     }
 
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        pacer?.wrote(UInt64(data.count))
         guard !overwriting else { return try storage.write(data, at: offset) }
         var i = 0
         while i < data.count {

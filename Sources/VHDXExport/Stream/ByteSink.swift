@@ -26,10 +26,16 @@ extension ByteSink {
 final class StorageSink: ByteSink {
     let storage: Storage
     private(set) var position: UInt64 = 0
-    init(_ storage: Storage) { self.storage = storage }
+    /// Writeback started behind the writes (a file output).
+    private let pacer: WritebackPacer?
+    init(_ storage: Storage) {
+        self.storage = storage
+        pacer = (storage as? FileStorage).map(WritebackPacer.init)
+    }
     func append(_ bytes: UnsafeRawBufferPointer) throws(VHDXError) {
         try storage.write(bytes, at: position)
         position += UInt64(bytes.count)
+        pacer?.wrote(UInt64(bytes.count))
     }
 }
 
