@@ -86,7 +86,7 @@ package struct RawConverter {
     }
 
     /// Writes only the 4 KiB granules that hold a non-zero byte, coalescing neighbours.
-    static func writeNonZeroRuns(_ out: Storage, _ b: UnsafeRawBufferPointer, at v: UInt64) throws(VHDXError) {
+    package static func writeNonZeroRuns(_ out: Storage, _ b: UnsafeRawBufferPointer, at v: UInt64) throws(VHDXError) {
         let g = RawConverter.zeroGranule
         var runStart: Int? = nil
         var i = 0

@@ -159,19 +159,6 @@ package final class BulkImageWriter {
     }
 
     private func writeNonZero(_ chunk: UnsafeRawBufferPointer, at fileOffset: UInt64) throws(VHDXError) {
-        let g = 4096
-        var runStart: Int?
-        var i = 0
-        while i < chunk.count {
-            let n = min(g, chunk.count - i)
-            let zero = isAllZero(UnsafeRawBufferPointer(rebasing: chunk[i..<i + n]))
-            if !zero && runStart == nil { runStart = i }
-            if zero, let s = runStart {
-                try storage.write(UnsafeRawBufferPointer(rebasing: chunk[s..<i]), at: fileOffset + UInt64(s))
-                runStart = nil
-            }
-            i += n
-        }
-        if let s = runStart { try storage.write(UnsafeRawBufferPointer(rebasing: chunk[s...]), at: fileOffset + UInt64(s)) }
+        try RawConverter.writeNonZeroRuns(storage, chunk, at: fileOffset)
     }
 }

@@ -30,15 +30,7 @@ final class RawSink: RestoreSink {
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         pacer?.wrote(UInt64(data.count))
         guard !overwriting else { return try storage.write(data, at: offset) }
-        var i = 0
-        while i < data.count {
-            let n = min(4096, data.count - i)
-            var j = i
-            let zero = isAllZero(UnsafeRawBufferPointer(rebasing: data[i..<i + n]))
-            while j < data.count, isAllZero(UnsafeRawBufferPointer(rebasing: data[j..<min(j + 4096, data.count)])) == zero { j = min(j + 4096, data.count) }
-            if !zero { try storage.write(UnsafeRawBufferPointer(rebasing: data[i..<j]), at: offset + UInt64(i)) }
-            i = j
-        }
+        try RawConverter.writeNonZeroRuns(storage, data, at: offset)
     }
 
     func zero(at offset: UInt64, length: UInt64) throws(VHDXError) {
