@@ -100,7 +100,9 @@ public enum Exporter {
         if let base, base.sourceDiskID != image.layout.virtualDiskID {
             throw ExportError(.otherDisk, "the base is an export of the disk {\(base.sourceDiskID)}, the source is {\(image.layout.virtualDiskID)}", path: baseImage)
         }
-        let d = base?.digestBlock ?? StreamHeader.digestBlock(granule: point.granule, virtualSize: image.virtualSize)
+        // The base's digest block when the disk has not outgrown it, so the exports line up.
+        let inherited = base.map(\.digestBlock).flatMap { image.virtualSize / $0 <= StreamHeader.maxDigestBlocks ? $0 : nil }
+        let d = inherited ?? StreamHeader.digestBlock(granule: point.granule, virtualSize: image.virtualSize)
         let header = StreamHeader(streamID: .random(), sourceDiskID: image.layout.virtualDiskID, baseID: since, targetID: point.targetID,
                                   baseStreamID: base?.streamID ?? .zero, virtualSize: image.virtualSize,
                                   logicalSectorSize: image.logicalSectorSize, physicalSectorSize: image.physicalSectorSize,

@@ -8,6 +8,9 @@ public struct StreamHeader: Equatable, Sendable {
     static let bodySize = 256
     /// Largest digest block accepted (and the largest data record's raw length is 16 of them).
     static let maxDigestBlock: UInt64 = 4 << 20
+    /// Most digest blocks a disk may have in a stream: what a reader keeps per range is bounded
+    /// by it (an export picks at most 2^20; an incremental keeps its base's up to this).
+    static let maxDigestBlocks: UInt64 = 1 << 22
 
     /// Names this stream; every record repeats it.
     public var streamID: GUID
@@ -93,8 +96,8 @@ public struct StreamHeader: Equatable, Sendable {
         guard block.nonzeroBitCount == 1, block >= 1 << 20, block <= 256 << 20 else {
             throw FormatError(.outOfRange, s, field: "block size", at: position, "\(block) is not a power of two from 1 MiB to 256 MiB")
         }
-        guard digest.nonzeroBitCount == 1, digest >= UInt64(lss), digest <= maxDigestBlock else {
-            throw FormatError(.outOfRange, s, field: "digest block", at: position, "\(digest) is not a power of two from the sector size to \(maxDigestBlock)")
+        guard digest.nonzeroBitCount == 1, digest >= UInt64(lss), digest <= maxDigestBlock, size / digest <= maxDigestBlocks else {
+            throw FormatError(.outOfRange, s, field: "digest block", at: position, "\(digest) is not a power of two from the sector size to \(maxDigestBlock) giving at most \(maxDigestBlocks) blocks")
         }
         guard target.virtualDiskID == disk, base.map({ $0.virtualDiskID == disk }) ?? true else {
             throw FormatError(.inconsistent, s, field: "change ids", at: position, "the change IDs name another disk than the source disk id")

@@ -42,7 +42,12 @@ public enum Verifier {
         // Pass 1: what each incremental covers (and that it is sound), so earlier bytes it replaces are not compared.
         var covers: [[ChangedRange]] = Array(repeating: [], count: inputs.count)
         for k in 1..<max(1, inputs.count) {
-            try StreamDecoder.forEach(readers[k]) { e in covers[k].append(ChangedRange(offset: e.offset, length: e.length)) }
+            // Extents come in order: touching ones are joined as they come, so the list stays as
+            // small as the ranges are scattered, however many records the stream has.
+            try StreamDecoder.forEach(readers[k]) { e in
+                if let last = covers[k].last, last.end == e.offset { covers[k][covers[k].count - 1].length += e.length }
+                else { covers[k].append(ChangedRange(offset: e.offset, length: e.length)) }
+            }
             if headers[k].virtualSize < headers[k - 1].virtualSize {
                 covers[k].append(ChangedRange(offset: headers[k].virtualSize, length: headers[k - 1].virtualSize - headers[k].virtualSize))
             }
