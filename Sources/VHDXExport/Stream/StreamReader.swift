@@ -1,5 +1,5 @@
-import Crypto
-import CZlib
+internal import Crypto
+internal import CZlib
 import VHDX
 import VHDXFormat
 

@@ -1,4 +1,4 @@
-import CCRC32C
+internal import CCRC32C
 
 /// CRC-32C (Castagnoli), reflected polynomial 0x82F63B78, init and final XOR 0xFFFFFFFF.
 ///
