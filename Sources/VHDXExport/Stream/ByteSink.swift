@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Dispatch
 import VHDX
 
 /// Where a stream goes: a file being built (then renamed into place) or a pipe. Writes are
@@ -61,53 +60,18 @@ final class DescriptorSink: ByteSink {
     }
 }
 
-/// Writes on a thread of its own, so the caller's thread goes back to reading the disk while
-/// the output is written: at most `limit` bytes wait in between. A failure is thrown by the
-/// next append or by `drain`.
-final class BackgroundSink: ByteSink, @unchecked Sendable {
+/// A sink whose writes run on a thread of its own (`BackgroundWriter`).
+final class BackgroundSink: ByteSink {
     private let inner: ByteSink
-    private let queue = DispatchQueue(label: "swift-vhdx.export.writer")
-    private let room: DispatchSemaphore
-    private let unit: Int
-    private let lock = NSLockLite()
-    private var failure: VHDXError?
+    private let writer = BackgroundWriter()
 
-    /// `limit` bytes in flight, counted in `unit`-byte tokens.
-    init(_ inner: ByteSink, limit: Int = 32 << 20, unit: Int = 1 << 20) {
-        self.inner = inner
-        self.unit = unit
-        room = DispatchSemaphore(value: max(1, limit / unit))
-    }
+    init(_ inner: ByteSink) { self.inner = inner }
 
-    func append(_ bytes: UnsafeRawBufferPointer) throws(VHDXError) {
-        try append(Array(bytes))
-    }
+    func append(_ bytes: UnsafeRawBufferPointer) throws(VHDXError) { try append(Array(bytes)) }
 
     func append(_ bytes: [UInt8]) throws(VHDXError) {
-        if let f = lock.withLock({ failure }) { throw f }
-        let tokens = max(1, (bytes.count + unit - 1) / unit)
-        for _ in 0..<tokens { room.wait() }
-        queue.async { [self] in
-            defer { for _ in 0..<tokens { room.signal() } }
-            guard lock.withLock({ failure }) == nil else { return }
-            do throws(VHDXError) { try inner.append(bytes) } catch { lock.withLock { failure = error } }
-        }
+        try writer.enqueue(bytes: bytes.count) { [inner] () throws(VHDXError) in try inner.append(bytes) }
     }
 
-    func drain() throws(VHDXError) {
-        queue.sync {}
-        if let f = lock.withLock({ failure }) { throw f }
-    }
-}
-
-/// A mutex for the few fields a background writer shares.
-final class NSLockLite: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return body()
-    }
+    func drain() throws(VHDXError) { try writer.drain() }
 }
