@@ -73,6 +73,16 @@ import VHDXTestSupport
         #expect(try vhdx("export '\(lab.disk)' '\(d)/full.vxs' --force").status == 0)
         #expect(try vhdx("export '\(lab.disk)' '\(lab.disk)' --force").status == 1)
         #expect(try ExportLab.content(lab.disk) == lab.model)
+        // A base that is another disk's export (exit 3) or no export at all (exit 2).
+        let other = try ExportLab(size: 8 << 20, seed: 2, name: "otherdisk")
+        try other.export("o.vxs")
+        let foreign = try vhdx("export '\(lab.disk)' '\(d)/f.vxs' --base '\(other.dir)/o.vxs'")
+        #expect(foreign.status == 3, "\(foreign.stderr)")
+        #expect(foreign.stderr.contains("another disk"))
+        FileManager.default.createFile(atPath: d + "/junk.vxs", contents: Data(repeating: 7, count: 4096))
+        let junk = try vhdx("export '\(lab.disk)' '\(d)/j.vxs' --base '\(d)/junk.vxs'")
+        #expect(junk.status == 2, "\(junk.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: d + "/f.vxs") && !FileManager.default.fileExists(atPath: d + "/j.vxs"))
         // A disk without tracking: the export cannot name its change ID.
         #expect(try vhdx("create '\(d)/plain.vhdx' 4M").status == 0)
         let plain = try vhdx("export '\(d)/plain.vhdx' '\(d)/p.vxs'")

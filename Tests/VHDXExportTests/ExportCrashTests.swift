@@ -96,6 +96,37 @@ import VHDXTestSupport
         }
     }
 
+    @Test("a crash at every flush point of a .vhdx export and of a restore: no output or a whole one; the next run is right")
+    func crashDuringImageOutputs() throws {
+        let base = try ExportCrashTests.base()
+        let content = base.model
+        let jobs: [(String, (ExportLab) throws -> Void)] = [
+            ("full.vhdx", { try $0.export("full.vhdx") }),
+            ("restored.vhdx", { try Restorer.restore(to: $0.path("restored.vhdx"), from: [$0.path("full.vxs")]) }),
+            ("restored.raw", { try Restorer.restore(to: $0.path("restored.raw"), from: [$0.path("full.vxs")]) }),
+        ]
+        for (output, job) in jobs {
+            let counter = CrashPlan(crashAtFlush: .max)
+            do {
+                let clean = try ExportLab(copying: base, name: "clean")
+                try CrashPlan.$current.withValue(counter) { try job(clean) }
+            }
+            #expect(counter.flushes > 0)
+            for k in 1...counter.flushes {
+                for lose in [false, true] {
+                    let lab = try ExportLab(copying: base, name: "out\(k)\(lose)")
+                    _ = try? CrashPlan.$current.withValue(CrashPlan(crashAtFlush: k, loseUnflushed: lose)) { try job(lab) }
+                    if FileManager.default.fileExists(atPath: lab.path(output)) {
+                        #expect(try ExportLab.content(lab.path(output)) == content, "\(output), flush \(k) (lost: \(lose)): a published output is not whole")
+                    }
+                    try? FileManager.default.removeItem(atPath: lab.path(output))
+                    try job(lab)
+                    #expect(try ExportLab.content(lab.path(output)) == content, "\(output), flush \(k): the run after the crash is wrong")
+                }
+            }
+        }
+    }
+
     @Test("a crash at every flush point of an apply: the old export or marked; a re-run completes it")
     func crashDuringApply() throws {
         let lab = try ExportCrashTests.base()

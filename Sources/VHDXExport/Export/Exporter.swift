@@ -70,6 +70,9 @@ public enum Exporter {
         let point: ConsistentPoint
         do {
             point = try ConsistentPoint.take(source, since: since)
+        } catch let e as ChangeTrackingError where base != nil && e.reason == .otherDisk {
+            // The base names another disk: the wrong base, not a reason to take a full export.
+            throw ExportError(.otherDisk, "the base is an export of another disk than the source: \(e.message)", path: options.base)
         } catch let e as ChangeTrackingError where since != nil {
             throw ExportError(.needsFull, "change tracking cannot answer from \(since!): \(e.reason.rawValue): \(e.message). Take a full export", path: source)
         }
@@ -107,16 +110,25 @@ public enum Exporter {
                                   baseStreamID: base?.streamID ?? .zero, virtualSize: image.virtualSize,
                                   logicalSectorSize: image.logicalSectorSize, physicalSectorSize: image.physicalSectorSize,
                                   blockSize: UInt32(image.blockSize), digestBlock: d, created: UInt64(Clock.wall() * 1000))
-        let plan = since == nil ? try ExportPlan.full(image, digestBlock: d)
-            : ExportPlan.incremental(try point.changes(since: since!), digestBlock: d, size: image.virtualSize, baseSize: base?.virtualSize)
         var summary = ExportSummary(form: form, header: header)
-        let reader = SourceReader(image: image, plan: plan, digestBlock: d, progress: progress)
-        switch form {
-        case .stream: try writeStream(reader, header: header, output: output, overwrite: overwrite, summary: &summary)
-        case .vhdx: try writeImage(point, header: header, output: output, overwrite: overwrite, progress: progress, summary: &summary)
-        case .avhdx: try writeChild(reader, header: header, parent: baseImage!, output: output, overwrite: overwrite, summary: &summary)
+        // A full .vhdx copies the chain's data extents as they are; the other forms read a plan.
+        func reader() throws -> SourceReader {
+            let plan = since == nil ? try ExportPlan.full(image, digestBlock: d)
+                : ExportPlan.incremental(try point.changes(since: since!), digestBlock: d, size: image.virtualSize, baseSize: base?.virtualSize)
+            return SourceReader(image: image, plan: plan, digestBlock: d, progress: progress)
         }
-        summary.scannedBytes = max(summary.scannedBytes, reader.scanned)
+        switch form {
+        case .stream:
+            let r = try reader()
+            try writeStream(r, header: header, output: output, overwrite: overwrite, summary: &summary)
+            summary.scannedBytes = r.scanned
+        case .vhdx:
+            try writeImage(point, header: header, output: output, overwrite: overwrite, progress: progress, summary: &summary)
+        case .avhdx:
+            let r = try reader()
+            try writeChild(r, header: header, parent: baseImage!, output: output, overwrite: overwrite, summary: &summary)
+            summary.scannedBytes = r.scanned
+        }
         summary.seconds = Clock.now() - started
         return summary
     }

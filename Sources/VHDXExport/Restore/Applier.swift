@@ -42,13 +42,14 @@ public enum Applier {
             throw ExportError(.invalid, "the incremental and the image are the same file", path: imagePath)
         }
         // Checked first, read-only: the header against the image, then every record.
-        let header = try StreamReader(path: path).header
+        let checking = try StreamReader(path: path)
+        let header = checking.header
         let resuming: Bool
         do {
             let image = try VHDXFile.open(path: imagePath)
             resuming = try admissible(header, image: image, name: incremental)
         }
-        try StreamDecoder.forEach(try StreamReader(path: path)) { _ in }
+        try StreamDecoder.forEach(checking) { _ in }
 
         let image = try VHDXFile.open(path: imagePath, writable: true)
         guard var origin = try OriginStore.read(image) else { throw ExportError(.notAnExport, "the image lost its origin record", path: imagePath) }
