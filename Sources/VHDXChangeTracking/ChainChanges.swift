@@ -12,6 +12,12 @@ extension ChangeTracking {
     /// top (an ancestor's later ID predates the layers above it).
     public static func changes(in top: VHDXFile, since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0,
                                length: UInt64? = nil, maxRanges: Int = .max) throws -> ChangeAnswer {
+        // A parent accepted with a DataWriteGuid matching neither linkage (opened with
+        // ignoreIDMismatch) changed in ways no tracker saw: whatever layer sealed the ID, what
+        // the chain reads through that link is not what it read then.
+        if let child = top.chain.first(where: { $0.parentLink?.match == .ignored }) {
+            throw ChangeTrackingError(.reset, "the chain was opened over a parent whose DataWriteGuid matches neither of \(child.path)'s linkages (\(child.parentLink?.path ?? "its parent") was modified or replaced since the link was made): what it reads has changed outside change tracking; `vhdx reparent --ignore-id-mismatch` records the change (then answered as the whole disk), or take a full backup", path: top.path)
+        }
         var above: [ChangedRange] = []
         var anyTracking = false
         for (depth, layer) in top.chain.enumerated() {

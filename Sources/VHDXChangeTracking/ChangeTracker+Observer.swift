@@ -170,6 +170,7 @@ extension ChangeTracker {
         header.generation &+= 1
         header.generationStartEpoch = header.currentEpoch
         header.records = []
+        header.floorTag = 0
         header.currentSlot = TrackingHeader.noSlot
         header.currentRunCount = 0
         header.currentChecksum = 0

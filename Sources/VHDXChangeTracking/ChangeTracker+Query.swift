@@ -50,18 +50,28 @@ extension ChangeTracker {
         if let (_, text) = pendingReset {
             throw ChangeTrackingError(.reset, "\(text); tracking resumes from the next seal", path: path)
         }
+        if let child = image.chain.first(where: { $0.parentLink?.match == .ignored }) {
+            throw ChangeTrackingError(.reset, "\(child.path) was opened over a parent whose DataWriteGuid matches neither of its linkages: what it reads changed outside change tracking", path: path)
+        }
         guard id.trackingID == header.trackingID else {
             throw ChangeTrackingError(.unknownID, "\(id) was not sealed by this disk's tracking (tracking was disabled and enabled again since, or the ID is not this disk's)", path: path)
         }
         if id.generation < header.generation {
             let why = header.resetText.isEmpty ? "tracking was reset" : header.resetText
-            throw ChangeTrackingError(.reset, "\(why) (reset at \(header.resetTime) s since 1970, after \(id) was sealed); tracking resumes from the next seal", path: path)
+            throw ChangeTrackingError(.reset, "\(why) (reset at \(UTCTime.iso8601(seconds: header.resetTime)), after \(id) was sealed); tracking resumes from the next seal", path: path)
         }
         guard id.generation == header.generation, let latest = header.latestSealedEpoch, id.epoch <= latest, id.epoch >= header.generationStartEpoch else {
             throw ChangeTrackingError(.unknownID, "\(id) was never sealed on this disk", path: path)
         }
         guard let oldest = header.oldestAnswerableEpoch, id.epoch >= oldest else {
             throw ChangeTrackingError(.expired, "\(id) is older than the history this disk retains (\(header.geometry.historyLimit) epochs; the oldest answerable ID is \(header.oldestAnswerableEpoch.map { self.id(epoch: $0).description } ?? "none"))", path: path)
+        }
+        // The same epoch number sealed with another tag: a copy of this disk (same VirtualDiskId,
+        // same history up to the copy) that sealed on its own since. Its content at that ID is
+        // not this disk's.
+        let tag = header.tag(ofEpoch: id.epoch) ?? 0
+        guard id.tag == tag else {
+            throw ChangeTrackingError(.otherDisk, "\(id) was sealed on another copy of this disk: this disk sealed epoch \(id.epoch) as \(self.id(epoch: id.epoch)) (copies share the VirtualDiskId and every ID sealed before they were copied, none sealed after)", path: path)
         }
         return id.epoch
     }

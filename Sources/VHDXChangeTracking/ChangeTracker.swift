@@ -49,6 +49,10 @@ public final class ChangeTracker: ChangeObserver {
     /// Fault injection for the crash tests: the write-ahead coarse map is not written (nor the
     /// dirty flag it sets), to show the tests fail without it. Never set outside tests.
     package var skipsCoarseMarks = false
+    /// The tag the next seal uses, once `reserveNextID` named it.
+    var reservedTag: UInt64?
+    /// The state before this handle's last seal, the header after it and the ID it returned.
+    var sealUndo: (before: SealUndo, after: TrackingHeader, id: ChangeID)?
     /// What open noticed (a fold after an unclean stop, a reset), for `status` and `check`.
     public private(set) var notes: [String] = []
 

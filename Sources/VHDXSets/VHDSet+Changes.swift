@@ -8,6 +8,13 @@ extension VHDSet {
     /// through an alias are supersets and say `exact: false`).
     public func changes(since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0, length: UInt64? = nil,
                         maxRanges: Int = .max) throws -> ChangeAnswer {
+        try changes(since: since, until: until, offset: offset, length: length, maxRanges: maxRanges, leaf: nil)
+    }
+
+    /// The same, through `leaf`: the active leaf's chain as the caller holds it open (an export
+    /// holding it writable), instead of opening it again.
+    package func changes(since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0, length: UInt64? = nil,
+                         maxRanges: Int = .max, leaf: VHDXFile?) throws -> ChangeAnswer {
         var id = since
         var aliased = false
         for _ in 0...record.aliases.count {
@@ -18,7 +25,7 @@ extension VHDSet {
         if aliased, until != nil {
             throw ChangeTrackingError(.unknownID, "an until ID is not supported with \(since): its file was merged away by a delete, and it is answered through \(id)", path: path)
         }
-        let top = try openLeaf()
+        let top = try leaf ?? openLeaf()
         do {
             var answer = try ChangeTracking.changes(in: top, since: id, until: until, offset: offset, length: length, maxRanges: maxRanges)
             if aliased { answer.exact = false }

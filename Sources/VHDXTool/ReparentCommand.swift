@@ -24,10 +24,12 @@ struct ReparentCommand: ParsableCommand {
     func run() throws {
         do {
             // Checked on a read-only open first: a refused reparent leaves the file untouched.
-            let (planned, match) = try VHDXFile.openFile(path: child)
-                .planReparent(to: parent, options: ParentOptions(searchDirectories: searchDirs, ignoreIDMismatch: ignoreIdMismatch))
+            let options = ParentOptions(searchDirectories: searchDirs, ignoreIDMismatch: ignoreIdMismatch)
+            let (planned, _) = try VHDXFile.openFile(path: child).planReparent(to: parent, options: options)
+            // Through the engine's reparent, never the locator alone: a parent accepted with a
+            // mismatch changes what every byte may read, which change tracking must be told.
             let image = try TrackedOpen.file(child, writable: true)
-            try image.setParentLocator(planned)
+            let match = try image.reparent(to: parent, options: options)
             let locator = planned.entries
             try image.close()
             if json {

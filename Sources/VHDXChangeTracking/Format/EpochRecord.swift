@@ -15,10 +15,12 @@ public struct EpochRecord: Equatable, Sendable {
     public var checksum: UInt32
     /// Bit 0: the list was coarsened to fit its slot (it covers more than was written).
     public var flags: UInt32
+    /// The seal's random tag, part of the epoch's change ID (0: sealed before tags existed).
+    public var tag: UInt64
 
     public var coarsened: Bool { flags & 1 != 0 }
 
-    public init(epoch: UInt64, sealTime: UInt64, virtualSize: UInt64, slot: UInt32, runCount: UInt32, checksum: UInt32, flags: UInt32) {
+    public init(epoch: UInt64, sealTime: UInt64, virtualSize: UInt64, slot: UInt32, runCount: UInt32, checksum: UInt32, flags: UInt32, tag: UInt64 = 0) {
         self.epoch = epoch
         self.sealTime = sealTime
         self.virtualSize = virtualSize
@@ -26,6 +28,7 @@ public struct EpochRecord: Equatable, Sendable {
         self.runCount = runCount
         self.checksum = checksum
         self.flags = flags
+        self.tag = tag
     }
 
     init(parsing r: inout ByteReader) throws(FormatError) {
@@ -36,7 +39,7 @@ public struct EpochRecord: Equatable, Sendable {
         runCount = try r.readUInt32("runCount")
         checksum = try r.readUInt32("checksum")
         flags = try r.readUInt32("flags")
-        try r.skip(8, "reserved")
+        tag = try r.readUInt64("tag")
     }
 
     func encode(into w: inout ByteWriter) {
@@ -47,6 +50,6 @@ public struct EpochRecord: Equatable, Sendable {
         w.write(runCount)
         w.write(checksum)
         w.write(flags)
-        w.write(UInt64(0))
+        w.write(tag)
     }
 }

@@ -8,6 +8,8 @@ public struct TrackingHeader: Equatable, Sendable {
     public static let checksumOffset = 12
     public static let maxResetText = 256
     static let recordsOffset = 520
+    /// After the longest reset text (184 + 256).
+    static let floorTagOffset = 440
 
     public enum Flag {
         /// A session may have written since the current epoch's set was last persisted: the
@@ -53,6 +55,9 @@ public struct TrackingHeader: Equatable, Sendable {
     public var resetTime: UInt64
     public var resetCode: ResetCode
     public var resetText: String
+    /// The tag of the epoch just before the oldest record (dropped from the history, still
+    /// answerable as a "since" point); 0 when there is none or it was sealed without a tag.
+    public var floorTag: UInt64
     /// Sealed epochs kept, oldest first, consecutive.
     public var records: [EpochRecord]
 
@@ -79,12 +84,21 @@ public struct TrackingHeader: Equatable, Sendable {
         resetTime = 0
         resetCode = .none
         resetText = ""
+        floorTag = 0
         records = []
     }
 
     public var isDirty: Bool { flags & Flag.dirty != 0 }
     /// The newest epoch sealed in this generation.
     public var latestSealedEpoch: UInt64? { currentEpoch > generationStartEpoch ? currentEpoch - 1 : nil }
+    /// The tag `epoch` was sealed with, if its ID can still be formed: a record's, or the floor's
+    /// for the epoch just before the oldest record.
+    public func tag(ofEpoch epoch: UInt64) -> UInt64? {
+        if let r = records.first(where: { $0.epoch == epoch }) { return r.tag }
+        if let first = records.first, epoch == first.epoch - 1, epoch >= generationStartEpoch { return floorTag }
+        return nil
+    }
+
     /// The oldest epoch whose ID can still be answered: every record after it is kept.
     public var oldestAnswerableEpoch: UInt64? {
         guard let latest = latestSealedEpoch else { return nil }
@@ -121,6 +135,8 @@ public struct TrackingHeader: Equatable, Sendable {
         let text = Array(resetText.utf8.prefix(TrackingHeader.maxResetText))
         w.write(UInt32(text.count))
         w.write(text)
+        w.pad(to: TrackingHeader.floorTagOffset)
+        w.write(floorTag)
         w.pad(to: 512)
         w.write(UInt32(records.count))
         w.write(UInt32(0))
@@ -178,6 +194,8 @@ public struct TrackingHeader: Equatable, Sendable {
         let textLength = Int(try r.readUInt32("resetTextLength"))
         guard textLength <= TrackingHeader.maxResetText else { throw FormatError(.outOfRange, s, field: "resetTextLength", at: r.fileOffset - 4, "\(textLength) > \(TrackingHeader.maxResetText)") }
         resetText = String(decoding: try r.readBytes(textLength, "resetText"), as: UTF8.self)
+        try r.seek(to: TrackingHeader.floorTagOffset, "floorTag")
+        floorTag = try r.readUInt64("floorTag")
         try r.seek(to: 512, "recordCount")
         let count = Int(try r.readUInt32("recordCount"))
         guard count <= Int(history) else { throw FormatError(.outOfRange, s, field: "recordCount", at: base + 512, "\(count) records, history keeps \(history)") }

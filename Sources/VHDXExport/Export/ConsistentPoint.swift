@@ -5,73 +5,85 @@ import VHDXSets
 
 /// The source of an export held at one change ID while it is read.
 ///
-/// A disk or chain: opened writable (its writer lock keeps every other writer out), its change
-/// ID sealed; nothing writes it until `release`. A VHD Set: a checkpoint is taken (its change
-/// ID sealed, its file frozen while new writes would go to the new leaf), the frozen chain
-/// read, and the checkpoint deleted on release, its reference point kept so the next
-/// incremental's base stays answerable.
+/// The disk (a `.vhdx`, an `.avhdx` chain's top, or a VHD Set's active leaf chain, the set file
+/// locked meanwhile) is opened writable: its writer lock keeps every other writer out, also
+/// qemu, so what is read is the disk at one instant. The change ID its next seal will return is
+/// reserved and written into the output, and sealed only once the output is complete (`seal`):
+/// a failed export seals nothing and spends no history. An output that cannot be published
+/// after the seal takes it back (`undoSeal`). A set records the sealed ID as a reference point
+/// (what Hyper-V's backup flow leaves: the checkpoint deleted, its reference point kept).
 final class ConsistentPoint {
     /// The disk at the target ID; nil once released.
     private(set) var image: VHDXFile!
     let targetID: ChangeID
     let granule: UInt64
     private let set: VHDSet?
-    private let checkpoint: GUID?
+    private let tracker: ChangeTracker
+    private var sealed = false
     /// Files this export reads, which its output must never replace.
     let inputs: [String]
 
-    private init(image: VHDXFile, targetID: ChangeID, granule: UInt64, set: VHDSet?, checkpoint: GUID?, inputs: [String]) {
+    private init(image: VHDXFile, tracker: ChangeTracker, set: VHDSet?, inputs: [String]) {
         self.image = image
-        self.targetID = targetID
-        self.granule = granule
+        self.tracker = tracker
+        self.targetID = tracker.reserveNextID()
+        self.granule = tracker.header.geometry.granule
         self.set = set
-        self.checkpoint = checkpoint
         self.inputs = inputs
     }
 
-    /// Checks first that `since` (if any) can be answered, so a refused incremental seals
-    /// nothing and takes no checkpoint.
-    static func take(_ path: String, since: ChangeID?) throws -> ConsistentPoint {
+    /// Checks first that `since` (if any) can be answered and that `check` accepts the files the
+    /// export reads (its output must not be one of them), so a refused export seals nothing.
+    static func take(_ path: String, since: ChangeID?, check: ([String]) throws -> Void) throws -> ConsistentPoint {
         if VHDSet.looksLikeSet(path) {
             let set = try VHDSet.open(path: path, writable: true)
-            if let since { _ = try set.changes(since: since, maxRanges: 1) }
-            let entry = try set.checkpoint()
-            guard let id = entry.changeID else {
-                _ = try? set.delete(entry.id)
-                throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on the set's disk (`vhdx track enable` first)", path: path)
+            let leaf = try set.openLeaf(writable: true)
+            guard let tracker = try ChangeTracker.attach(to: leaf) else {
+                throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on the set's active leaf (`vhdx track enable` first)", path: path)
             }
-            do {
-                let image = try VHDXFile.open(path: set.absolute(entry.path))
-                let granule = try ChangeTracker.view(of: image, observe: false)?.header.geometry.granule ?? 65536
-                return ConsistentPoint(image: image, targetID: id, granule: granule, set: set, checkpoint: entry.id,
-                                       inputs: [path] + image.chain.map(\.path) + [set.leafPath])
-            } catch {
-                _ = try? set.delete(entry.id, keepReference: true)
-                throw error
-            }
+            if let since { _ = try set.changes(since: since, maxRanges: 1, leaf: leaf) }
+            let inputs = [path] + leaf.chain.map(\.path)
+            try check(inputs)
+            return ConsistentPoint(image: leaf, tracker: tracker, set: set, inputs: inputs)
         }
         let image = try VHDXFile.open(path: path, writable: true)
         let tracker = try ChangeTracking.tracker(of: image)
         if let since { _ = try ChangeTracking.changes(in: image, since: since, maxRanges: 1) }
-        let id = try tracker.seal()
-        return ConsistentPoint(image: image, targetID: id, granule: tracker.header.geometry.granule, set: nil, checkpoint: nil,
-                               inputs: image.chain.map(\.path))
+        let inputs = image.chain.map(\.path)
+        try check(inputs)
+        return ConsistentPoint(image: image, tracker: tracker, set: nil, inputs: inputs)
     }
 
     /// Every byte range that may differ from `since`, as the disk's tracking answers (never
-    /// smaller than the truth; nothing is written to the disk after the seal, so "now" is the
-    /// target ID).
+    /// smaller than the truth; nothing is written to the disk while it is held, so "now" is the
+    /// target ID, sealed or not yet).
     func changes(since: ChangeID) throws -> [ChangedRange] {
-        if let set { return try set.changes(since: since).ranges }
+        if let set { return try set.changes(since: since, leaf: image).ranges }
         return try ChangeTracking.changes(in: image, since: since).ranges
     }
 
-    /// Ends the hold: closes the disk (a set's checkpoint is deleted, its reference point kept).
+    /// Seals the target ID: called once the output is complete and flushed, before it is
+    /// published. Durable when it returns.
+    func seal() throws(VHDXError) {
+        guard !sealed else { return }
+        let id = try tracker.seal()
+        sealed = true
+        guard id == targetID else {
+            throw VHDXError(.inUse, "the disk sealed \(id), not the reserved \(targetID): something else sealed it meanwhile", path: image.path)
+        }
+    }
+
+    /// Takes the seal back when the output could not be published after it.
+    func undoSeal() {
+        guard sealed else { return }
+        if (try? tracker.undoSeal(targetID)) != nil { sealed = false }
+    }
+
+    /// Ends the hold: closes the disk; a set records the sealed ID as a reference point.
     func release() throws {
         guard image != nil else { return }
-        if set == nil { try image.close() }
-        // The handles (and their file locks) must go first: a set's delete merges into the frozen file.
+        try image.close()
         image = nil
-        if let set, let checkpoint { try set.delete(checkpoint, keepReference: true) }
+        if let set, sealed { try set.addReferencePoint(targetID) }
     }
 }

@@ -66,10 +66,15 @@ public enum Exporter {
             throw ExportError(.invalid, "an .avhdx export is a differencing image over the previous export: name that .vhdx or .avhdx as the base", path: output)
         }
         try refuseExisting(output, overwrite: options.overwrite)
+        try requireWritableFolder(of: output)
 
         let point: ConsistentPoint
         do {
-            point = try ConsistentPoint.take(source, since: since)
+            point = try ConsistentPoint.take(source, since: since) { inputs in
+                if let out = FileIdentity(path: output), (inputs + [options.base].compactMap { $0 }).contains(where: { FileIdentity(path: $0) == out }) {
+                    throw ExportError(.invalid, "refusing to write the export over one of its own inputs", path: output)
+                }
+            }
         } catch let e as ChangeTrackingError where base != nil && e.reason == .otherDisk {
             // The base names another disk: the wrong base, not a reason to take a full export.
             throw ExportError(.otherDisk, "the base is an export of another disk than the source: \(e.message)", path: options.base)
@@ -82,8 +87,25 @@ public enum Exporter {
             try point.release()
             return summary
         } catch {
+            // Sealed but not published (the output's name was taken meanwhile, a full disk at
+            // the rename): the seal is taken back, so a failed export costs no history.
+            point.undoSeal()
             try? point.release()
             throw error
+        }
+    }
+
+    /// The output's folder must exist and be writable before anything is sealed.
+    static func requireWritableFolder(of output: String) throws(ExportError) {
+        guard output != "-" else { return }
+        let slash = output.lastIndex(of: "/")
+        let dir = slash.map { String(output[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+        var st = stat()
+        guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw ExportError(.invalid, "the output's folder \(dir) does not exist", path: output)
+        }
+        guard access(dir, W_OK) == 0 else {
+            throw ExportError(.invalid, "the output's folder \(dir) is not writable: \(String(cString: strerror(errno)))", path: output)
         }
     }
 
@@ -97,9 +119,6 @@ public enum Exporter {
     private static func run(_ point: ConsistentPoint, source: String, output: String, form: ExportSummary.Form, base: StreamHeader?,
                             baseImage: String?, since: ChangeID?, overwrite: Bool, started: Double, progress: Progress?) throws -> ExportSummary {
         let image = point.image!
-        if let out = FileIdentity(path: output), (point.inputs + [baseImage].compactMap { $0 }).contains(where: { FileIdentity(path: $0) == out }) {
-            throw ExportError(.invalid, "refusing to write the export over one of its own inputs", path: output)
-        }
         if let base, base.sourceDiskID != image.layout.virtualDiskID {
             throw ExportError(.otherDisk, "the base is an export of the disk {\(base.sourceDiskID)}, the source is {\(image.layout.virtualDiskID)}", path: baseImage)
         }
@@ -120,22 +139,25 @@ public enum Exporter {
         switch form {
         case .stream:
             let r = try reader()
-            try writeStream(r, header: header, output: output, overwrite: overwrite, summary: &summary)
+            try writeStream(r, header: header, output: output, overwrite: overwrite, seal: point.seal, summary: &summary)
             summary.scannedBytes = r.scanned
         case .vhdx:
             try writeImage(point, header: header, output: output, overwrite: overwrite, progress: progress, summary: &summary)
         case .avhdx:
             let r = try reader()
-            try writeChild(r, header: header, parent: baseImage!, output: output, overwrite: overwrite, summary: &summary)
+            try writeChild(r, header: header, parent: baseImage!, output: output, overwrite: overwrite, seal: point.seal, summary: &summary)
             summary.scannedBytes = r.scanned
         }
         summary.seconds = Clock.now() - started
         return summary
     }
 
+    /// `seal` runs once the stream is complete on disk (before it is renamed into place); on
+    /// standard output, before the trailer, so a failed seal leaves a stream every reader
+    /// refuses as truncated.
     private static func writeStream(_ reader: SourceReader, header: StreamHeader, output: String, overwrite: Bool,
-                                    summary: inout ExportSummary) throws {
-        func body(_ sink: ByteSink) throws(VHDXError) -> StreamTrailer {
+                                    seal: () throws(VHDXError) -> Void, summary: inout ExportSummary) throws {
+        func body(_ sink: ByteSink, storage: FileStorage?) throws(VHDXError) -> StreamTrailer {
             let writer = try StreamWriter(sink: sink, header: header)
             let d = header.digestBlock
             let work = OrderedWork<SourceReader.Item, [EncodedRecord]> { item in
@@ -144,16 +166,23 @@ public enum Exporter {
             }
             try work.run(produce: { (n) throws(VHDXError) in try reader.next(n) },
                          consume: { (records) throws(VHDXError) in for r in records { try writer.append(r) } })
+            if storage == nil { try seal() }
             let t = try writer.finish()
+            if let storage {
+                try storage.synchronize()
+                try seal()
+            }
             summary.writtenBytes = writer.written
             return t
         }
         let t: StreamTrailer
         if output == "-" {
-            t = try body(BackgroundSink(DescriptorSink(fd: 1, name: "<stdout>")))
+            t = try body(BackgroundSink(DescriptorSink(fd: 1, name: "<stdout>")), storage: nil)
         } else {
             var result = StreamTrailer()
-            try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in result = try body(BackgroundSink(StorageSink(storage))) }
+            try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in
+                result = try body(BackgroundSink(StorageSink(storage)), storage: storage)
+            }
             t = result
         }
         summary.dataBytes = t.dataBytes
@@ -165,6 +194,7 @@ public enum Exporter {
     /// btrfs), like `cp`; nothing but the chain's data is touched.
     private static func writeImage(_ point: ConsistentPoint, header: StreamHeader, output: String, overwrite: Bool,
                                    progress: Progress?, summary: inout ExportSummary) throws {
+        // Sealed once the image is complete on disk, before it is renamed into place.
         var o = CreateOptions(virtualSize: header.virtualSize)
         o.blockSize = header.blockSize
         o.logicalSectorSize = header.logicalSectorSize
@@ -181,13 +211,15 @@ public enum Exporter {
             bulk.addRegion(ImageOrigin.regionGUID, bytes: ImageOrigin(holds: header, pending: nil, dataWriteGUID: bulk.dataWriteGUID).encode())
             try bulk.finish()
             summary.writtenBytes = try storage.size()
+            try storage.synchronize()
+            try point.seal()
         }
         summary.scannedBytes = summary.dataBytes
         summary.zeroBytes = header.virtualSize - summary.dataBytes
     }
 
     private static func writeChild(_ reader: SourceReader, header: StreamHeader, parent: String, output: String, overwrite: Bool,
-                                   summary: inout ExportSummary) throws {
+                                   seal: () throws(VHDXError) -> Void, summary: inout ExportSummary) throws {
         let parentImage = try VHDXFile.openFile(path: parent)
         guard header.virtualSize >= parentImage.virtualSize else {
             throw ExportError(.invalid, "the source shrank to \(header.virtualSize) bytes since the base (\(parentImage.virtualSize)); a differencing image cannot be smaller than its parent: export a stream or a new full .vhdx", path: output)
@@ -210,6 +242,7 @@ public enum Exporter {
                 try child.close()
                 summary.writtenBytes = try child.fileSize()
             }
+            try seal()
             try publish(tmp, as: output, overwrite: overwrite)
         } catch {
             unlink(tmp)

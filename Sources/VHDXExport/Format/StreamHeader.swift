@@ -4,7 +4,8 @@ import VHDXFormat
 /// The body of a stream's first record: what the stream is of and what it needs underneath
 /// (EXPORT-FORMAT.md §3). Also what an exported image's origin record holds.
 public struct StreamHeader: Equatable, Sendable {
-    static let version: UInt32 = 1
+    /// 2: the change IDs' seal tags at 192–207. Version 1 (no tags: IDs of earlier builds) is read.
+    static let version: UInt32 = 2
     static let bodySize = 256
     /// Largest digest block accepted (and the largest data record's raw length is 16 of them).
     static let maxDigestBlock: UInt64 = 4 << 20
@@ -50,6 +51,8 @@ public struct StreamHeader: Equatable, Sendable {
         w.write(UInt32(0))
         w.write(digestBlock)
         w.write(created)
+        w.write(baseID?.tag ?? 0)
+        w.write(targetID.tag)
         w.pad(to: StreamHeader.bodySize)
         return w.bytes
     }
@@ -61,14 +64,14 @@ public struct StreamHeader: Equatable, Sendable {
             throw FormatError(.inconsistent, s, field: "body length", at: position, "\(bytes.count) bytes, expected \(bodySize)")
         }
         let version = try r.readUInt32("version")
-        guard version == StreamHeader.version else {
-            throw FormatError(.unsupported, s, field: "version", at: position, "version \(version); this tool reads version \(StreamHeader.version)")
+        guard version == 1 || version == StreamHeader.version else {
+            throw FormatError(.unsupported, s, field: "version", at: position, "version \(version); this tool reads versions 1 and \(StreamHeader.version)")
         }
         let flags = try r.readUInt32("flags")
         let id = try r.readGUID("stream id")
         let disk = try r.readGUID("source disk id")
-        let base = try ChangeIDCodec.read(&r, "base change id")
-        guard let target = try ChangeIDCodec.read(&r, "target change id") else {
+        var base = try ChangeIDCodec.read(&r, "base change id")
+        guard var target = try ChangeIDCodec.read(&r, "target change id") else {
             throw FormatError(.inconsistent, s, field: "target change id", at: position, "missing")
         }
         guard flags & ~1 == 0, (flags == 1) == (base != nil) else {
@@ -84,8 +87,15 @@ public struct StreamHeader: Equatable, Sendable {
         }
         let digest = try r.readUInt64("digest block")
         let created = try r.readUInt64("created")
-        guard try r.readBytes(bodySize - 192, "reserved").allSatisfy({ $0 == 0 }) else {
-            throw FormatError(.reservedNonZero, s, field: "reserved", at: position + 192, "bytes 192-255 must be zero")
+        // Version 1 has no tags: its bytes 192–207 are reserved (zero), which reads as tag 0.
+        let baseTag = try r.readUInt64("base change id tag"), targetTag = try r.readUInt64("target change id tag")
+        guard baseTag == 0 || base != nil else {
+            throw FormatError(.inconsistent, s, field: "base change id tag", at: position + 192, "a tag without a base change id")
+        }
+        base?.tag = baseTag
+        target.tag = targetTag
+        guard try r.readBytes(bodySize - 208, "reserved").allSatisfy({ $0 == 0 }) else {
+            throw FormatError(.reservedNonZero, s, field: "reserved", at: position + 208, "bytes 208-255 must be zero")
         }
         guard lss == 512 || lss == 4096, pss == 512 || pss == 4096 else {
             throw FormatError(.outOfRange, s, field: "sector sizes", at: position, "logical \(lss), physical \(pss): each must be 512 or 4096")

@@ -82,9 +82,10 @@ public enum SetRecordCodec {
         try r.skip(12, "signature")
         let major = try r.readUInt16("major version")
         _ = try r.readUInt16("minor version")  // newer minors only add what older readers may ignore
-        guard major == SetFileLayout.majorVersion else {
-            throw FormatError(.unsupported, structure, field: "major version", at: offset + 12, "version \(major) (this build reads \(SetFileLayout.majorVersion))")
+        guard SetFileLayout.readableMajorVersions.contains(major) else {
+            throw FormatError(.unsupported, structure, field: "major version", at: offset + 12, "version \(major) (this build reads \(SetFileLayout.readableMajorVersions.lowerBound) to \(SetFileLayout.readableMajorVersions.upperBound))")
         }
+        let tagged = major >= 2
         let sequence = try r.readUInt64("sequence")
         _ = try r.readUInt32("length")
         let nSnap = Int(try r.readUInt16("snapshot count"))
@@ -116,10 +117,10 @@ public enum SetRecordCodec {
         } else if pendingFlags != 0 || !pendingSnapshot.isZero || !pendingPath.isEmpty {
             throw FormatError(.reservedNonZero, structure, field: "pending", at: offset + 34, "fields of a pending operation are set, but none is recorded")
         }
-        for _ in 0..<nSnap { record.snapshots.append(try readEntry(&r)) }
+        for _ in 0..<nSnap { record.snapshots.append(try readEntry(&r, tagged: tagged)) }
         for _ in 0..<nAlias {
             let t = try r.readGUID("alias tracking id")
-            guard let target = try readChangeID(&r, "alias target") else {
+            guard let target = try readChangeID(&r, "alias target", tagged: tagged) else {
                 throw FormatError(.outOfRange, structure, field: "alias target", at: r.fileOffset, "an alias without a target")
             }
             record.aliases.append(TrackingAlias(trackingID: t, target: target))
@@ -158,24 +159,27 @@ public enum SetRecordCodec {
         w.write(id?.trackingID ?? .zero)
         w.write(id?.generation ?? 0)
         w.write(id?.epoch ?? 0)
+        w.write(id?.tag ?? 0)
     }
 
-    static func readChangeID(_ r: inout ByteReader, _ field: String) throws(FormatError) -> ChangeID? {
+    /// `tagged`: version 2 and later; version 1 IDs have no tag (0).
+    static func readChangeID(_ r: inout ByteReader, _ field: String, tagged: Bool) throws(FormatError) -> ChangeID? {
         let at = r.fileOffset
         let disk = try r.readGUID("\(field) disk")
         let tracking = try r.readGUID("\(field) tracking id")
         let generation = try r.readUInt32("\(field) generation")
         let epoch = try r.readUInt64("\(field) epoch")
+        let tag = tagged ? try r.readUInt64("\(field) tag") : 0
         if tracking.isZero {
-            guard disk.isZero, generation == 0, epoch == 0 else {
+            guard disk.isZero, generation == 0, epoch == 0, tag == 0 else {
                 throw FormatError(.inconsistent, structure, field: field, at: at, "a change ID without a tracking id")
             }
             return nil
         }
-        return ChangeID(virtualDiskID: disk, trackingID: tracking, generation: generation, epoch: epoch)
+        return ChangeID(virtualDiskID: disk, trackingID: tracking, generation: generation, epoch: epoch, tag: tag)
     }
 
-    static func readEntry(_ r: inout ByteReader) throws(FormatError) -> SnapshotEntry {
+    static func readEntry(_ r: inout ByteReader, tagged: Bool) throws(FormatError) -> SnapshotEntry {
         let at = r.fileOffset
         let id = try r.readGUID("snapshot id")
         let parent = try r.readGUID("snapshot parent")
@@ -189,17 +193,18 @@ public enum SetRecordCodec {
         guard flags & ~SnapshotEntry.Flag.known == 0 else {
             throw FormatError(.outOfRange, structure, field: "snapshot flags", at: at + 60, "unknown flags 0x\(String(flags, radix: 16))")
         }
-        let changeID = try readChangeID(&r, "snapshot change id")
+        let changeID = try readChangeID(&r, "snapshot change id", tagged: tagged)
+        let pathAt = at + (tagged ? 120 : 112)
         let n = Int(try r.readUInt16("snapshot path length"))
         try zero(&r, 2, "snapshot reserved")
         guard n <= SetFileLayout.maxPathBytes else {
-            throw FormatError(.outOfRange, structure, field: "snapshot path length", at: at + 108, "\(n) bytes, over the limit of \(SetFileLayout.maxPathBytes)")
+            throw FormatError(.outOfRange, structure, field: "snapshot path length", at: pathAt - 4, "\(n) bytes, over the limit of \(SetFileLayout.maxPathBytes)")
         }
         let bytes = try r.readBytes(n, "snapshot path")
         guard let path = String(validating: bytes, as: UTF8.self) else {
-            throw FormatError(.outOfRange, structure, field: "snapshot path", at: at + 112, "not valid UTF-8")
+            throw FormatError(.outOfRange, structure, field: "snapshot path", at: pathAt, "not valid UTF-8")
         }
-        try SetPath.check(path, field: "snapshot path", allowEmpty: true, at: at + 112)
+        try SetPath.check(path, field: "snapshot path", allowEmpty: true, at: pathAt)
         return SnapshotEntry(id: id, parent: parent, frozenDataWriteGUID: dwg, created: created, kind: kind, flags: flags, changeID: changeID, path: path)
     }
 

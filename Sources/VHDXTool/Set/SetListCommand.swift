@@ -1,11 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import ArgumentParser
 import VHDX
 import VHDXSets
+import VHDXFormat
 
 struct SetListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,11 +69,5 @@ enum SetText {
     }
 
     /// Milliseconds since 1970 as UTC ISO 8601.
-    static func time(_ ms: UInt64) -> String {
-        var t = time_t(ms / 1000)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-    }
+    static func time(_ ms: UInt64) -> String { UTCTime.iso8601(seconds: ms / 1000) }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import VHDX
 import VHDXChangeTracking
+import VHDXFormat
 
 struct TrackStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,7 +40,7 @@ struct TrackStatusCommand: ParsableCommand {
                    "latest change ID: \(s.latestID?.description ?? "none sealed yet")",
                    "changed since latest: \(s.changedSinceLatest ? "yes" : "no")",
                    "retained change IDs: \(s.retainedIDs.count)"]
-        if let r = s.lastReset { out.append("last reset: \(r.reason) (at \(r.time) s since 1970)") }
+        if let r = s.lastReset { out.append("last reset: \(r.reason) (at \(UTCTime.iso8601(seconds: r.time)))") }
         out += s.notes.map { "note: \($0)" }
         return out
     }
