@@ -4,7 +4,8 @@ import VHDXFormat
 extension ChangeTracker {
     /// What `check` reports about tracking: a damaged region or stored set is corruption (and
     /// tracking is reset rather than trusted); an outside writer or an unclean stop is a notice.
-    public func checkFindings() -> [Finding] {
+    /// A set that cannot be read (an I/O error) is not a finding: the check could not run.
+    public func checkFindings() throws(VHDXError) -> [Finding] {
         var out: [Finding] = []
         if let (code, text) = pendingReset {
             out.append(Finding(code == .damaged ? .corruption : .notice, "change tracking", at: region.fileOffset,
@@ -14,6 +15,7 @@ extension ChangeTracker {
         for note in notes { out.append(Finding(.notice, "change tracking", at: region.fileOffset, note)) }
         for r in header.records {
             do { _ = try readSet(slot: r.slot, count: r.runCount, flags: r.flags, checksum: r.checksum) } catch {
+                if error.code == .io { throw error }
                 out.append(Finding(.corruption, "change tracking", at: region.fileOffset + header.geometry.slotOffset(r.slot),
                                    "the change set of epoch \(r.epoch) is damaged (\(error.message)); IDs before it cannot be answered"))
             }

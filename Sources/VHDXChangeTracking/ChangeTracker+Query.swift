@@ -28,6 +28,7 @@ extension ChangeTracker {
             do {
                 lists.append(try readSet(slot: r.slot, count: r.runCount, flags: r.flags, checksum: r.checksum))
             } catch {
+                if error.code == .io { throw error }
                 throw ChangeTrackingError(.reset, "the change set of epoch \(r.epoch) is damaged (\(error.message)); this ID can no longer be answered", path: path)
             }
         }

@@ -154,6 +154,8 @@ public final class ChangeTracker: ChangeObserver {
                 current.insert(try readSet(slot: header.currentSlot, count: header.currentRunCount, flags: header.currentFlags, checksum: header.currentChecksum))
                 if header.currentFlags & StoredSet.Flag.coarsened != 0 { currentCoarsened = true }
             } catch {
+                // A device that cannot be read now says nothing about the set: never a reset.
+                if error.code == .io { throw error }
                 noteReset(.damaged, "the open epoch's change set is damaged: \(error)")
                 return
             }

@@ -38,8 +38,8 @@ struct CheckCommand: ParsableCommand {
             }
             var r = chain ? try Checker.checkChain(path: file, parents: parents.options) : try Checker.check(path: file)
             // The tracking region is ours, so the engine's checker skips it; check it here.
-            if r.complete, let tracker = try? ChangeTracker.attach(to: try VHDXFile.openFile(path: file)) {
-                r.findings += tracker.checkFindings()
+            if r.complete, let tracker = try ChangeTracker.attach(to: try VHDXFile.openFile(path: file)) {
+                r.findings += try tracker.checkFindings()
             }
             if let set = target.set { r.findings += set.check().map(Finding.init(set:)) }
             report = r

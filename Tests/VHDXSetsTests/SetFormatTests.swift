@@ -18,7 +18,8 @@ struct SetFormatTests {
         var parent = GUID.zero
         for i in 0..<snapshots {
             let id = GUID.random(using: &rng)
-            let cid = ChangeID(virtualDiskID: r.virtualDiskID, trackingID: .random(using: &rng), generation: UInt32(i), epoch: UInt64(i + 1))
+            let cid = ChangeID(virtualDiskID: r.virtualDiskID, trackingID: .random(using: &rng), generation: UInt32(i), epoch: UInt64(i + 1),
+                               tag: i == 1 ? 0 : rng.next() | 1)
             r.snapshots.append(SnapshotEntry(id: id, parent: parent, frozenDataWriteGUID: .random(using: &rng), created: 1_764_633_600_000 + UInt64(i),
                                              kind: i % 2 == 0 ? .checkpoint : .keptLeaf, flags: SnapshotEntry.Flag.valid,
                                              changeID: cid, path: "backing/snap \(i) ✓.avhdx"))
@@ -48,6 +49,19 @@ struct SetFormatTests {
             #expect(bytes.count % 8 == 0 && bytes.starts(with: Array("swvhdset".utf8)))
             #expect(try SetRecordCodec.decode(bytes, at: 0) == r)
         }
+    }
+
+    @Test("version 1 files (change IDs without tags, from earlier builds) are still read, their IDs untagged")
+    func readsVersion1() throws {
+        let r = SetFormatTests.sample(snapshots: 5, aliases: 3)
+        let v1 = SetRecordCodec.encode(r, majorVersion: 1)
+        #expect(v1[12] == 1 && v1.count < SetRecordCodec.encode(r).count)
+        var untagged = r
+        for i in untagged.snapshots.indices { untagged.snapshots[i].changeID?.tag = 0 }
+        for i in untagged.aliases.indices { untagged.aliases[i].target.tag = 0 }
+        #expect(try SetRecordCodec.decode(v1, at: 0) == untagged)
+        // Written back, it is version 2.
+        #expect(SetRecordCodec.encode(try SetRecordCodec.decode(v1, at: 0))[12] == 2)
     }
 
     /// Re-checksums a copy after a change, so the decoder's own rules are what is tested.
@@ -143,7 +157,8 @@ struct SetFormatTests {
             ("pending kind 9", patched(34, [9])),
             ("pending flags 0x80", patched(35, [0x80])),
             ("reserved", patched(36, [1])),
-            ("major version 2", patched(12, [2, 0])),
+            ("major version 3", patched(12, [3, 0])),
+            ("major version 0", patched(12, [0, 0])),
             ("default folder length 65535", patched(128, [0xFF, 0xFF])),
         ]
         for (name, bytes) in cases {
@@ -154,6 +169,6 @@ struct SetFormatTests {
         let entryStart = 128 + [r.defaultFolder, r.leafPath, r.pending!.newPath].reduce(0) { $0 + 2 + $1.utf8.count }
         #expect(throws: FormatError.self) { try SetRecordCodec.decode(patched(entryStart + 56, [7, 0, 0, 0]), at: 0) }
         #expect(throws: FormatError.self) { try SetRecordCodec.decode(patched(entryStart + 60, [0x10, 0, 0, 0]), at: 0) }
-        #expect(throws: FormatError.self) { try SetRecordCodec.decode(patched(entryStart + 108, [0xFF, 0xFF]), at: 0) }
+        #expect(throws: FormatError.self) { try SetRecordCodec.decode(patched(entryStart + 116, [0xFF, 0xFF]), at: 0) }
     }
 }

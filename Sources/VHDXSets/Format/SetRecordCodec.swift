@@ -7,11 +7,16 @@ import VHDXFormat
 public enum SetRecordCodec {
     static let structure = "set file"
 
-    public static func encode(_ r: SetRecord) -> [UInt8] {
+    public static func encode(_ r: SetRecord) -> [UInt8] { encode(r, majorVersion: SetFileLayout.majorVersion) }
+
+    /// `majorVersion` 1 writes the layout of earlier builds (change IDs without their tag):
+    /// only for the tests that show such files are still read.
+    package static func encode(_ r: SetRecord, majorVersion: UInt16) -> [UInt8] {
+        let tagged = majorVersion >= 2
         var w = ByteWriter(capacity: 4096)
         w.write(SetFileLayout.signature)
         w.write(UInt32(0))  // checksum, set below
-        w.write(SetFileLayout.majorVersion)
+        w.write(majorVersion)
         w.write(SetFileLayout.minorVersion)
         w.write(r.sequence)
         w.write(UInt32(0))  // length, set below
@@ -35,14 +40,14 @@ public enum SetRecordCodec {
             w.write(e.created)
             w.write(e.kind.rawValue)
             w.write(e.flags)
-            writeChangeID(&w, e.changeID)
+            writeChangeID(&w, e.changeID, tagged: tagged)
             w.write(UInt16(e.path.utf8.count))
             w.write(UInt16(0))
             w.write(Array(e.path.utf8))
         }
         for a in r.aliases {
             w.write(a.trackingID)
-            writeChangeID(&w, a.target)
+            writeChangeID(&w, a.target, tagged: tagged)
         }
         for p in r.unlinkQueue { writeString(&w, p) }
         w.pad(to: (w.bytes.count + 7) / 8 * 8)
@@ -154,12 +159,12 @@ public enum SetRecordCodec {
         return s
     }
 
-    static func writeChangeID(_ w: inout ByteWriter, _ id: ChangeID?) {
+    static func writeChangeID(_ w: inout ByteWriter, _ id: ChangeID?, tagged: Bool) {
         w.write(id?.virtualDiskID ?? .zero)
         w.write(id?.trackingID ?? .zero)
         w.write(id?.generation ?? 0)
         w.write(id?.epoch ?? 0)
-        w.write(id?.tag ?? 0)
+        if tagged { w.write(id?.tag ?? 0) }
     }
 
     /// `tagged`: version 2 and later; version 1 IDs have no tag (0).
