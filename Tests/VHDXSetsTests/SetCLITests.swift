@@ -194,7 +194,7 @@ struct SetCLITests {
         let cases = [
             ("create '\(dir)/o.vhds' 8M", "vhdx set create"),
             ("create '\(dir)/o.VHDS' --parent '\(disk)'", "vhdx set create"),
-            ("convert '\(disk)' '\(dir)/o.vhds'", "not supported"),
+            ("convert '\(disk)' '\(dir)/o.vhds'", "vhdx set create"),
             ("export '\(disk)' '\(dir)/o.vhds'", "VHD Set"),
             ("restore '\(dir)/o.vhds' '\(dir)/full.vxs'", "VHD Set"),
         ]
