@@ -1,11 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import ArgumentParser
 import VHDX
-import VHDXSets
 
 /// A command that creates a file under a name the user gives (or replaces one, with --force).
 /// `Tool.main` checks every such output before the command runs, in one place:
@@ -30,21 +24,6 @@ enum OutputRule {
             Output.usageError("\(printable(output)): a .vhds name is a VHD Set; \(advice)", for: command)
         }
         do { try refuseNonRegularOutput(output) } catch { Output.fail(error) }
-    }
-}
-
-/// The `.vhds` rule for arguments: a set is named by its extension (any case) or recognised by
-/// our signature (`VHDSet.looksLikeSet`).
-enum SetName {
-    static func isSetName(_ path: String) -> Bool { OutputFormat.fileExtension(path) == "vhds" }
-
-    /// Refuses a set given to a command that works on single VHDX files (resize, compact, merge,
-    /// reparent, create --parent): opened as a VHDX it would only be "corrupt image". `role`
-    /// names the argument, `instead` what to do with a set. A usage error (exit 64).
-    static func refuse(_ path: String, as role: String, in command: String, _ instead: String) throws {
-        guard VHDSet.looksLikeSet(path) else { return }
-        let what = isSetName(path) ? "names a VHD Set (.vhds)" : "is a VHD Set (it starts with the set signature)"
-        throw ValidationError("\(role) \(printable(path)) \(what), and `vhdx \(command)` works on single VHDX files: \(instead)")
     }
 }
 
