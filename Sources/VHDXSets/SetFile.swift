@@ -28,7 +28,7 @@ package final class SetFile {
             if case .success(let r)? = c { return (i, r) } else { return nil }
         }
         guard let best = valid.max(by: { $0.1.sequence < $1.1.sequence }) else {
-            throw SetFile.unreadable(storage.name, heads: heads, copies: copies)
+            throw SetFile.unreadable(storage.name, size: size, heads: heads, copies: copies)
         }
         record = best.1
         currentSlot = best.0
@@ -56,9 +56,14 @@ package final class SetFile {
         } catch { return .failure(error) }
     }
 
-    /// Neither copy is valid: say whether this is a VHDX disk, a set of ours damaged beyond
-    /// use, or a `.vhds` of some other program (Hyper-V's layout is undocumented).
-    static func unreadable(_ path: String, heads: [[UInt8]], copies: [Result<SetRecord, FormatError>?]) -> VHDXError {
+    /// Neither copy is valid: say what the file is — empty, a VHDX disk, a set of ours damaged
+    /// beyond use, or content we do not recognise. Hyper-V's `.vhds` layout is unpublished and has
+    /// no documented signature, so one of its sets cannot be told from any other bytes: it is
+    /// named only as a possibility, never asserted.
+    static func unreadable(_ path: String, size: UInt64, heads: [[UInt8]], copies: [Result<SetRecord, FormatError>?]) -> VHDXError {
+        if size == 0 {
+            return VHDXError(.invalidArgument, "not a VHD Set: the file is empty", path: path)
+        }
         let first = heads.first ?? []
         if first.starts(with: SetFileLayout.vhdxSignature) {
             return VHDXError(.invalidArgument, "this is a VHDX disk, not a VHD Set (open it directly, or create a set from it)", path: path)
@@ -74,7 +79,7 @@ package final class SetFile {
             }.joined(separator: "; ")
             return VHDXError(.corrupt, "both copies of the set file are damaged (\(why)); nothing was written", path: path)
         }
-        return VHDXError(.unsupported, "not a VHD Set written by swift-vhdx: Microsoft has not published the .vhds layout (Hyper-V's own sets), so it is never read or written here; its checkpoint files are ordinary VHDX: open the .avhdx chain beside it directly", path: path)
+        return VHDXError(.unsupported, "not a VHD Set: unrecognised content (it starts neither with our sets' signature \"swvhdset\" nor with a VHDX disk's). A set written by Hyper-V cannot be recognised: Microsoft has not published the .vhds layout, so such a set is never read or written here; if this is one, its checkpoint files are ordinary VHDX: open the .avhdx chain beside it directly", path: path)
     }
 
     /// Writes `next` (its sequence set here) into the slot that is not current, flushed.

@@ -41,10 +41,11 @@ public final class VHDSet {
         return set
     }
 
-    /// Whether the file at `path` starts like a set of ours (or has the `.vhds` extension):
-    /// what the CLI uses to route an image argument to the set.
+    /// Whether `path` names a set: the `.vhds` extension in any case (the name says set, so
+    /// whatever the file holds is judged as a set: an error then says what it is), or a file
+    /// starting with our set signature under any name. What the CLI uses to route an argument.
     public static func looksLikeSet(_ path: String) -> Bool {
-        if path.hasSuffix(".vhds") || path.hasSuffix(".VHDS") { return true }
+        if path.lowercased().hasSuffix(".vhds") { return true }
         guard let storage = try? FileStorage(path: path, lock: false), let head = try? storage.read(count: 8, at: 0) else { return false }
         return head == SetFileLayout.signature
     }

@@ -22,10 +22,11 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var parents: ParentArguments
 
     func run() throws {
-        let target = ImageTarget.resolveOrExit(self.file, writable: false, parents: parents)
+        let target: ImageTarget
+        do { target = try ImageTarget.resolve(self.file, writable: false, parents: parents) } catch { fail(error) }
         defer { target.hold() }
         let file = target.path
-        if target.set != nil && repair { Output.fail(ValidationError("--repair does not apply to a VHD Set: check it, then repair a backing file by its own path")) }
+        if target.set != nil && repair { Output.fail(ValidationError("--repair does not apply to a VHD Set: check it, then repair a backing file by its own path"), code: 64) }
         let chain = self.chain || target.set != nil
         var repaired: [String] = []
         var notRepaired: [String] = []
@@ -44,13 +45,13 @@ struct CheckCommand: ParsableCommand {
             if let set = target.set { r.findings += set.check().map(Finding.init(set:)) }
             report = r
         } catch {
-            Output.fail(error, code: 1)
+            fail(error)
         }
         if json {
             let value = JSON.object([
                 ("filename", .string(file)),
                 ("format", .string("vhdx")),
-                ("result", .string(["clean", "error", "corrupt", "leaks"][Int(report.exitCode)])),
+                ("result", .string(CheckCommand.results[Int(report.exitCode)])),
                 ("complete", .bool(report.complete)),
                 ("corruptions", .int(UInt64(report.corruptions))),
                 ("leaks", .int(UInt64(report.leaks))),
@@ -80,5 +81,33 @@ struct CheckCommand: ParsableCommand {
             }
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+
+    /// `result` in JSON, by exit code (README "Checking images in CI").
+    static let results = ["clean", "error", "corrupt", "leaks"]
+
+    /// The check could not run (exit 1). With --json the report is still one JSON object, with
+    /// `result` "error" and the reason in `error`, so a CI job that collects reports gets one for
+    /// every image; the message goes to stderr as well.
+    func fail(_ error: Error) -> Never {
+        if json {
+            let message = (error as? VHDXError)?.detailedDescription ?? "\(error)"
+            Output.data(JSON.object([
+                ("filename", .string(file)),
+                ("format", .string("vhdx")),
+                ("result", .string(CheckCommand.results[1])),
+                ("error", .string(message)),
+                ("complete", .bool(false)),
+                ("corruptions", .int(0)),
+                ("leaks", .int(0)),
+                ("leaked-bytes", .int(0)),
+                ("log-replayed-in-memory", .bool(false)),
+                ("repaired", .array([])),
+                ("not-repaired", .array([])),
+                ("findings", .array([])),
+                ("findings-suppressed", .int(0)),
+            ]).text)
+        }
+        Output.fail(error, code: 1)
     }
 }

@@ -10,6 +10,10 @@ struct CompactCommand: ParsableCommand {
     @Argument(help: "The VHDX file.") var file: String
     @Flag(help: "JSON on stdout.") var json = false
 
+    func validate() throws {
+        try SetName.refuse(file, as: "FILE", in: "compact", "`vhdx set optimize SET` is a set's Optimize-VHD")
+    }
+
     func run() throws {
         do {
             let image = try TrackedOpen.file(file, writable: true)

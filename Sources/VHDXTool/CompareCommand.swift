@@ -25,8 +25,13 @@ struct CompareCommand: ParsableCommand {
     @Flag(name: [.short, .long], help: "Show progress on stderr even when it is not a terminal.") var progress = false
 
     func run() throws {
-        let targetA = ImageTarget.resolveOrExit(self.first, writable: false, parents: parents)
-        let targetB = ImageTarget.resolveOrExit(self.second, writable: false, parents: parents)
+        // An input that cannot be opened is exit 2 (error), never 1 ("different"): also a set
+        // whose files are missing or that cannot be opened.
+        let targetA: ImageTarget, targetB: ImageTarget
+        do {
+            targetA = try ImageTarget.resolve(self.first, writable: false, parents: parents)
+            targetB = try ImageTarget.resolve(self.second, writable: false, parents: parents)
+        } catch { Output.fail(error, code: 2) }
         defer { targetA.hold(); targetB.hold() }
         let first = targetA.path, second = targetB.path
         let result: CompareResult

@@ -37,6 +37,9 @@ struct CreateCommand: ParsableCommand {
         if parent != nil && (fixed || logicalSectorSize != nil || physicalSectorSize != nil) {
             throw ValidationError("a differencing image is dynamic and takes its parent's sector sizes: drop --fixed and the sector size options")
         }
+        if let parent {
+            try SetName.refuse(parent, as: "--parent", in: "create", "a set is not a parent; `vhdx set checkpoint SET` continues a set in a new differencing file, and `vhdx convert SET COPY.vhdx` makes a standalone copy to build on")
+        }
     }
 
     func run() throws {

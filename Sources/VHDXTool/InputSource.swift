@@ -9,9 +9,13 @@ import VHDX
 /// request that would run past the end of the disk is refused whole.
 ///
 /// A regular file's length is its size (capped by --length). A pipe's is only known at its
-/// end: with --length the range is checked up front and the pipe streamed; without it the
-/// input is staged, in memory up to one buffer and beyond that in an unlinked temporary file in
-/// $TMPDIR, and reading stops as soon as it exceeds the room left on the disk.
+/// end, so a pipe is staged first — in memory up to one buffer, beyond that in an unlinked
+/// temporary file in $TMPDIR — reading stops as soon as it exceeds the room left on the disk
+/// (without --length) or reaches --length. An input that ends before --length (a file shorter
+/// than it, a pipe that closes early) is refused before anything is written: writing only what
+/// came would leave the rest of the range with its old content while the command succeeds.
+/// (With a --length that does not fit on the disk the pipe is not read at all: the range check
+/// refuses the request first.)
 final class InputSource {
     static let bufferSize = 8 << 20
     let path: String
@@ -35,12 +39,23 @@ final class InputSource {
         guard fstat(fd, &st) == 0 else { throw VHDXError(.io, "cannot stat input: \(String(cString: strerror(errno)))", path: path) }
         if st.st_mode & S_IFMT == S_IFREG {
             length = min(UInt64(st.st_size), limit ?? .max)
+            if let limit, length < limit { throw InputSource.endedEarly(path, after: length, of: limit) }
         } else if let limit {
-            // Whatever the pipe holds up to --length fits if --length does.
-            length = limit
+            guard limit <= room else {
+                length = limit  // the range check refuses it; nothing needs reading
+                return
+            }
+            try stage(upTo: limit)
+            if length < limit { throw InputSource.endedEarly(path, after: length, of: limit) }
         } else {
-            try stage(room: room)
+            try stage(upTo: room + 1)
+            exceedsRoom = length > room
         }
+    }
+
+    static func endedEarly(_ path: String, after got: UInt64, of wanted: UInt64) -> VHDXError {
+        VHDXError(.invalidArgument, "input ended after \(got) of \(wanted) bytes (the length asked for); nothing was written",
+                  path: path == "-" ? "<stdin>" : path)
     }
 
     deinit {
@@ -48,28 +63,26 @@ final class InputSource {
         if spool >= 0 { close(spool) }
     }
 
-    /// Reads the whole pipe, or until it holds more than `room` bytes (then `length` says so
-    /// and the range check refuses it).
-    private func stage(room: UInt64) throws(VHDXError) {
+    /// Reads the input until it ends or `cap` bytes are read, into memory when it all fits in
+    /// the first buffer, else into the spool file; `length` is what was read.
+    private func stage(upTo cap: UInt64) throws(VHDXError) {
         var buffer = [UInt8](repeating: 0, count: InputSource.bufferSize)
-        var first = true
-        while true {
-            let got = try fill(&buffer, from: fd, want: buffer.count)
-            if first && got < buffer.count {
+        while length < cap {
+            let want = Int(min(UInt64(buffer.count), cap - length))
+            let got = try fill(&buffer, from: fd, want: want)
+            let ended = got < want
+            if spool < 0 && (ended || UInt64(got) == cap) {
+                // The whole input is in this first buffer.
                 staged = Array(buffer[0..<got])
                 length = UInt64(got)
                 return
             }
-            if first {
-                spool = try InputSource.temporaryFile()
-                first = false
-            }
+            if spool < 0 { spool = try InputSource.temporaryFile() }
             try typed { try buffer.withUnsafeBytes { b in
                 try InputSource.writeAll(spool, UnsafeRawBufferPointer(rebasing: b[0..<got]), at: length)
             } }
             length += UInt64(got)
-            if length > room { exceedsRoom = true; return }
-            if got < buffer.count { return }
+            if ended { return }
         }
     }
 

@@ -26,6 +26,11 @@ struct MergeCommand: ParsableCommand {
     @Flag(help: "JSON summary on stdout.") var json = false
     @OptionGroup var parents: ParentArguments
 
+    func validate() throws {
+        try SetName.refuse(child, as: "CHILD", in: "merge", "`vhdx set delete SET SNAPSHOT` merges a checkpoint's file within the set")
+        if let into { try SetName.refuse(into, as: "--into", in: "merge", "`vhdx set delete SET SNAPSHOT` merges a checkpoint's file within the set") }
+    }
+
     func run() throws {
         do {
             let reporter = ProgressReporter(label: "merging", requested: progress)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ArgumentParser
 import VHDX
 
 /// stdout is for data (text or JSON), stderr for messages and progress.
@@ -40,6 +41,13 @@ enum Output {
         if u == 0 { return "\(bytes) bytes" }
         let rounded = (v * 100).rounded() / 100
         return (rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)) + " " + units[u]
+    }
+
+    /// A usage error found after parsing (exit 64), printed the way the parser prints its own:
+    /// the message, then the command's usage.
+    static func usageError(_ text: String, for command: any ParsableCommand) -> Never {
+        message("Error: \(text)\nUsage: \(Tool.usageString(for: type(of: command)))")
+        exit(64)
     }
 
     /// Exits with `code` after printing the error's full description.

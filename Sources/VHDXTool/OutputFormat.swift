@@ -16,6 +16,9 @@ enum OutputFormat: Equatable {
         if destination == "-" { self = .stdout; return }
         let ext = OutputFormat.fileExtension(destination)
         if ext == "vhdx" || ext == "avhdx" { self = .vhdx; return }
+        if ext == "vhds" {  // one rule: .vhds names a set everywhere (OutputRule)
+            throw ValidationError("\(destination): a .vhds name is a VHD Set, which convert does not make: `vhdx set create SET.vhds --from DISK.vhdx` makes a set of a converted disk")
+        }
         if let format = OutputFormat.refused[ext] {
             throw ValidationError("\(destination): .\(ext) (\(format)) output is not supported; vhdx writes VHDX (DST ending in .vhdx or .avhdx) or raw (any other name, e.g. .raw or .img)")
         }

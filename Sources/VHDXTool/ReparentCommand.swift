@@ -21,6 +21,11 @@ struct ReparentCommand: ParsableCommand {
     @Flag(help: "Accept a parent whose DataWriteGuid matches neither linkage.") var ignoreIdMismatch = false
     @Flag(help: "JSON on stdout.") var json = false
 
+    func validate() throws {
+        try SetName.refuse(child, as: "CHILD", in: "reparent", "`vhdx set relink SET SNAPSHOT|leaf FILE` points a set at a moved backing file")
+        try SetName.refuse(parent, as: "--parent", in: "reparent", "a set is not a parent; name one of its backing files (`vhdx set list SET` shows them)")
+    }
+
     func run() throws {
         do {
             // Checked on a read-only open first: a refused reparent leaves the file untouched.

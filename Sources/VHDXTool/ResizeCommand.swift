@@ -13,6 +13,7 @@ struct ResizeCommand: ParsableCommand {
 
     func validate() throws {
         guard (size != nil) != toMinimum else { throw ValidationError("give either SIZE or --to-minimum" + ByteCount.negativeArgumentNote) }
+        try SetName.refuse(file, as: "FILE", in: "resize", "resizing a set is not supported")
     }
 
     func run() throws {

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import VHDXTestSupport
 
-/// What `info` and `check` say about tracking, through the CLI.
+/// What `info`, `check` and `track …` say about tracking, through the CLI: exit codes of bad
+/// arguments and the wording of the history limit.
 @Suite("Tracking in info and check", .serialized)
 struct TrackingCLITests {
     func vhdx(_ args: String) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -41,5 +42,80 @@ struct TrackingCLITests {
         // The next seal records the reset; the region checks clean again.
         #expect(try vhdx("track seal '\(image)'").status == 0)
         #expect(try vhdx("check '\(image)'").status == 0)
+    }
+
+    func freshImage(_ name: String, size: String = "16M") throws -> (dir: String, image: String) {
+        let dir = Fixtures.tempPath(name)
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let image = "\(dir)/t.vhdx"
+        #expect(try vhdx("create '\(image)' \(size)").status == 0)
+        return (dir, image)
+    }
+
+    @Test("--granule and --history out of range are usage errors (64), and nothing is written", arguments: [
+        "--history 0", "--history 65", "--granule 3K", "--granule 256", "--granule 64M",
+    ])
+    func badGranuleOrHistoryIsUsage(_ option: String) throws {
+        let (dir, image) = try freshImage("trackbadopt")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let before = try Shell.sha256(file: image)
+        let r = try vhdx("track enable '\(image)' \(option)")
+        #expect(r.status == 64, "\(option): exit \(r.status) \(r.stderr)")
+        #expect(r.stderr.contains(option.split(separator: " ")[0].dropFirst(2)), "\(option): \(r.stderr)")
+        #expect(try Shell.sha256(file: image) == before)
+    }
+
+    @Test("text that is not a change ID is a usage error (64) in track changes and export --since, never exit 4", arguments: [
+        ("", "empty"), (" ", "whitespace"), ("%ID%\n", "newline"), ("%ID% ", "whitespace"), ("%UPPER%", "upper-case"),
+        ("%ID%:1:2", "fields"), ("vhdxct1:abc", "fields"), ("%NOPREFIX%", "vhdxct1:"),
+    ])
+    func malformedChangeIDsAreUsageErrors(_ c: (String, String)) throws {
+        let (dir, image) = try freshImage("trackbadid")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try vhdx("track enable '\(image)'").status == 0)
+        let id = try vhdx("track seal '\(image)'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = c.0.replacingOccurrences(of: "%ID%", with: id).replacingOccurrences(of: "%UPPER%", with: id.uppercased().replacingOccurrences(of: "VHDXCT1:", with: "vhdxct1:"))
+            .replacingOccurrences(of: "%NOPREFIX%", with: String(id.dropFirst("vhdxct1:".count)))
+        // Passed through a file and a shell variable so the exact bytes (a trailing newline) reach the argument.
+        try Data(text.utf8).write(to: URL(fileURLWithPath: "\(dir)/id"))
+        let setID = "ID=\"$(cat '\(dir)/id'; printf x)\"; ID=\"${ID%x}\"; "
+        for command in ["track changes '\(image)' --since \"$ID\"", "track changes '\(image)' --since \(id) --until \"$ID\"",
+                        "export '\(image)' '\(dir)/inc.vxs' --since \"$ID\""] {
+            let r = try Shell.run(setID + "'\(try vhdxBinary())' " + command, allowFailure: true)
+            #expect(r.status == 64, "\(c.1): \(command): exit \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains("not a change ID") && r.stderr.contains(c.1), "\(c.1): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/inc.vxs"))
+        // Nothing was sealed by the refused export: the latest ID is still the one above.
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(try vhdx("track status --json '\(image)'").stdout.utf8)) as? [String: Any])
+        #expect(status["latest-id"] as? String == id)
+        // A well-formed ID tracking cannot answer is still exit 4.
+        var unknown = Array(id)
+        unknown[unknown.count - 1] = unknown.last == "9" ? "8" : "9"
+        #expect(try vhdx("track changes '\(image)' --since \(String(unknown))").status == 4)
+    }
+
+    @Test("history N keeps N epochs: status says so, and N + 1 IDs answer")
+    func historyCountsEpochs() throws {
+        let (dir, image) = try freshImage("trackhistory")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try vhdx("track enable '\(image)' --history 2").status == 0)
+        var ids: [String] = []
+        for i in 0..<5 {
+            #expect(try vhdx("write '\(image)' --offset \(i)M --pattern \(i + 1) --length 4K").status == 0)
+            ids.append(try vhdx("track seal '\(image)'").stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let answering = ids.filter { (try? vhdx("track changes '\(image)' --since \($0)").status) == 0 }
+        #expect(answering == Array(ids.suffix(3)))
+        let text = try vhdx("track status '\(image)'").stdout
+        #expect(text.contains("history: 2 epochs (up to 3 IDs answer)"), "\(text)")
+        #expect(text.contains("retained change IDs: 3"), "\(text)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(try vhdx("track status --json '\(image)'").stdout.utf8)) as? [String: Any])
+        #expect((j["history"] as? NSNumber)?.intValue == 2)
+        #expect((j["max-retained-ids"] as? NSNumber)?.intValue == 3)
+        #expect((j["retained-ids"] as? [String])?.count == 3)
+        let help = try vhdx("track enable --help").stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(help.contains("N epochs keep the last N + 1 change IDs answerable"), "\(help)")
     }
 }

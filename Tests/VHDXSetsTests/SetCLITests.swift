@@ -156,7 +156,7 @@ struct SetCLITests {
         try Shell.run("head -c 266240 /dev/urandom > '\(set)'")
         let before = try Data(contentsOf: URL(fileURLWithPath: set))
         for cmd in ["set list", "set checkpoint", "info", "write", "check", "track changes"] {
-            let extra = cmd == "write" ? " --offset 0 --input /dev/null --length 0" : cmd == "track changes" ? " --since vhdxct1:0:0:0:0" : ""
+            let extra = cmd == "write" ? " --offset 0 --input /dev/null --length 0" : cmd == "track changes" ? " --since vhdxct1:\(String(repeating: "0", count: 32)):\(String(repeating: "0", count: 32)):0:0" : ""
             let r = try vhdx("\(cmd) '\(set)'\(extra)")
             #expect(r.status != 0 && r.stderr.contains("Microsoft has not published"), "\(cmd): \(r.stderr)")
         }
@@ -179,5 +179,121 @@ struct SetCLITests {
         defer { try? FileManager.default.removeItem(atPath: other) }
         #expect(try vhdx("set create '\(other)/s.vhds' --from '\(dir)/d.vhdx'").stderr.contains("folder"))
         #expect(try vhdx("set create '\(dir)/s.vhds' 8M").stderr.contains("already exists"))
+    }
+
+    // MARK: one rule: a .vhds names a set everywhere (issue 16)
+
+    @Test("outputs named .vhds are refused (64) unless the command makes a set: create, create --parent, convert, export, restore")
+    func vhdsOutputsAreRefused() throws {
+        let dir = try freshDir("setvhdsout")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let disk = "\(dir)/d.vhdx"
+        #expect(try vhdx("create '\(disk)' 8M").status == 0)
+        #expect(try vhdx("track enable '\(disk)'").status == 0)
+        #expect(try vhdx("export '\(disk)' '\(dir)/full.vxs'").status == 0)
+        let cases = [
+            ("create '\(dir)/o.vhds' 8M", "vhdx set create"),
+            ("create '\(dir)/o.VHDS' --parent '\(disk)'", "vhdx set create"),
+            ("convert '\(disk)' '\(dir)/o.vhds'", "vhdx set create"),
+            ("export '\(disk)' '\(dir)/o.vhds'", "VHD Set"),
+            ("restore '\(dir)/o.vhds' '\(dir)/full.vxs'", "VHD Set"),
+        ]
+        for (command, expected) in cases {
+            let r = try vhdx(command)
+            #expect(r.status == 64 && r.stderr.contains(expected), "\(command): exit \(r.status) \(r.stderr)")
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.lowercased().contains(".vhds") }
+        #expect(left.isEmpty, "\(left)")
+        // A set is made by `set create`, and then opens as one.
+        #expect(try vhdx("set create '\(dir)/o.vhds' 8M").status == 0)
+        #expect(try vhdx("info '\(dir)/o.vhds'").status == 0)
+    }
+
+    @Test("a set given to resize, compact, merge, reparent or create --parent says it is a set and which set command to use (64), untouched")
+    func setsGivenToSingleFileCommands() throws {
+        let dir = try freshDir("setsinglefile")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let set = "\(dir)/s.vhds"
+        #expect(try vhdx("set create '\(set)' 8M").status == 0)
+        #expect(try vhdx("set checkpoint '\(set)'").status == 0)
+        #expect(try vhdx("create '\(dir)/d.vhdx' 8M").status == 0)
+        #expect(try vhdx("create '\(dir)/c.avhdx' --parent '\(dir)/d.vhdx'").status == 0)
+        // The same set under another name is recognised by its signature.
+        try FileManager.default.copyItem(atPath: set, toPath: "\(dir)/copy.img")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        let before = try files.map { try Shell.sha256(file: "\(dir)/\($0)") }
+        let cases = [
+            ("resize '\(set)' 16M", "not supported"),
+            ("resize '\(dir)/copy.img' 16M", "set signature"),
+            ("compact '\(set)'", "vhdx set optimize"),
+            ("merge '\(set)'", "vhdx set delete"),
+            ("merge '\(dir)/c.avhdx' --into '\(set)'", "vhdx set delete"),
+            ("reparent '\(set)' --parent '\(dir)/d.vhdx'", "vhdx set relink"),
+            ("reparent '\(dir)/c.avhdx' --parent '\(set)'", "not a parent"),
+            ("create '\(dir)/n.avhdx' --parent '\(set)'", "vhdx set checkpoint"),
+        ]
+        for (command, expected) in cases {
+            let r = try vhdx(command)
+            #expect(r.status == 64 && r.stderr.contains("VHD Set") && r.stderr.contains(expected) && !r.stderr.contains("corrupt"),
+                    "\(command): exit \(r.status) \(r.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == files)
+        #expect(try files.map { try Shell.sha256(file: "\(dir)/\($0)") } == before)
+    }
+
+    @Test("a .vhds that is not our set says what it is: empty, a VHDX disk, unrecognised content (maybe Hyper-V's, never asserted)")
+    func notOurSetSaysWhatItIs() throws {
+        let dir = try freshDir("setwhatisit")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data().write(to: URL(fileURLWithPath: "\(dir)/empty.vhds"))
+        try Shell.run("head -c 1048576 /dev/urandom > '\(dir)/raw.vhds' && head -c 10 /dev/urandom > '\(dir)/tiny.vhds'")
+        #expect(try vhdx("create '\(dir)/d.vhdx' 8M").status == 0)
+        try FileManager.default.copyItem(atPath: "\(dir)/d.vhdx", toPath: "\(dir)/disk.vhds")
+        let cases = [("empty.vhds", "the file is empty"), ("raw.vhds", "unrecognised content"), ("tiny.vhds", "unrecognised content"),
+                     ("disk.vhds", "this is a VHDX disk")]
+        for (name, expected) in cases {
+            let r = try vhdx("info '\(dir)/\(name)'")
+            #expect(r.status == 1 && r.stderr.contains("not a VHD Set"), "\(name): \(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(name): \(r.stderr)")
+            // Only content we cannot recognise may be Hyper-V's, and it is not called that outright.
+            #expect(r.stderr.contains("Hyper-V") == (expected == "unrecognised content"), "\(name): \(r.stderr)")
+            #expect(!r.stderr.contains("Hyper-V's own sets"), "\(name): \(r.stderr)")
+        }
+    }
+
+    @Test("compare exits 2 (error), not 1 (different), when a set cannot be opened")
+    func compareOfAnUnopenableSetIsAnError() throws {
+        let dir = try freshDir("setcompare")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let set = "\(dir)/s.vhds"
+        #expect(try vhdx("set create '\(set)' 8M").status == 0)
+        #expect(try vhdx("compare '\(set)' '\(set)'").status == 0)
+        let leaf = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasSuffix(".avhdx") })
+        try FileManager.default.moveItem(atPath: "\(dir)/\(leaf)", toPath: "\(dir)/elsewhere.bin")
+        for command in ["compare '\(set)' '\(set)'", "compare '\(set)' '\(dir)/elsewhere.bin'", "compare '\(dir)/elsewhere.bin' '\(set)'",
+                        "compare --json '\(set)' '\(dir)/elsewhere.bin'"] {
+            let r = try vhdx(command)
+            #expect(r.status == 2 && r.stderr.contains("missing"), "\(command): exit \(r.status) \(r.stderr)")
+        }
+        try Data().write(to: URL(fileURLWithPath: "\(dir)/empty.vhds"))
+        #expect(try vhdx("compare '\(dir)/empty.vhds' '\(dir)/empty.vhds'").status == 2)
+    }
+
+    @Test("set create: --granule/--history out of range are usage errors (64), nothing created; a FIFO as SET is refused")
+    func setCreateArguments() throws {
+        let dir = try freshDir("setcreateargs")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for option in ["--history 0", "--history 65", "--granule 3K", "--granule 64M", "--granule 8M --block-size 4M"] {
+            let r = try vhdx("set create '\(dir)/s.vhds' 16M \(option)")
+            #expect(r.status == 64, "\(option): exit \(r.status) \(r.stderr)")
+        }
+        #expect(try vhdx("create '\(dir)/d.vhdx' 8M --block-size 1M").status == 0)
+        #expect(try vhdx("set create '\(dir)/f.vhds' --from '\(dir)/d.vhdx' --granule 2M").status == 64)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["d.vhdx"])
+        try Shell.run("mkfifo '\(dir)/fifo.vhds'")
+        let r = try vhdx("set create '\(dir)/fifo.vhds' 8M --force")
+        #expect(r.status == 1 && r.stderr.contains("not a regular file"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["d.vhdx", "fifo.vhds"])
+        #expect(try vhdx("set create '\(dir)/ok.vhds' 16M --granule 4K --history 1").status == 0)
     }
 }

@@ -12,8 +12,10 @@ import VHDXFormat
 /// so a file another process created after the first check is never clobbered. With it, a
 /// replaced file's permission bits are kept. Temporaries of earlier runs for the same output
 /// whose process is gone (killed, SIGXFSZ) are removed first. Errors name `path`, never the
-/// temporary, and say that `path` was not created or not changed.
+/// temporary, and say that `path` was not created or not changed. A `path` naming a device,
+/// FIFO, socket or directory is refused first, also with `overwrite` (`refuseNonRegularOutput`).
 package func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStorage) throws(VHDXError) -> Void) throws(VHDXError) {
+    try refuseNonRegularOutput(path)
     var existing = stat()
     let exists = stat(path, &existing) == 0
     if !overwrite && exists {
@@ -37,9 +39,11 @@ package func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStor
 }
 
 /// Renames a finished temporary file over `path` (or, without `overwrite`, only to a free name)
-/// and flushes the directory, so the new name is durable too.
+/// and flushes the directory, so the new name is durable too. Never over a device, FIFO, socket
+/// or directory (checked again here: one may have appeared under the name while it was built).
 package func publish(_ tmp: String, as path: String, overwrite: Bool = true) throws(VHDXError) {
     try CrashPlan.current?.checkAlive()
+    try refuseNonRegularOutput(path)
     if overwrite {
         guard rename(tmp, path) == 0 else {
             let e = errno

@@ -23,7 +23,7 @@ struct SetCreateCommand: ParsableCommand {
     @Option(help: "Logical sector size: 512 or 4096.") var logicalSectorSize: UInt32?
     @Option(help: "Physical sector size: 512 or 4096.") var physicalSectorSize: UInt32?
     @Option(help: "Change tracking unit (default 64K).", transform: ByteCount.parser) var granule: ByteCount?
-    @Option(help: "Sealed change IDs kept answerable, 1 to 64 (default 16).") var history: UInt32?
+    @Option(help: TrackingArguments.historyHelp) var history: UInt32?
     @Option(help: ArgumentHelp("Where backing files go (this one and every checkpoint's), relative to SET's folder and inside it; created if missing.", valueName: "dir")) var folder: String = ""
     @Flag(help: "Replace SET if it exists.") var force = false
 
@@ -33,10 +33,12 @@ struct SetCreateCommand: ParsableCommand {
             throw ValidationError("--from takes the disk as it is: drop the layout options")
         }
         guard (blockSize?.bytes ?? 0) <= UInt64(UInt32.max) else { throw ValidationError("block size must be below 4 GiB") }
+        try TrackingArguments.validate(granule: granule, history: history)
     }
 
     func run() throws {
         let tracking = SetTrackingOptions(granule: granule?.bytes, history: history)
+        if let problem = granuleProblem() { Output.fail(VHDXError(.invalidArgument, problem, path: from ?? set), code: 64) }
         do {
             let record: SetRecord
             if let from {
@@ -51,5 +53,22 @@ struct SetCreateCommand: ParsableCommand {
             }
             Output.message("created set {\(record.setID)}: active leaf \(printable(record.leafPath)), change tracking on")
         } catch { Output.fail(error) }
+    }
+
+    /// A granule outside the backing file's bounds (its logical sector size to its block size)
+    /// is a usage error found before anything is created: the new disk's bounds come from the
+    /// options, those of a --from DISK from the disk (one that cannot be opened is left to the
+    /// create to report).
+    func granuleProblem() -> String? {
+        guard granule != nil else { return nil }
+        if let from {
+            guard let disk = try? VHDXFile.openFile(path: from) else { return nil }
+            return TrackingArguments.problem(granule: granule, history: history, for: disk)
+        }
+        var o = CreateOptions(virtualSize: size!.bytes)
+        if let blockSize { o.blockSize = UInt32(blockSize.bytes) }
+        if let logicalSectorSize { o.logicalSectorSize = logicalSectorSize }
+        return TrackingArguments.problem(granule: granule, history: history, logicalSectorSize: UInt64(o.logicalSectorSize),
+                                         blockSize: UInt64(o.blockSize), virtualSize: o.virtualSize)
     }
 }

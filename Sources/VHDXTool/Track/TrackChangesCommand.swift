@@ -12,7 +12,8 @@ struct TrackChangesCommand: ParsableCommand {
             or an unclean stop was folded in: the ranges then cover more than was written). With --max-ranges, `processed` says how far the answer \
             got: ask again with --offset increased by it. Exit codes: 0 answered; 4 this ID cannot \
             be answered (reset, expired, unknown, another disk's, not enabled: the reason on \
-            stderr), so take a full backup; 1 other errors; 64 bad usage.
+            stderr), so take a full backup; 1 other errors; 64 bad usage, also text that is not a \
+            change ID at all (empty, whitespace, a newline, uppercase, wrong field count).
             """
     )
 
@@ -27,6 +28,9 @@ struct TrackChangesCommand: ParsableCommand {
 
     func validate() throws {
         if let maxRanges, maxRanges < 1 { throw ValidationError("--max-ranges must be at least 1") }
+        // Malformed IDs are usage errors (64), not "unknown ID" (4: take a full backup).
+        _ = try ChangeIDArgument.parse(since, option: "--since")
+        if let until { _ = try ChangeIDArgument.parse(until, option: "--until") }
     }
 
     func run() throws {
@@ -35,13 +39,8 @@ struct TrackChangesCommand: ParsableCommand {
         let file = target.path
         let answer: ChangeAnswer
         do {
-            guard let since = ChangeID(text: since) else {
-                throw ChangeTrackingError(.unknownID, "\(self.since) is not a change ID of this tool (they look like vhdxct1:<disk>:<tracking>:<generation>:<epoch>)", path: file)
-            }
-            let until = try self.until.map { text throws -> ChangeID in
-                guard let id = ChangeID(text: text) else { throw ChangeTrackingError(.unknownID, "\(text) is not a change ID of this tool", path: file) }
-                return id
-            }
+            let since = try ChangeIDArgument.parse(since, option: "--since")  // checked in validate()
+            let until = try self.until.map { (text) throws(ValidationError) in try ChangeIDArgument.parse(text, option: "--until") }
             if let set = target.set {
                 // Through the set: IDs of files a delete merged away are answered by their alias.
                 answer = try set.changes(since: since, until: until, offset: offset?.bytes ?? 0, length: length?.bytes, maxRanges: maxRanges ?? .max)

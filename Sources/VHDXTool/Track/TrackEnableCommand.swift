@@ -16,7 +16,11 @@ struct TrackEnableCommand: ParsableCommand {
 
     @Argument(help: "The VHDX or AVHDX file.") var file: String
     @Option(help: "Tracking unit: a power of two from the logical sector size to the block size.") var granule: ByteCount?
-    @Option(help: "Sealed change IDs kept answerable, 1 to 64.") var history: UInt32 = 16
+    @Option(help: TrackingArguments.historyHelp) var history: UInt32 = TrackingGeometry.defaultHistory
+
+    func validate() throws {
+        try TrackingArguments.validate(granule: granule, history: history)
+    }
 
     func run() throws {
         let target = ImageTarget.resolveOrExit(self.file, writable: true)
@@ -24,9 +28,13 @@ struct TrackEnableCommand: ParsableCommand {
         let file = target.path
         do {
             let image = try VHDXFile.openFile(path: file, writable: true)
+            // The granule's bounds are the image's: a usage error too (64), before anything is written.
+            if let problem = TrackingArguments.problem(granule: granule, history: history, for: image) {
+                Output.fail(VHDXError(.invalidArgument, problem, path: file), code: 64)
+            }
             let tracker = try ChangeTracking.enable(image, granule: granule?.bytes, history: history)
             try image.close()
-            Output.message("change tracking enabled: granule \(Output.humanSize(tracker.status.granule)), history \(tracker.status.historyLimit), region \(Output.humanSize(tracker.status.regionBytes))")
+            Output.message("change tracking enabled: granule \(Output.humanSize(tracker.status.granule)), history \(TrackingArguments.history(tracker.status.historyLimit)), region \(Output.humanSize(tracker.status.regionBytes))")
         } catch { Output.fail(error) }
     }
 }

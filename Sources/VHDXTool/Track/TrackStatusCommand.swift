@@ -36,7 +36,7 @@ struct TrackStatusCommand: ParsableCommand {
     static func lines(_ s: TrackingStatus) -> [String] {
         var out = ["change tracking: enabled",
                    "granule: \(Output.size(s.granule))",
-                   "history: \(s.historyLimit) sealed IDs (region \(Output.humanSize(s.regionBytes)))",
+                   "history: \(TrackingArguments.history(s.historyLimit)), region \(Output.humanSize(s.regionBytes))",
                    "latest change ID: \(s.latestID?.description ?? "none sealed yet")",
                    "changed since latest: \(s.changedSinceLatest ? "yes" : "no")",
                    "retained change IDs: \(s.retainedIDs.count)"]
@@ -50,7 +50,9 @@ struct TrackStatusCommand: ParsableCommand {
         return .object([
             ("enabled", .bool(true)),
             ("granule", .int(s.granule)),
+            // Epochs kept; they answer up to one more ID than that (the latest's epoch is open).
             ("history", .int(UInt64(s.historyLimit))),
+            ("max-retained-ids", .int(UInt64(s.historyLimit) + 1)),
             ("region-bytes", .int(s.regionBytes)),
             ("generation", .int(UInt64(s.generation))),
             ("latest-id", s.latestID.map { .string($0.description) } ?? .null),
