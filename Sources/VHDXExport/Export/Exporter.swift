@@ -66,6 +66,7 @@ public enum Exporter {
             throw ExportError(.invalid, "an .avhdx export is a differencing image over the previous export: name that .vhdx or .avhdx as the base", path: output)
         }
         try refuseExisting(output, overwrite: options.overwrite)
+        if output != "-" { try refuseNonRegularOutput(output) }
         try requireWritableFolder(of: output)
 
         let point: ConsistentPoint
