@@ -93,9 +93,10 @@ import VHDXTestSupport
         let fifo = s.path("fifo")
         // The apply reads the fifo: part of the incremental arrives, then the writer holds it open.
         let script = """
-            cd '\(s.dir)' && mkfifo fifo && ( '\(try vhdxBinary())' apply image.vhdx - < fifo > /dev/null 2>&1 & echo $! > pid; wait ) &
+            cd '\(s.dir)' && mkfifo fifo || exit 1
+            ( '\(try vhdxBinary())' apply image.vhdx - < fifo > /dev/null 2>&1 & echo $! > pid; wait ) &
             exec 3> '\(fifo)'; head -c 100000 '\(s.inc1Path)' >&3
-            for i in $(seq 600); do ls -a '\(s.dir)' | grep -q '^\\.image\\.vhdx\\.incoming\\.tmp-' && break; sleep 0.05; done
+            for i in $(seq 600); do [ -s '\(s.dir)/pid' ] && ls -a '\(s.dir)' | grep -q '^\\.image\\.vhdx\\.incoming\\.tmp-' && break; sleep 0.05; done
             kill -9 "$(cat '\(s.dir)/pid')"; exec 3>&-; wait
             """
         let run = try Shell.run(script)
