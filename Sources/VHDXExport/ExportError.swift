@@ -18,6 +18,8 @@ public struct ExportError: Error, CustomStringConvertible, Equatable {
         case interrupted = "interrupted apply"
         /// The image differs from what the exports describe.
         case differs = "differs"
+        /// Reading an input or writing an output failed (the system's error says why).
+        case io = "I/O error"
         /// Something the command cannot do as asked.
         case invalid = "invalid request"
     }

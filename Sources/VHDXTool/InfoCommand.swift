@@ -12,6 +12,8 @@ struct InfoCommand: ParsableCommand {
     @OptionGroup var parents: ParentArguments
 
     func run() throws {
+        // A stream is not an image (README: not VHDX is exit 1 here); say what it is.
+        ExportStreamArgument.refuse(self.file, code: 1)
         let target = ImageTarget.resolveOrExit(self.file, writable: false, parents: parents)
         defer { target.hold() }
         let file = target.path

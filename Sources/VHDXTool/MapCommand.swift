@@ -22,6 +22,8 @@ struct MapCommand: ParsableCommand {
     @Option(help: "Length of the range to map (default: to the end of the disk).", transform: ByteCount.parser) var length: ByteCount?
 
     func run() throws {
+        // A stream is not an image (README: not VHDX is exit 1 here); say what it is.
+        ExportStreamArgument.refuse(self.file, code: 1)
         let target = ImageTarget.resolveOrExit(self.file, writable: false, parents: parents)
         defer { target.hold() }
         let file = target.path

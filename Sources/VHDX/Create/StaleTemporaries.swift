@@ -9,7 +9,7 @@ import Darwin
 /// removed: a live process, ours included, may still be building its file. (A PID reused since,
 /// or one in another PID namespace sharing the folder, counts as alive or dead by what this
 /// namespace sees; the first only keeps a stale file, hence the check is by PID alone.)
-func removeStaleTemporaries(for path: String) {
+package func removeStaleTemporaries(for path: String) {
     let slash = path.lastIndex(of: "/")
     let dir = slash.map { String(path[...$0]) } ?? ""
     let base = slash.map { String(path[path.index(after: $0)...]) } ?? path

@@ -123,13 +123,11 @@ public enum Exporter {
         if let base, base.sourceDiskID != image.layout.virtualDiskID {
             throw ExportError(.otherDisk, "the base is an export of the disk {\(base.sourceDiskID)}, the source is {\(image.layout.virtualDiskID)}", path: baseImage)
         }
-        // The base's digest block when the disk has not outgrown it, so the exports line up.
-        let inherited = base.map(\.digestBlock).flatMap { image.virtualSize / $0 <= StreamHeader.maxDigestBlocks ? $0 : nil }
-        let d = inherited ?? StreamHeader.digestBlock(granule: point.granule, virtualSize: image.virtualSize)
-        let header = StreamHeader(streamID: .random(), sourceDiskID: image.layout.virtualDiskID, baseID: since, targetID: point.targetID,
-                                  baseStreamID: base?.streamID ?? .zero, virtualSize: image.virtualSize,
-                                  logicalSectorSize: image.logicalSectorSize, physicalSectorSize: image.physicalSectorSize,
-                                  blockSize: UInt32(image.blockSize), digestBlock: d, created: UInt64(Clock.wall() * 1000))
+        let header = StreamHeader.forExport(sourceDiskID: image.layout.virtualDiskID, baseID: since, targetID: point.targetID, base: base,
+                                            virtualSize: image.virtualSize, logicalSectorSize: image.logicalSectorSize,
+                                            physicalSectorSize: image.physicalSectorSize, blockSize: UInt32(image.blockSize),
+                                            granule: point.granule, created: UInt64(Clock.wall() * 1000))
+        let d = header.digestBlock
         var summary = ExportSummary(form: form, header: header)
         // A full .vhdx copies the chain's data extents as they are; the other forms read a plan.
         func reader() throws -> SourceReader {

@@ -16,7 +16,13 @@ public struct ImageOrigin: Equatable, Sendable {
     /// the image since, so it no longer holds the export.
     public var dataWriteGUID: GUID
 
-    func encode() -> [UInt8] {
+    package init(holds: StreamHeader, pending: StreamHeader?, dataWriteGUID: GUID) {
+        self.holds = holds
+        self.pending = pending
+        self.dataWriteGUID = dataWriteGUID
+    }
+
+    package func encode() -> [UInt8] {
         var w = ByteWriter(capacity: ImageOrigin.pageSize)
         w.write(ImageOrigin.magic)
         w.write(UInt32(1))
@@ -29,7 +35,7 @@ public struct ImageOrigin: Equatable, Sendable {
         return w.bytes
     }
 
-    static func decode(_ page: [UInt8], at position: UInt64) throws(FormatError) -> ImageOrigin {
+    package static func decode(_ page: [UInt8], at position: UInt64) throws(FormatError) -> ImageOrigin {
         let s = "export origin record"
         guard page.count == pageSize else { throw FormatError(.truncated, s, at: position, "\(page.count) bytes") }
         let stored = loadUInt32(page, pageSize - 4), actual = CRC32C.checksum(page[0..<pageSize - 4])

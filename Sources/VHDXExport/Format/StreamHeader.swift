@@ -7,11 +7,6 @@ public struct StreamHeader: Equatable, Sendable {
     /// 2: the change IDs' seal tags at 192–207. Version 1 (no tags: IDs of earlier builds) is read.
     static let version: UInt32 = 2
     static let bodySize = 256
-    /// Largest digest block accepted (and the largest data record's raw length is 16 of them).
-    static let maxDigestBlock: UInt64 = 4 << 20
-    /// Most digest blocks a disk may have in a stream: what a reader keeps per range is bounded
-    /// by it (an export picks at most 2^20; an incremental keeps its base's up to this).
-    static let maxDigestBlocks: UInt64 = 1 << 22
 
     /// Names this stream; every record repeats it.
     public var streamID: GUID
@@ -35,7 +30,7 @@ public struct StreamHeader: Equatable, Sendable {
 
     public var isIncremental: Bool { baseID != nil }
 
-    func encode() -> [UInt8] {
+    package func encode() -> [UInt8] {
         var w = ByteWriter(capacity: StreamHeader.bodySize)
         w.write(StreamHeader.version)
         w.write(UInt32(isIncremental ? 1 : 0))
@@ -57,7 +52,7 @@ public struct StreamHeader: Equatable, Sendable {
         return w.bytes
     }
 
-    static func decode(_ bytes: [UInt8], at position: UInt64) throws(FormatError) -> StreamHeader {
+    package static func decode(_ bytes: [UInt8], at position: UInt64) throws(FormatError) -> StreamHeader {
         let s = "export stream header"
         var r = ByteReader(bytes, base: position, structure: s)
         guard bytes.count == bodySize else {
@@ -100,14 +95,14 @@ public struct StreamHeader: Equatable, Sendable {
         guard lss == 512 || lss == 4096, pss == 512 || pss == 4096 else {
             throw FormatError(.outOfRange, s, field: "sector sizes", at: position, "logical \(lss), physical \(pss): each must be 512 or 4096")
         }
-        guard size > 0, size % UInt64(lss) == 0, size <= 64 << 40 else {
+        guard size > 0, size % UInt64(lss) == 0, size <= DigestBlockRule.maxVirtualSize else {
             throw FormatError(.outOfRange, s, field: "virtual size", at: position, "\(size) bytes is not a whole number of \(lss)-byte sectors up to 64 TiB")
         }
         guard block.nonzeroBitCount == 1, block >= 1 << 20, block <= 256 << 20 else {
             throw FormatError(.outOfRange, s, field: "block size", at: position, "\(block) is not a power of two from 1 MiB to 256 MiB")
         }
-        guard digest.nonzeroBitCount == 1, digest >= UInt64(lss), digest <= maxDigestBlock, size / digest <= maxDigestBlocks else {
-            throw FormatError(.outOfRange, s, field: "digest block", at: position, "\(digest) is not a power of two from the sector size to \(maxDigestBlock) giving at most \(maxDigestBlocks) blocks")
+        if let problem = DigestBlockRule.problem(digest, virtualSize: size, sectorSize: lss) {
+            throw FormatError(.outOfRange, s, field: "digest block", at: position, problem)
         }
         guard target.virtualDiskID == disk, base.map({ $0.virtualDiskID == disk }) ?? true else {
             throw FormatError(.inconsistent, s, field: "change ids", at: position, "the change IDs name another disk than the source disk id")
@@ -115,12 +110,21 @@ public struct StreamHeader: Equatable, Sendable {
         return StreamHeader(streamID: id, sourceDiskID: disk, baseID: base, targetID: target, baseStreamID: baseStream, virtualSize: size,
                             logicalSectorSize: lss, physicalSectorSize: pss, blockSize: block, digestBlock: digest, created: created)
     }
+}
 
-    /// The digest block for a disk: the tracking granule (so changed ranges are whole blocks),
-    /// raised until the disk has at most 2^20 of them (verify keeps one digest each).
-    static func digestBlock(granule: UInt64, virtualSize: UInt64) -> UInt64 {
-        var d = max(4096, granule)
-        while virtualSize / d > 1 << 20 { d *= 2 }
-        return min(d, maxDigestBlock)
+extension StreamHeader {
+    /// The header an export writes: a new stream id, and the digest block of its base (so the
+    /// exports line up) while `DigestBlockRule` still allows it for the disk (which may have
+    /// grown), otherwise the rule's choice from the tracking granule.
+    package static func forExport(sourceDiskID: GUID, baseID: ChangeID?, targetID: ChangeID, base: StreamHeader?, virtualSize: UInt64,
+                                  logicalSectorSize: UInt32, physicalSectorSize: UInt32, blockSize: UInt32, granule: UInt64,
+                                  created: UInt64) -> StreamHeader {
+        let inherited = base.map(\.digestBlock).flatMap {
+            DigestBlockRule.problem($0, virtualSize: virtualSize, sectorSize: logicalSectorSize) == nil ? $0 : nil
+        }
+        let d = inherited ?? DigestBlockRule.choose(granule: granule, virtualSize: virtualSize, sectorSize: logicalSectorSize)
+        return StreamHeader(streamID: .random(), sourceDiskID: sourceDiskID, baseID: baseID, targetID: targetID,
+                            baseStreamID: base?.streamID ?? .zero, virtualSize: virtualSize, logicalSectorSize: logicalSectorSize,
+                            physicalSectorSize: physicalSectorSize, blockSize: blockSize, digestBlock: d, created: created)
     }
 }

@@ -28,32 +28,41 @@ public struct ApplySummary: Sendable {
 public enum Applier {
     public static func apply(_ incremental: String, to imagePath: String, progress: Exporter.Progress? = nil) throws -> ApplySummary {
         let started = Clock.now()
-        // Standard input cannot be read twice: it is kept in a temporary file beside the image.
+        // Not a VHDX at all (a raw image): no origin record can say what it holds, like a VHDX
+        // without one (README: exit 2). A missing file stays the open's error.
+        if FileIdentity(path: imagePath) != nil, try !OriginStore.looksLikeVHDX(imagePath) {
+            throw ExportError(.notAnExport, "not a VHDX: apply writes only onto a VHDX restored or exported by `vhdx`, whose origin record says which export it holds (restore a raw image again from the exports instead)", path: imagePath)
+        }
+        // Standard input cannot be read twice: it is kept in a temporary file beside the image
+        // (`.IMAGE.incoming.tmp-PID-N`: one a killed apply left is removed by the next apply
+        // onto that image once its PID is gone). Errors name standard input, not the spool.
         var spooled: String?
         defer { if let spooled { unlink(spooled) } }
+        removeStaleTemporaries(for: imagePath + ".incoming")
         var path = incremental
         if incremental == "-" {
             let tmp = temporaryPath(for: imagePath + ".incoming")
-            try spool(to: tmp)
             spooled = tmp
+            try Applier.spool(to: tmp)
             path = tmp
         }
+        let name = incremental == "-" ? ByteSource.standardInput : incremental
         if FileIdentity(path: path) != nil, FileIdentity(path: path) == FileIdentity(path: imagePath) {
             throw ExportError(.invalid, "the incremental and the image are the same file", path: imagePath)
         }
         // Checked first, read-only: the header against the image, then every record.
-        let checking = try StreamReader(path: path)
+        let checking = try StreamReader(path: path, name: name)
         let header = checking.header
         let resuming: Bool
         do {
             let image = try VHDXFile.open(path: imagePath)
-            resuming = try admissible(header, image: image, name: incremental)
+            resuming = try admissible(header, image: image, name: name)
         }
         try StreamDecoder.forEach(checking) { _ in }
 
         let image = try VHDXFile.open(path: imagePath, writable: true)
         guard var origin = try OriginStore.read(image) else { throw ExportError(.notAnExport, "the image lost its origin record", path: imagePath) }
-        if try admissible(header, image: image, name: incremental) != resuming {
+        if try admissible(header, image: image, name: name) != resuming {
             throw ExportError(.invalid, "the image changed while the incremental was being checked", path: imagePath)
         }
         origin.pending = header
@@ -62,7 +71,7 @@ public enum Applier {
         let old = image.virtualSize
         if header.virtualSize > old { try image.resize(to: header.virtualSize) }
         var done: UInt64 = 0
-        try StreamDecoder.forEach(try StreamReader(path: path)) { e in
+        try StreamDecoder.forEach(try StreamReader(path: path, name: name)) { e in
             if e.kind == .zero {
                 try image.writeZeroes(at: e.offset, length: e.length)
                 summary.zeroBytes += e.length
@@ -106,16 +115,15 @@ public enum Applier {
         return false
     }
 
+    /// Standard input into `tmp` (a new file, not renamed: only this apply reads it).
     private static func spool(to tmp: String) throws {
         let source = try ByteSource(path: "-")
-        try writeAtomically(tmp, overwrite: false) { (storage) throws(VHDXError) in
-            let sink = StorageSink(storage)
-            while true {
-                let chunk: [UInt8]
-                do { chunk = try source.read(4 << 20) } catch { throw VHDXError(.io, "\(error)", path: "<stdin>") }
-                if chunk.isEmpty { break }
-                try sink.append(chunk)
-            }
+        let storage = try FileStorage(path: tmp, mode: .create, lock: false)
+        let sink = StorageSink(storage)
+        while true {
+            let chunk = try source.read(4 << 20)
+            if chunk.isEmpty { break }
+            try sink.append(chunk)
         }
     }
 }

@@ -10,7 +10,8 @@ enum StreamChain {
             return ExportError(.otherDisk, "this export is of the disk {\(next.sourceDiskID)}, its base is of {\(previous.sourceDiskID)}", path: name)
         }
         guard let base = next.baseID else {
-            return ExportError(.invalid, "a full export cannot follow another export: it starts a restore", path: name)
+            // The exports do not follow each other (README: exit 3), like an incremental out of order.
+            return ExportError(.wrongBase, "a full export cannot follow another export: it starts a restore", path: name)
         }
         if next.targetID == previous.targetID || next.streamID == previous.streamID {
             return ExportError(.alreadyApplied, "this incremental (to \(next.targetID)) is what the base already holds", path: name)

@@ -7,30 +7,33 @@ import VHDX
 
 /// A stream read front to back: a file, or standard input for `-`.
 final class ByteSource {
+    /// How messages name standard input (`-` on the command line).
+    static let standardInput = "- (standard input)"
     let name: String
     private let fd: Int32
     private let owned: Bool
     private(set) var position: UInt64 = 0
 
-    init(path: String) throws(ExportError) {
+    /// `name` labels messages (a spooled copy of standard input is named as standard input).
+    init(path: String, name: String? = nil) throws(ExportError) {
         if path == "-" {
             fd = 0
             owned = false
-            name = "<stdin>"
+            self.name = name ?? ByteSource.standardInput
         } else {
             let f = open(path, O_RDONLY | O_CLOEXEC)
             guard f >= 0 else {
                 let e = errno
-                throw ExportError(.invalid, "cannot open: \(String(cString: strerror(e)))", path: path)
+                throw ExportError(.invalid, "cannot open: \(String(cString: strerror(e)))", path: name ?? path)
             }
             var st = stat()
             if fstat(f, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
                 close(f)
-                throw ExportError(.invalid, "is a directory, not an export", path: path)
+                throw ExportError(.invalid, "is a directory, not an export", path: name ?? path)
             }
             fd = f
             owned = true
-            name = path
+            self.name = name ?? path
         }
     }
 
@@ -54,7 +57,7 @@ final class ByteSource {
                 done += n
             }
         }
-        if failure != 0 { throw ExportError(.invalid, "read failed: \(String(cString: strerror(failure)))", path: name) }
+        if failure != 0 { throw ExportError(.io, "reading the stream failed at byte \(position + UInt64(out.count)): \(String(cString: strerror(failure)))", path: name) }
         position += UInt64(out.count)
         return out
     }

@@ -31,8 +31,9 @@ final class StreamReader {
     /// Largest raw length of a data record: 16 digest blocks (at most 64 MiB).
     var maxDataLength: UInt64 { min(16 * header.digestBlock, 64 << 20) }
 
-    init(path: String) throws(ExportError) {
-        source = try ByteSource(path: path)
+    /// `name` labels messages instead of `path` (a spool of standard input).
+    init(path: String, name: String? = nil) throws(ExportError) {
+        source = try ByteSource(path: path, name: name)
         let first = try source.read(RecordHeader.size)
         guard first.count >= 8, Array(first[0..<8]) == RecordHeader.magic else {
             throw ExportError(.notAnExport, "not an export stream of this tool (no \"vhdxexp1\" record at its start)", path: source.name)

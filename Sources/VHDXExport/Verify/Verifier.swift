@@ -5,6 +5,7 @@ import Darwin
 #endif
 import VHDX
 import VHDXChangeTracking
+import VHDXSets
 
 /// What a verify found.
 public struct VerifyResult: Sendable {
@@ -27,15 +28,17 @@ public enum Verifier {
     public static func verify(_ imagePath: String, against inputs: [String], progress: Exporter.Progress? = nil) throws -> VerifyResult {
         let started = Clock.now()
         guard let first = inputs.first else { throw ExportError(.invalid, "no export given") }
+        let (image, set) = try openImage(imagePath)
+        // A set's lock is held until the comparison is done.
+        defer { withExtendedLifetime(set) {} }
         if try OriginStore.looksLikeVHDX(first) {
             guard inputs.count == 1 else { throw ExportError(.invalid, "an exported chain is verified against its top image alone", path: first) }
             let top = try VHDXFile.open(path: first)
             let holds = try ChainOrigin.verify(top)
-            let r = try ImageComparer(try DiskImage(path: imagePath), try DiskImage(path: first), strict: false).compare()
+            let r = try ImageComparer(image, try DiskImage(path: first), strict: false).compare()
             return VerifyResult(firstDifference: r.firstDifference, holds: holds, comparedBytes: r.comparedBytes, seconds: Clock.now() - started)
         }
         if inputs.dropFirst().contains("-") { throw ExportError(.invalid, "only the full export can come from standard input (the incrementals are read twice)") }
-        let image = try DiskImage(path: imagePath)
         let readers = try StreamChain.open(inputs)
         let headers = readers.map(\.header)
         let final = headers.last!
@@ -74,6 +77,16 @@ public enum Verifier {
         result.seconds = Clock.now() - started
         return result
     }
+
+    /// The disk to compare: an image (a VHDX through its chain, or raw), or a VHD Set's active
+    /// leaf through its chain, checked to be the chain the set describes (the set is returned:
+    /// its shared lock keeps writers out while it lives).
+    static func openImage(_ path: String) throws(VHDXError) -> (DiskImage, VHDSet?) {
+        guard VHDSet.looksLikeSet(path) else { return (try DiskImage(path: path), nil) }
+        let set = try VHDSet.open(path: path)
+        _ = try set.openLeaf()
+        return (try DiskImage(path: set.leafPath), set)
+    }
 }
 
 /// Compares extents of an export with the image, skipping what later exports replace.
@@ -94,6 +107,17 @@ final class ExtentComparer {
             let end = min(piece.end, size)
             var at = piece.offset
             while at < end {
+                // Zeros expected where the image holds nothing: equal without reading (a sparse
+                // 64 TiB disk is not read end to end).
+                if data == nil {
+                    let run = try image.allocationRun(at: at)
+                    if !run.allocated {
+                        let skip = min(run.range.upperBound, end)
+                        compared += skip - at
+                        at = skip
+                        continue
+                    }
+                }
                 let n = Int(min(UInt64(buffer.count), end - at))
                 try typed { try buffer.withUnsafeMutableBytes { b in try image.read(into: UnsafeMutableRawBufferPointer(rebasing: b[0..<n]), at: at) } }
                 let base = Int(at - range.offset)

@@ -13,8 +13,9 @@ struct ApplyCommand: ParsableCommand {
             change ID: an interrupted apply is completed by running it again (until then the image \
             is refused as a base).
 
-            Exit codes: 0 applied; 2 the incremental is damaged; 3 refused: wrong base, already \
-            applied, out of order, another disk's, another apply interrupted (IMAGE untouched); 1 other errors.
+            Exit codes: 0 applied; 2 the incremental is damaged or not an export, or IMAGE is not a \
+            VHDX restored or exported by vhdx (a raw image); 3 refused: wrong base, already applied, out \
+            of order, another disk's, another apply interrupted (IMAGE untouched); 1 other errors (I/O).
             """
     )
 

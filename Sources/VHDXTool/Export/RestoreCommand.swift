@@ -14,7 +14,7 @@ struct RestoreCommand: ParsableCommand {
             and renamed; nothing is left behind on failure.
 
             Exit codes: 0 restored; 2 an input is damaged or not an export; 3 the inputs do not \
-            follow each other (another disk, out of order, a base missing); 1 other errors.
+            follow each other (another disk, out of order, a base missing, a full export after another); 1 other errors (I/O).
             """
     )
 
