@@ -84,6 +84,9 @@ public struct StreamHeader: Equatable, Sendable {
         let created = try r.readUInt64("created")
         // Version 1 has no tags: its bytes 192–207 are reserved (zero), which reads as tag 0.
         let baseTag = try r.readUInt64("base change id tag"), targetTag = try r.readUInt64("target change id tag")
+        guard version >= 2 || (baseTag == 0 && targetTag == 0) else {
+            throw FormatError(.reservedNonZero, s, field: "reserved", at: position + 192, "bytes 192-207 of a version 1 header must be zero")
+        }
         guard baseTag == 0 || base != nil else {
             throw FormatError(.inconsistent, s, field: "base change id tag", at: position + 192, "a tag without a base change id")
         }
