@@ -39,12 +39,8 @@ struct ExportCommand: ParsableCommand {
         let summary: ExportSummary
         do {
             var options = ExportOptions(base: base, overwrite: force)
-            if let since {
-                guard let id = ChangeID(text: since) else {
-                    throw ChangeTrackingError(.unknownID, "\(since) is not a change ID of this tool (they look like vhdxct1:<disk>:<tracking>:<generation>:<epoch>)")
-                }
-                options.since = id
-            }
+            // Malformed text was refused as bad usage before `run` (`ChangeIDArgument.check`).
+            if let since { options.since = try ChangeIDArgument.parse(since, option: "--since") }
             let reporter = ProgressReporter(label: "export", requested: progress)
             summary = try Exporter.export(source, to: output, options: options, progress: reporter.update)
         } catch { ExportExit.fail(error) }
