@@ -18,9 +18,9 @@ extension VHDSet {
         }
         if let p = problem(with: target) { throw p }
         if !discard, record.snapshots.count >= SetFileLayout.maxSnapshots {
-            throw VHDXError(.tooLarge, "keeping the current leaf would need a snapshot entry and the set holds the most it can; discard the leaf or delete snapshots", path: path, remedy: .discardLeaf)
+            throw VHDXError(.tooLarge, "keeping the current leaf would need a snapshot entry and the set holds the most it can; discard the leaf, delete snapshots, or run `vhdx set optimize` to drop reference points no longer answerable", path: path, remedy: .discardLeaf)
         }
-        let newPath = newBackingPath()
+        let newPath = try newBackingPath()
         var next = record
         next.pending = PendingOperation(kind: .apply, flags: discard ? PendingOperation.Flag.discard : 0, snapshot: id, newPath: newPath)
         try commit(next)

@@ -8,24 +8,16 @@ extension VHDSet {
     /// through an alias are supersets and say `exact: false`).
     public func changes(since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0, length: UInt64? = nil,
                         maxRanges: Int = .max) throws -> ChangeAnswer {
-        try changes(since: since, until: until, offset: offset, length: length, maxRanges: maxRanges, leaf: nil)
+        try changes(in: try openLeaf(), since: since, until: until, offset: offset, length: length, maxRanges: maxRanges)
     }
 
-    /// The same, through `leaf`: the active leaf's chain as the caller holds it open (an export
-    /// holding it writable), instead of opening it again.
-    package func changes(since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0, length: UInt64? = nil,
-                         maxRanges: Int = .max, leaf: VHDXFile?) throws -> ChangeAnswer {
-        var id = since
-        var aliased = false
-        for _ in 0...record.aliases.count {
-            guard let a = record.aliases.first(where: { $0.trackingID == id.trackingID }) else { break }
-            id = a.target
-            aliased = true
-        }
+    /// `changes(since:)` through `top`, the leaf's chain opened already (to ask many IDs).
+    package func changes(in top: VHDXFile, since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0, length: UInt64? = nil,
+                 maxRanges: Int = .max) throws -> ChangeAnswer {
+        let (id, aliased) = throughAliases(since)
         if aliased, until != nil {
             throw ChangeTrackingError(.unknownID, "an until ID is not supported with \(since): its file was merged away by a delete, and it is answered through \(id)", path: path)
         }
-        let top = try leaf ?? openLeaf()
         do {
             var answer = try ChangeTracking.changes(in: top, since: id, until: until, offset: offset, length: length, maxRanges: maxRanges)
             if aliased { answer.exact = false }
@@ -38,6 +30,19 @@ extension VHDSet {
             }
             throw e
         }
+    }
+
+    /// The ID that answers for `id`: itself, or (sealed in a file a delete merged away) the
+    /// one its aliases lead to, and whether an alias was followed.
+    func throughAliases(_ since: ChangeID) -> (ChangeID, Bool) {
+        var id = since
+        var aliased = false
+        for _ in 0...record.aliases.count {
+            guard let a = record.aliases.first(where: { $0.trackingID == id.trackingID }) else { break }
+            id = a.target
+            aliased = true
+        }
+        return (id, aliased)
     }
 
     /// Seals the active leaf's change ID (`track seal` on a set).

@@ -54,6 +54,7 @@ extension PendingOperation.Kind: CustomStringConvertible {
         case .checkpoint: "checkpoint"
         case .apply: "apply"
         case .delete: "delete"
+        case .relink: "relink"
         }
     }
 }

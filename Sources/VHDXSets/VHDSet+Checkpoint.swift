@@ -10,14 +10,18 @@ extension VHDSet {
     /// leaf's change ID is sealed; (3) the child is created (atomically) and tracks as its
     /// parent does; (4) the set names the snapshot and the new leaf. A crash before (4) leaves
     /// the set as it was; the next writable open deletes the half-made child (rollback), and
-    /// running `checkpoint` again takes it.
+    /// running `checkpoint` again takes it. Reference points and aliases whose change IDs can
+    /// never be answered again are dropped in the same update as the pending mark.
     @discardableResult
     public func checkpoint() throws(VHDXError) -> SnapshotEntry {
-        guard record.snapshots.count < SetFileLayout.maxSnapshots else {
-            throw VHDXError(.tooLarge, "the set has \(record.snapshots.count) snapshots, the most it holds; delete some first", path: path)
-        }
-        let newPath = newBackingPath()
+        // Reference points and aliases that can never answer again go first (an export's
+        // checkpoint leaves one of each behind; the leaf's history expires them).
         var next = record
+        _ = prune(&next, keepOtherBranches: true)
+        guard next.snapshots.count < SetFileLayout.maxSnapshots else {
+            throw VHDXError(.tooLarge, "the set has \(next.snapshots.count) snapshot entries, the most it holds; delete some (`vhdx set delete`), or run `vhdx set optimize` to drop reference points no longer answerable on this branch", path: path)
+        }
+        let newPath = try newBackingPath()
         next.pending = PendingOperation(kind: .checkpoint, snapshot: .random(), newPath: newPath)
         try commit(next)
 
@@ -48,7 +52,7 @@ extension VHDSet {
     /// A new differencing child at the set path `relative` over `parent`, tracking as its
     /// parent does.
     func createChild(_ relative: String, of parent: String) throws(VHDXError) {
-        let child = absolute(relative)
+        let child = try contained(relative)
         try VHDXCreator.createChild(path: child, parentPath: parent)
         let image = try VHDXFile.openFile(path: child, writable: true)
         try ChangeTracking.followParent(image, parent: try VHDXFile.openFile(path: parent))

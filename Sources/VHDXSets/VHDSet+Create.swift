@@ -34,7 +34,9 @@ extension VHDSet {
         var base = path.split(separator: "/").last.map(String.init) ?? "set"
         if base.hasSuffix(".vhds") { base.removeLast(5) }
         let leaf = SetPath.join(folder, "\(base)_\(GUID.random()).avhdx")
-        let leafAbsolute = SetPath.join(ParentPaths.directory(of: path) == "." ? "" : ParentPaths.directory(of: path), leaf)
+        let setFolder = VHDSet.folder(of: path)
+        let leafAbsolute = SetPath.join(setFolder == "." ? "" : setFolder, leaf)
+        try requireInside(leafAbsolute, root: setFolder, what: "the new backing file", setPath: path)
         try VHDXCreator.create(path: leafAbsolute, options: options)
         do {
             let image = try VHDXFile.openFile(path: leafAbsolute, writable: true)
@@ -90,9 +92,13 @@ extension VHDSet {
         if let p = SetPath.problem(folder) {
             throw VHDXError(.invalidArgument, "the folder for backing files \(SetPath.printable(folder)) \(p)", path: path)
         }
-        var dir = ParentPaths.directory(of: path)
+        let setFolder = VHDSet.folder(of: path)
+        var dir = setFolder
         for c in folder.split(separator: "/") {
             dir += "/" + c
+            // Each component checked before it is used: an existing one that is a symbolic
+            // link leading out of the set's folder is refused before anything is made in it.
+            try requireInside(dir, root: setFolder, what: "the folder for backing files \(SetPath.printable(folder))", setPath: path)
             if mkdir(dir, 0o755) != 0 && errno != EEXIST {
                 let e = errno
                 throw VHDXError(.io, "cannot create the folder for backing files: \(String(cString: strerror(e)))", path: dir, cause: Errno(e))
@@ -102,7 +108,7 @@ extension VHDSet {
 
     /// `file`'s path relative to the folder of `setPath`, when it lies inside it.
     static func relativePath(of file: String, inFolderOf setPath: String) -> String? {
-        guard let f = realPath(file), let d = realPath(ParentPaths.directory(of: setPath)) else { return nil }
+        guard let f = realPath(file), let d = realPath(VHDSet.folder(of: setPath)) else { return nil }
         let prefix = d == "/" ? "/" : d + "/"
         guard f.hasPrefix(prefix) else { return nil }
         let rel = String(f.dropFirst(prefix.count))

@@ -105,8 +105,9 @@ extension VHDSet {
     /// DataWriteGuid and tracking stay): the parent locator rewritten through the log.
     func relinkDependants(of id: GUID, to parent: String, dataWriteGUID: GUID) throws(VHDXError) {
         for c in record.dependantPaths(of: id) {
-            let child = try VHDXFile.openFile(path: absolute(c), writable: true)
-            try child.setParentLocator(try VHDXCreator.parentLocator(childPath: absolute(c), parentPath: parent, dataWriteGUID: dataWriteGUID))
+            let childPath = try contained(c)
+            let child = try VHDXFile.openFile(path: childPath, writable: true)
+            try child.setParentLocator(try VHDXCreator.parentLocator(childPath: childPath, parentPath: parent, dataWriteGUID: dataWriteGUID))
             try child.close()
         }
     }
@@ -124,7 +125,7 @@ extension VHDSet {
     /// content is now the dependant's. Returns the bytes merged, `s`'s file's new
     /// DataWriteGuid and the dependant's tracking ID (for the alias).
     func mergeDependant(_ dependant: String, into s: SnapshotEntry, childrenOf: GUID?) throws(VHDXError) -> (UInt64, GUID, GUID?) {
-        let upper = absolute(dependant), lower = absolute(s.path)
+        let upper = try contained(dependant), lower = try contained(s.path)
         let trackingID = try ChangeTracker.view(of: VHDXFile.openFile(path: upper), observe: false)?.header.trackingID
         let result = try Merger.merge(childPath: upper, intoPath: lower, keepMergedFiles: true,
                                       prepareAncestor: { (a) throws(VHDXError) in _ = try ChangeTracker.attach(to: a) })

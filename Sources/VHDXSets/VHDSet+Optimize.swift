@@ -28,13 +28,13 @@ extension VHDSet {
         }
         var next = record
         next.snapshots.removeAll { e in
-            let drop = !e.isValid || (e.isReferenceOnly && !answers(e.changeID))
-            if drop { result.droppedEntries.append(e.id) }
-            return drop
+            guard !e.isValid else { return false }
+            result.droppedEntries.append(e.id)
+            return true
         }
-        let before = next.aliases.count
-        next.aliases.removeAll { !answers($0.target) }
-        result.droppedAliases = before - next.aliases.count
+        let pruned = prune(&next, keepOtherBranches: false)
+        result.droppedEntries += pruned.entries
+        result.droppedAliases = pruned.aliases
         try commit(next)
         try file.compact()
         result.bytesAfter = try file.storage.size()
@@ -43,12 +43,76 @@ extension VHDSet {
 
     func dependantCount(_ id: GUID) -> Int { record.dependantPaths(of: id).count }
 
-    /// Whether the set can still answer changes since `id`.
-    func answers(_ id: ChangeID?) -> Bool {
-        guard let id else { return false }
-        do {
-            _ = try changes(since: id, maxRanges: 1)
-            return true
-        } catch { return false }
+    /// Drops from `next` the reference points and aliases whose change ID the set cannot
+    /// answer. `optimize` drops every one the active leaf cannot answer (another branch's
+    /// too); the automatic pruning of `checkpoint` (`keepOtherBranches`) only those that can
+    /// never answer again: refused by the file of the leaf's chain that sealed them (expired
+    /// from its history, reset, never sealed there) or sealed by no file the set has, so an
+    /// ID of a branch `apply` may return to stays. When the leaf's chain cannot be opened (or,
+    /// keeping other branches, a file of theirs cannot be read), nothing is decided and
+    /// nothing dropped.
+    func prune(_ next: inout SetRecord, keepOtherBranches: Bool) -> (entries: [GUID], aliases: Int) {
+        let ids = next.snapshots.filter(\.isReferenceOnly).compactMap(\.changeID) + next.aliases.map(\.target)
+        var lost: Set<ChangeID> = []
+        if !ids.isEmpty {
+            guard let l = unanswerable(Set(ids), keepOtherBranches: keepOtherBranches) else { return ([], 0) }
+            lost = l
+        }
+        var entries: [GUID] = []
+        next.snapshots.removeAll { e in
+            let drop = e.isReferenceOnly && (e.changeID.map(lost.contains) ?? true)
+            if drop { entries.append(e.id) }
+            return drop
+        }
+        let before = next.aliases.count
+        next.aliases.removeAll { lost.contains($0.target) }
+        return (entries, before - next.aliases.count)
+    }
+
+    /// The IDs of `ids` the set cannot answer (see `prune`); nil when that cannot be decided.
+    /// The leaf's chain is opened once for all of them.
+    func unanswerable(_ ids: Set<ChangeID>, keepOtherBranches: Bool) -> Set<ChangeID>? {
+        guard let top = try? openLeaf() else { return nil }
+        var chainTracking: Set<GUID> = []
+        for layer in top.chain {
+            do {
+                if let t = try ChangeTracker.view(of: layer, observe: false) { chainTracking.insert(t.header.trackingID) }
+            } catch { return nil }
+        }
+        var offChainTracking: Set<GUID>?
+        var out = Set<ChangeID>()
+        for id in ids {
+            do {
+                _ = try changes(in: top, since: id, maxRanges: 1)
+                continue
+            } catch is ChangeTrackingError {
+                // Refused: decided below.
+            } catch {
+                if keepOtherBranches { return nil }
+            }
+            if keepOtherBranches {
+                let sealedBy = throughAliases(id).0.trackingID
+                if !chainTracking.contains(sealedBy) {
+                    if offChainTracking == nil { offChainTracking = offChainTrackingIDs() }
+                    guard let off = offChainTracking else { return nil }
+                    if off.contains(sealedBy) { continue }
+                }
+            }
+            out.insert(id)
+        }
+        return out
+    }
+
+    /// The tracking ids of the set's files off the leaf's chain (other branches); nil when one
+    /// cannot be read.
+    private func offChainTrackingIDs() -> Set<GUID>? {
+        let onChain = Set(record.leafAncestry())
+        var out: Set<GUID> = []
+        for e in record.snapshots where e.hasFile && !onChain.contains(e.id) {
+            do {
+                if let t = try ChangeTracker.view(of: VHDXFile.openFile(path: contained(e.path)), observe: false) { out.insert(t.header.trackingID) }
+            } catch { return nil }
+        }
+        return out
     }
 }

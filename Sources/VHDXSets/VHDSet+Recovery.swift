@@ -9,7 +9,8 @@ import VHDXFormat
 extension VHDSet {
     /// What a writable open does first. A pending checkpoint or apply is rolled back (its new
     /// file, not yet named by the set, is deleted; the set still describes the state before
-    /// it); a pending delete is rolled forward (each of its steps runs again safely). Then the
+    /// it); a pending delete or relink is rolled forward (each of its steps runs again
+    /// safely). Then the
     /// files queued for deletion are deleted.
     func recover() throws(VHDXError) {
         if let p = record.pending {
@@ -21,6 +22,8 @@ extension VHDSet {
                 try commit(next)
             case .delete:
                 _ = try finishDelete()
+            case .relink:
+                try finishRelink()
             }
         }
         try drainUnlinkQueue()
@@ -38,7 +41,7 @@ extension VHDSet {
     /// Unlinks a set path (gone already is fine) and makes the removal durable.
     func removeFile(_ relative: String) throws(VHDXError) {
         try CrashPlan.current?.checkAlive()
-        let p = absolute(relative)
+        let p = try contained(relative)
         if unlink(p) != 0, errno != ENOENT {
             let e = errno
             throw VHDXError(.io, "cannot delete a file the set no longer uses: \(String(cString: strerror(e)))", path: p, cause: Errno(e))

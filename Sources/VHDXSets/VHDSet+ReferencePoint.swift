@@ -7,13 +7,16 @@ extension VHDSet {
     /// entry whose change ID answers, what `delete --keep-reference` leaves): what an export of
     /// the set leaves behind, so the next incremental's base is listed with the set.
     @discardableResult
+    /// Reference points and aliases that can never answer again are dropped in the same update
+    /// (the leaf's history expires them), so nightly exports never fill the set.
     package func addReferencePoint(_ id: ChangeID) throws(VHDXError) -> SnapshotEntry {
-        guard record.snapshots.count < SetFileLayout.maxSnapshots else {
-            throw VHDXError(.tooLarge, "the set has \(record.snapshots.count) snapshots and reference points, the most it holds; `vhdx set optimize` drops reference points that no longer answer", path: path)
+        var next = record
+        _ = prune(&next, keepOtherBranches: true)
+        guard next.snapshots.count < SetFileLayout.maxSnapshots else {
+            throw VHDXError(.tooLarge, "the set has \(next.snapshots.count) snapshots and reference points, the most it holds; delete some (`vhdx set delete`), or run `vhdx set optimize` to drop reference points no longer answerable on this branch", path: path)
         }
         let entry = SnapshotEntry(id: .random(), parent: record.leafParent, frozenDataWriteGUID: .zero, created: VHDSet.now(),
                                   kind: .checkpoint, flags: SnapshotEntry.Flag.valid | SnapshotEntry.Flag.referenceOnly, changeID: id, path: "")
-        var next = record
         next.snapshots.append(entry)
         try commit(next)
         return entry

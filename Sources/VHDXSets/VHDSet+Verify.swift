@@ -6,6 +6,7 @@ extension VHDSet {
     /// Returns the problem instead of throwing, for `check` and `list`.
     public func problem(with entry: SnapshotEntry) -> VHDXError? {
         guard entry.hasFile else { return nil }
+        do { _ = try contained(entry.path) } catch { return error }
         if let missing = missing(entry) { return missing }
         do { return modified(entry, dataWriteGUID: try VHDXFile.openFile(path: absolute(entry.path)).header.dataWriteGUID) } catch { return error }
     }
@@ -27,10 +28,21 @@ extension VHDSet {
 
     /// While a delete is pending, the merge it runs changes the DataWriteGuid of the deleted
     /// snapshot's file and of the one merged into it; the chain links still guarantee content.
+    /// Likewise while a relink is pending for the files made from the relinked one: each gets
+    /// a new DataWriteGuid as it is relinked, recorded when the relink completes.
     func relaxedVerification(_ id: GUID) -> Bool {
-        guard let p = record.pending, p.kind == .delete else { return false }
-        if p.snapshot == id { return true }
-        return record.snapshot(id)?.parent == p.snapshot
+        guard let p = record.pending else { return false }
+        switch p.kind {
+        case .delete: return p.snapshot == id || record.snapshot(id)?.parent == p.snapshot
+        case .relink: return record.descends(id, from: p.snapshot)
+        case .checkpoint, .apply: return false
+        }
+    }
+
+    /// Mid-relink a file may not link to its parent's DataWriteGuid yet; the chain is the set's
+    /// (checked file by file below) and its content is already the relinked one.
+    var chainOptions: ParentOptions {
+        record.pending?.kind == .relink ? ParentOptions(ignoreIDMismatch: true) : .default
     }
 
     /// The file being merged by a pending delete (its children may be relinked already).
@@ -48,7 +60,11 @@ extension VHDSet {
             throw VHDXError(.readOnly, "the set was opened read-only; writing to its leaf needs a writable open of the set", path: path)
         }
         let ancestry = record.leafAncestry().compactMap { record.snapshot($0) }
-        for e in ancestry { if let p = missing(e) { throw p } }
+        _ = try contained(record.leafPath)
+        for e in ancestry {
+            _ = try contained(e.path)
+            if let p = missing(e) { throw p }
+        }
         guard FileIdentity(path: leafPath) != nil else {
             throw VHDXError(.parentNotFound, "the active leaf is missing (moved or deleted outside the set); put it back, or relink the set to where it is now", path: leafPath,
                              remedy: .relink(set: path, snapshot: nil))
@@ -56,7 +72,7 @@ extension VHDSet {
         // Opened once. A frozen file modified outside the set breaks its child's linkage, so
         // the engine refuses the chain; the set's own diagnosis names the file and the way out.
         let top: VHDXFile
-        do { top = try VHDXFile.openChain(path: leafPath, writable: writable) } catch {
+        do { top = try VHDXFile.openChain(path: leafPath, writable: writable, parents: chainOptions) } catch {
             if let p = ancestry.lazy.compactMap({ self.problem(with: $0) }).first { throw p }
             throw error
         }

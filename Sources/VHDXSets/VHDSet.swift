@@ -28,7 +28,7 @@ public final class VHDSet {
 
     init(path: String, file: SetFile, writable: Bool) {
         self.path = path
-        self.folder = ParentPaths.directory(of: path)
+        self.folder = VHDSet.folder(of: path)
         self.file = file
         self.writable = writable
     }
@@ -70,9 +70,11 @@ public final class VHDSet {
     }
 
     /// A new backing file's name: the set's name and a fresh GUID, as Hyper-V names them.
-    func newBackingPath() -> String {
+    /// Its folder (the default folder) must lead to a folder inside the set's tree.
+    func newBackingPath() throws(VHDXError) -> String {
         var base = path.split(separator: "/").last.map(String.init) ?? "set"
         if base.hasSuffix(".vhds") { base.removeLast(5) }
+        if !record.defaultFolder.isEmpty { _ = try contained(record.defaultFolder) }
         return SetPath.join(record.defaultFolder, "\(base)_\(GUID.random()).avhdx")
     }
 

@@ -49,6 +49,10 @@ struct SetFormatTests {
             #expect(bytes.count % 8 == 0 && bytes.starts(with: Array("swvhdset".utf8)))
             #expect(try SetRecordCodec.decode(bytes, at: 0) == r)
         }
+        // A pending relink (kind 4) names a snapshot with a file and nothing else.
+        var relinking = SetFormatTests.sample()
+        relinking.pending = PendingOperation(kind: .relink, snapshot: relinking.snapshots[0].id)
+        #expect(try SetRecordCodec.decode(SetRecordCodec.encode(relinking), at: 0) == relinking)
     }
 
     @Test("version 1 files (change IDs without tags, from earlier builds) are still read, their IDs untagged")
@@ -133,6 +137,8 @@ struct SetFormatTests {
             ("snapshot without a frozen guid", { $0.snapshots[0].frozenDataWriteGUID = .zero }),
             ("pending new path already referenced", { $0.pending?.newPath = $0.leafPath }),
             ("queued unlink still referenced", { $0.unlinkQueue = [$0.leafPath] }),
+            ("pending relink of a reference point", { $0.pending = PendingOperation(kind: .relink, snapshot: $0.snapshots[3].id) }),
+            ("pending relink with a new path", { $0.pending = PendingOperation(kind: .relink, snapshot: $0.snapshots[0].id, newPath: "x.avhdx") }),
         ]
         for (name, change) in cases {
             #expect(SetFormatTests.refused(change) != nil, "\(name) accepted")

@@ -41,7 +41,7 @@ final class ConsistentPoint {
             guard let tracker = try ChangeTracker.attach(to: leaf) else {
                 throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on the set's active leaf (`vhdx track enable` first)", path: path)
             }
-            if let since { _ = try set.changes(since: since, maxRanges: 1, leaf: leaf) }
+            if let since { _ = try set.changes(in: leaf, since: since, maxRanges: 1) }
             let inputs = [path] + leaf.chain.map(\.path)
             try check(inputs)
             return ConsistentPoint(image: leaf, tracker: tracker, set: set, inputs: inputs)
@@ -58,7 +58,7 @@ final class ConsistentPoint {
     /// smaller than the truth; nothing is written to the disk while it is held, so "now" is the
     /// target ID, sealed or not yet).
     func changes(since: ChangeID) throws -> [ChangedRange] {
-        if let set { return try set.changes(since: since, leaf: image).ranges }
+        if let set { return try set.changes(in: image, since: since).ranges }
         return try ChangeTracking.changes(in: image, since: since).ranges
     }
 

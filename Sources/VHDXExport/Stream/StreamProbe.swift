@@ -10,7 +10,8 @@ package enum StreamProbe {
     /// Whether `path` is a regular file starting with an export record (`vhdxexp1`). Pipes and
     /// devices are never probed: reading them would take bytes the command itself needs.
     package static func isExportStream(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (a hang).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var st = stat()

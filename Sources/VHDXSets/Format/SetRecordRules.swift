@@ -40,8 +40,13 @@ enum SetRecordRules {
         }
         let paths = r.referencedPaths
         guard Set(paths).count == paths.count else { throw bad("snapshot path", "a backing file is named twice") }
-        if let p = r.pending, p.kind != .delete {
+        if let p = r.pending, p.kind == .checkpoint || p.kind == .apply {
             guard !p.newPath.isEmpty, !paths.contains(p.newPath) else { throw bad("pending path", "the pending operation's new file is missing or already referenced") }
+        }
+        if let p = r.pending, p.kind == .relink {
+            guard p.newPath.isEmpty, p.flags == 0, byID[p.snapshot]?.hasFile == true else {
+                throw bad("pending snapshot", "a pending relink must name a snapshot with a file, and no new path or flags")
+            }
         }
         for u in r.unlinkQueue where paths.contains(u) { throw bad("unlink path", "a file queued for deletion is still referenced") }
     }

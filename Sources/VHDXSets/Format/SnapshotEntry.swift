@@ -74,6 +74,9 @@ public struct PendingOperation: Equatable, Sendable {
         case checkpoint = 1
         case apply = 2
         case delete = 3
+        /// `relink --accept-modified` (or a move): the snapshot's new file and DataWriteGuid
+        /// are recorded; the files made from it are being relinked (rolled forward).
+        case relink = 4
     }
 
     public enum Flag {
@@ -84,7 +87,7 @@ public struct PendingOperation: Equatable, Sendable {
 
     public var kind: Kind
     public var flags: UInt8
-    /// checkpoint: the new snapshot's id; apply and delete: the snapshot operated on.
+    /// checkpoint: the new snapshot's id; apply, delete and relink: the snapshot operated on.
     public var snapshot: GUID
     /// checkpoint and apply: the new leaf being made (removed if the operation is rolled back).
     public var newPath: String
