@@ -188,6 +188,10 @@ build_module() {
 build_harness() {
     local h=$1 top=${H_MODULE[$1]}
     mkdir -p "$BUILD/mod"
+    # One build at a time in $BUILD (two harnesses are often fuzzed side by side); released
+    # when the script exits.
+    exec 9> "$BUILD/.lock"
+    flock 9
     snapshot_sources
     [[ -n "${M_EXTERNAL[$top]:-}" ]] && ensure_spm_build
     build_ccrc32c
@@ -556,6 +560,7 @@ MAX_LEN=${H_MAX_LEN[$HARNESS]}
 BIN=$BUILD/fuzz-$HARNESS
 
 build_harness "$HARNESS"
+exec 9>&-
 
 if [[ $# -gt 0 ]]; then
     # Reproduce mode: one run per file, demangled.
