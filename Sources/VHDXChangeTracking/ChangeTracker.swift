@@ -151,7 +151,10 @@ public final class ChangeTracker: ChangeObserver {
         }
         if header.currentSlot != TrackingHeader.noSlot {
             do {
-                current.insert(try readSet(slot: header.currentSlot, count: header.currentRunCount, flags: header.currentFlags, checksum: header.currentChecksum))
+                // Bounded by the tracked size (a shrink clips the set): a run past it would make the
+                // in-memory set insert a leaf per 4,096 granules up to 64 TiB (gigabytes).
+                current.insert(try readSet(slot: header.currentSlot, count: header.currentRunCount, flags: header.currentFlags,
+                                           checksum: header.currentChecksum, upTo: header.trackedSize))
                 if header.currentFlags & StoredSet.Flag.coarsened != 0 { currentCoarsened = true }
             } catch {
                 // A device that cannot be read now says nothing about the set: never a reset.
@@ -196,14 +199,15 @@ public final class ChangeTracker: ChangeObserver {
         (bytes + header.geometry.granule - 1) / header.geometry.granule
     }
 
-    /// Reads and validates a stored set (run list or bitmap).
-    func readSet(slot: UInt32, count: UInt32, flags: UInt32, checksum: UInt32) throws(VHDXError) -> [GranuleRun] {
+    /// Reads and validates a stored set (run list or bitmap). `upTo`: the disk size the set may
+    /// cover (a sealed set: 64 TiB, as the disk may have been larger when it was sealed).
+    func readSet(slot: UInt32, count: UInt32, flags: UInt32, checksum: UInt32, upTo bytes: UInt64 = UInt64(64) << 40) throws(VHDXError) -> [GranuleRun] {
         let n = StoredSet.byteCount(count: count, flags: flags)
         guard n > 0 else { return [] }
         let at = region.fileOffset + header.geometry.slotOffset(slot)
         let raw = try image.readMetadataPage(at: at, count: (n + 4095) / 4096 * 4096)
         do {
-            return try StoredSet.decode(raw, count: count, flags: flags, checksum: checksum, granuleLimit: granuleCount(UInt64(64) << 40), base: at)
+            return try StoredSet.decode(raw, count: count, flags: flags, checksum: checksum, granuleLimit: granuleCount(bytes), base: at)
         } catch {
             throw VHDXError.format(error, path: image.path)
         }
