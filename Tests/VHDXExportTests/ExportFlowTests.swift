@@ -78,10 +78,8 @@ import VHDXTestSupport
                 let at = o % lab.model.count / 512 * 512
                 try lab.zero(min(n, lab.model.count - at), at: at)
             case .trim(let o, let n):
-                let at = o % lab.model.count, count = min(n, lab.model.count - at)
-                try lab.change { try $0.trim(at: UInt64(at), length: UInt64(count)) }
-                // A trim is advisory (partial blocks keep their bytes): the model takes what the disk reads.
-                lab.model = try ExportLab.content(lab.disk)
+                let at = o % lab.model.count
+                try lab.trim(min(n, lab.model.count - at), at: at)
             case .resize(let s):
                 if s < lab.model.count { try lab.zero(lab.model.count - s, at: s) }
                 try lab.resize(to: s)

@@ -13,6 +13,7 @@ final class ExportLab {
     let disk: String
     var model: [UInt8]
     var rng: SplitMix
+    let blockSize: Int
 
     init(size: UInt64 = 8 << 20, blockSize: UInt32 = 1 << 20, granule: UInt64? = nil, seed: UInt64 = 1, name: String = #function) throws {
         dir = Fixtures.tempPath("export-" + name.filter { $0.isLetter || $0.isNumber })
@@ -20,6 +21,7 @@ final class ExportLab {
         disk = dir + "/disk.vhdx"
         model = [UInt8](repeating: 0, count: Int(size))
         rng = SplitMix(seed: seed)
+        self.blockSize = Int(blockSize)
         var o = CreateOptions(virtualSize: size)
         o.blockSize = blockSize
         try VHDXCreator.create(path: disk, options: o)
@@ -37,6 +39,7 @@ final class ExportLab {
         disk = dir + "/disk.vhdx"
         model = other.model
         rng = other.rng
+        blockSize = other.blockSize
     }
 
     deinit { try? FileManager.default.removeItem(atPath: dir) }
@@ -68,6 +71,22 @@ final class ExportLab {
     func zero(_ count: Int, at offset: Int) throws {
         try change { try $0.writeZeroes(at: UInt64(offset), length: UInt64(count)) }
         model.replaceSubrange(offset..<offset + count, with: repeatElement(0, count: count))
+    }
+
+    /// A trim, with the model following the engine's documented rule (VHDXFile.trim, README
+    /// "Write path") rather than reading the disk back: each block the range covers whole — up to
+    /// the end of the disk for a last, shorter block — becomes PAYLOAD_BLOCK_UNMAPPED, which a
+    /// disk without a parent reads as zeros ([MS-VHDX] 2.5.1.1); blocks the range covers only in
+    /// part keep their bytes (a trim is advisory).
+    func trim(_ count: Int, at offset: Int) throws {
+        try change { try $0.trim(at: UInt64(offset), length: UInt64(count)) }
+        let end = offset + count
+        var start = (offset + blockSize - 1) / blockSize * blockSize
+        while start < end {
+            let blockEnd = min(start + blockSize, model.count)
+            if blockEnd <= end { model.replaceSubrange(start..<blockEnd, with: repeatElement(0, count: blockEnd - start)) }
+            start += blockSize
+        }
     }
 
     func resize(to size: Int) throws {

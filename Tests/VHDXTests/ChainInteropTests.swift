@@ -469,7 +469,10 @@ struct ChainInteropTests {
             guid = image.header.dataWriteGUID
             #expect(try image.payloadEntry(block: 0).state == PayloadBlockState.partiallyPresent.rawValue)
             #expect(try image.payloadEntry(block: 1).state == PayloadBlockState.notPresent.rawValue)
-            expected = try windows.map { try image.read(at: $0.0, count: $0.1) }
+            // The bytes before the writes come from libvhdi (the oracle), not from the engine's
+            // read of the same windows; the engine must then agree with it.
+            expected = try ChainInteropTests.libvhdiWindows(child: child, parent: parent, windows)
+            #expect(try windows.map { try image.read(at: $0.0, count: $0.1) } == expected, "the engine reads the Windows chain differently from libvhdi")
             try image.forEachResolvedExtent { (e) throws(VHDXError) in
                 if e.kind == .data && !touched(e.virtualOffset, e.length) { untouched.append((e.virtualOffset, try image.read(at: e.virtualOffset, count: Int(e.length)))) }
             }
@@ -523,6 +526,24 @@ struct ChainInteropTests {
                 print("same" if c.read_buffer(n)==e.read(n) else "differs at %d" % o)' '\(child)' '\(parent)' '\(expectedFile)' \(windows[0..<3].map { "\($0.0):\($0.1)" }.joined(separator: " "))
             """)
         #expect(r.stdout.split(separator: "\n") == ["same", "same", "same"], "libvhdi: \(r.stdout)\(r.stderr)")
+    }
+
+    /// The bytes libvhdi reads at `windows` of the chain `child` ← `parent`.
+    static func libvhdiWindows(child: String, parent: String, _ windows: [(UInt64, Int)]) throws -> [[UInt8]] {
+        let out = Fixtures.tempPath("libvhdi-windows.bin")
+        defer { unlink(out) }
+        try Shell.run("""
+            /usr/bin/python3 -c 'import pyvhdi,sys
+            c=pyvhdi.file(); c.open(sys.argv[1]); p=pyvhdi.file(); p.open(sys.argv[2]); c.set_parent(p)
+            o=open(sys.argv[3],"wb")
+            for w in sys.argv[4:]:
+                at,n=map(int,w.split(":")); c.seek_offset(at,0); b=c.read_buffer(n)
+                assert len(b)==n, "short read at %d" % at
+                o.write(b)' '\(child)' '\(parent)' '\(out)' \(windows.map { "\($0.0):\($0.1)" }.joined(separator: " "))
+            """)
+        let all = [UInt8](FileManager.default.contents(atPath: out) ?? Data())
+        var at = 0
+        return windows.map { w in defer { at += w.1 }; return Array(all[min(at, all.count)..<min(at + w.1, all.count)]) }
     }
 
     // MARK: - Sector bitmaps past the first chunk
