@@ -310,6 +310,8 @@ struct TrackingInteropTests {
         try QemuRaw.convert(image, to: baseRaw)  // the oracle's read: `vhdx` reads are not what is checked against
         let base = try Self.readFile(baseRaw)
 
+        let chunk = try Self.writeFile(Self.randomBytes(seed: 7, count: Int(8 * Self.MiB)))
+        defer { unlink(chunk) }
         var rng = SplitMix(seed: UInt64(UInt32.random(in: 0...UInt32.max)))
         let seed = rng.state
         var dirtyRounds = 0, lastDiffering: UInt64 = 0
@@ -328,11 +330,15 @@ struct TrackingInteropTests {
                     done
                     """
             } else {
-                // One long write fed slowly through a pipe (8 MiB pieces land one by one).
-                let off = rng.next() % (8 * Self.MiB)
+                // Long writers, one after another: 8 MiB of random data each, so most of the
+                // time is spent inside a tracked session (a pipe would be staged whole before
+                // the session opens, and the kill would land before it).
                 writer = """
-                    for i in $(seq 1 24); do head -c 1048576 /dev/urandom; sleep 0.04; done | \
-                      '\(vhdx)' write '\(image)' --offset \(off) --input - --length \(24 * Self.MiB)
+                    RANDOM=\(rng.next() % 32768)
+                    while true; do
+                      off=$(( ((RANDOM << 15) | RANDOM) % (\(size - 8 * Self.MiB) / 4096) * 4096 ))
+                      '\(vhdx)' write '\(image)' --offset $off --input '\(chunk)' || exit 1
+                    done
                     """
             }
             let script = """
@@ -346,7 +352,7 @@ struct TrackingInteropTests {
                 true
                 """
             let r = try Shell.run(script)
-            let label = "round \(round) (seed \(seed), \(round % 2 == 0 ? "short writers" : "piped stream"), kill after \(killMs) ms, \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))"
+            let label = "round \(round) (seed \(seed), \(round % 2 == 0 ? "short writers" : "8 MiB writers"), kill after \(killMs) ms, \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))"
 
             let st = try Self.status(image)
             let notes = (st["notes"] as? [String]) ?? []
