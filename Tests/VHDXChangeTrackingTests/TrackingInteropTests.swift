@@ -310,7 +310,7 @@ struct TrackingInteropTests {
         try QemuRaw.convert(image, to: baseRaw)  // the oracle's read: `vhdx` reads are not what is checked against
         let base = try Self.readFile(baseRaw)
 
-        let chunk = try Self.writeFile(Self.randomBytes(seed: 7, count: Int(8 * Self.MiB)))
+        let chunk = try Self.writeFile(Self.randomBytes(seed: 7, count: Int(24 * Self.MiB)))
         defer { unlink(chunk) }
         var rng = SplitMix(seed: UInt64(UInt32.random(in: 0...UInt32.max)))
         let seed = rng.state
@@ -330,29 +330,38 @@ struct TrackingInteropTests {
                     done
                     """
             } else {
-                // Long writers, one after another: 8 MiB of random data each, so most of the
+                // Long writers, one after another: 24 MiB of random data each, so most of the
                 // time is spent inside a tracked session (a pipe would be staged whole before
                 // the session opens, and the kill would land before it).
                 writer = """
                     RANDOM=\(rng.next() % 32768)
                     while true; do
-                      off=$(( ((RANDOM << 15) | RANDOM) % (\(size - 8 * Self.MiB) / 4096) * 4096 ))
-                      '\(vhdx)' write '\(image)' --offset $off --input '\(chunk)' || exit 1
+                      off=$(( ((RANDOM << 15) | RANDOM) % (\(size - 24 * Self.MiB) / 4096) * 4096 ))
+                      '\(vhdx)' write '\(image)' --offset $off --input '\(chunk)' || true  # "in use" while the test looks
                     done
                     """
             }
+            // The long writers' rounds kill inside a session: once a writer holds the image (a
+            // reader is refused "in use"), 40 ms into its 24 MiB write. A kill at a blind time
+            // lands between sessions about half the time, and the test must not depend on luck
+            // to show that an interrupted session is covered.
+            let waitInSession = """
+                for i in $(seq 1 400); do '\(vhdx)' track status '\(image)' >/dev/null 2>&1 || break; sleep 0.005; done
+                sleep 0.04
+                """
             let script = """
                 set -m
                 ( \(writer)
                 ) </dev/null >/dev/null 2>&1 &
                 pid=$!
                 sleep \(Double(killMs) / 1000)
+                \(round % 2 == 1 ? waitInSession : "")
                 kill -9 -- -$pid 2>/dev/null && echo killed || echo finished
                 wait $pid 2>/dev/null
                 true
                 """
             let r = try Shell.run(script)
-            let label = "round \(round) (seed \(seed), \(round % 2 == 0 ? "short writers" : "8 MiB writers"), kill after \(killMs) ms, \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))"
+            let label = "round \(round) (seed \(seed), \(round % 2 == 0 ? "short writers" : "24 MiB writers"), kill after \(killMs) ms, \(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))"
 
             let st = try Self.status(image)
             let notes = (st["notes"] as? [String]) ?? []
