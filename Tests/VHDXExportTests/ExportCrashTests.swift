@@ -43,7 +43,7 @@ import VHDXTestSupport
         let counter = CrashPlan(crashAtFlush: .max)
         do {
             let clean = try ExportLab(copying: base, name: "crashclean")
-            try CrashPlan.$current.withValue(counter) { try ExportCrashTests.runProgram(clean) }
+            try counter.run(in: clean.dir) { try ExportCrashTests.runProgram(clean) }
         }
         #expect(counter.flushes > 3)
         var refused = 0, answered = 0
@@ -51,7 +51,7 @@ import VHDXTestSupport
             for lose in [false, true] {
                 let lab = try ExportLab(copying: base, name: "crash\(k)\(lose)")
                 let plan = CrashPlan(crashAtFlush: k, loseUnflushed: lose)
-                _ = try? CrashPlan.$current.withValue(plan) { try ExportCrashTests.runProgram(lab) }
+                _ = try? plan.run(in: lab.dir) { try ExportCrashTests.runProgram(lab) }
                 // After the "reboot": what the disk holds now is what the incremental must bring.
                 let now = try ExportLab.content(lab.disk)
                 do {
@@ -77,13 +77,13 @@ import VHDXTestSupport
         let counter = CrashPlan(crashAtFlush: .max)
         do {
             let clean = try ExportLab(copying: base, name: "exportclean")
-            _ = try CrashPlan.$current.withValue(counter) { try clean.export("inc.vxs", base: "full.vxs") }
+            _ = try counter.run(in: clean.dir) { try clean.export("inc.vxs", base: "full.vxs") }
         }
         for k in 1...counter.flushes {
             for lose in [false, true] {
                 let lab = try ExportLab(copying: base, name: "export\(k)\(lose)")
                 let plan = CrashPlan(crashAtFlush: k, loseUnflushed: lose)
-                _ = try? CrashPlan.$current.withValue(plan) { try lab.export("inc.vxs", base: "full.vxs") }
+                _ = try? plan.run(in: lab.dir) { try lab.export("inc.vxs", base: "full.vxs") }
                 if FileManager.default.fileExists(atPath: lab.path("inc.vxs")) {
                     // Renamed into place: then it is whole.
                     try Restorer.restore(to: lab.path("a.vhdx"), from: [lab.path("full.vxs"), lab.path("inc.vxs")])
@@ -109,13 +109,13 @@ import VHDXTestSupport
             let counter = CrashPlan(crashAtFlush: .max)
             do {
                 let clean = try ExportLab(copying: base, name: "clean")
-                try CrashPlan.$current.withValue(counter) { try job(clean) }
+                try counter.run(in: clean.dir) { try job(clean) }
             }
             #expect(counter.flushes > 0)
             for k in 1...counter.flushes {
                 for lose in [false, true] {
                     let lab = try ExportLab(copying: base, name: "out\(k)\(lose)")
-                    _ = try? CrashPlan.$current.withValue(CrashPlan(crashAtFlush: k, loseUnflushed: lose)) { try job(lab) }
+                    _ = try? CrashPlan(crashAtFlush: k, loseUnflushed: lose).run(in: lab.dir) { try job(lab) }
                     if FileManager.default.fileExists(atPath: lab.path(output)) {
                         #expect(try ExportLab.content(lab.path(output)) == content, "\(output), flush \(k) (lost: \(lose)): a published output is not whole")
                     }
@@ -139,7 +139,7 @@ import VHDXTestSupport
         let image = lab.path("image.vhdx")
         let counter = CrashPlan(crashAtFlush: .max)
         FileManager.default.createFile(atPath: image, contents: Data(pristine))
-        _ = try CrashPlan.$current.withValue(counter) { try Applier.apply(lab.path("inc.vxs"), to: image) }
+        _ = try counter.run(in: lab.dir) { try Applier.apply(lab.path("inc.vxs"), to: image) }
         #expect(try ExportLab.content(image) == target)
         var marked = 0
         for k in 1...counter.flushes {
@@ -147,7 +147,7 @@ import VHDXTestSupport
                 try? FileManager.default.removeItem(atPath: image)
                 FileManager.default.createFile(atPath: image, contents: Data(pristine))
                 let plan = CrashPlan(crashAtFlush: k, loseUnflushed: lose)
-                _ = try? CrashPlan.$current.withValue(plan) { try Applier.apply(lab.path("inc.vxs"), to: image) }
+                _ = try? plan.run(in: lab.dir) { try Applier.apply(lab.path("inc.vxs"), to: image) }
                 // Unmarked, the image is the old export or the new one, whole; marked, it is refused as a base.
                 let now = try ExportLab.content(image)
                 let copy = lab.path("copy\(k)\(lose).vhdx")

@@ -91,7 +91,7 @@ struct SetCrashTests {
         // Clean run: the flush count and the result.
         let clean = try SetLab(copying: base)
         let counter = CrashPlan(crashAtFlush: .max)
-        try CrashPlan.$current.withValue(counter) { try op.run(clean) }
+        try counter.run(in: clean.dir) { try op.run(clean) }
         try op.model(clean)
         let after = clean.model
         #expect(sameBytes(try clean.content(), after), "\(op): the clean run's content")
@@ -105,7 +105,7 @@ struct SetCrashTests {
                 let context = "\(op), crash at flush \(f)/\(flushes)\(lose ? ", unflushed writes lost" : "")"
                 let lab = try SetLab(copying: base, name: "crash")
                 let plan = CrashPlan(crashAtFlush: f, loseUnflushed: lose)
-                #expect(throws: (any Error).self, "\(context): no crash") { try CrashPlan.$current.withValue(plan) { try op.run(lab) } }
+                #expect(throws: (any Error).self, "\(context): no crash") { try plan.run(in: lab.dir) { try op.run(lab) } }
 
                 // Read-only: opens and reads the content before or after.
                 let ro = try lab.content()

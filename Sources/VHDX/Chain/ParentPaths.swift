@@ -125,7 +125,7 @@ package enum ParentPaths {
         }
         // What FileStorage would open: a regular file or a block device.
         let type = st.st_mode & S_IFMT
-        guard type == S_IFREG || type == S_IFBLK else { return "not a regular file: \(FileStorage.describe(type))" }
+        guard type == S_IFREG || type == S_IFBLK else { return "not a regular file: \(FileSystem.describe(type))" }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let e = errno

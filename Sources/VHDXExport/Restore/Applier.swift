@@ -30,7 +30,7 @@ public enum Applier {
         let started = Clock.now()
         // Standard input cannot be read twice: it is kept in a temporary file beside the image.
         var spooled: String?
-        defer { if let spooled { unlink(spooled) } }
+        defer { if let spooled { FileSystem.removeQuietly(spooled) } }
         var path = incremental
         if incremental == "-" {
             let tmp = temporaryPath(for: imagePath + ".incoming")
