@@ -133,8 +133,12 @@ package enum ParentPaths {
         }
         defer { close(fd) }
         var head = [UInt8](repeating: 0, count: 8)
-        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 8, 0) }
-        if n < 0 { return "cannot read: \(String(cString: strerror(errno)))" }
+        let n: Int
+        do throws(VHDXError) {
+            n = try typed { try head.withUnsafeMutableBytes { try FileSystem.read(fd, into: $0, at: 0, path: path) } }
+        } catch {
+            return "cannot read: \(error.systemErrno.map { String(cString: strerror($0)) } ?? error.message)"
+        }
         guard n == 8, head == DiskImage.signature else { return "not a VHDX file (it does not start with \"vhdxfile\")" }
         return nil
     }
