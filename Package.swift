@@ -25,8 +25,11 @@ let package = Package(
         .target(name: "CCRC32C"),
         // Pure bytes <-> values. No I/O, no Foundation.
         .target(name: "VHDXFormat", dependencies: ["CCRC32C"], swiftSettings: [.strictMemorySafety()]),
+        // The Linux file-system calls Swift's Glibc module does not export (fallocate,
+        // copy_file_range, renameat2, sync_file_range), for the engine's platform layer.
+        .target(name: "CPlatform"),
         // Engine: storage, open, log replay, read, map, check.
-        .target(name: "VHDX", dependencies: ["VHDXFormat"]),
+        .target(name: "VHDX", dependencies: ["VHDXFormat", "CPlatform"]),
         // Resilient change tracking: a region of our own inside the VHDX, the engine's observer.
         .target(name: "VHDXChangeTracking", dependencies: ["VHDX", "VHDXFormat"], exclude: ["TRACKING-FORMAT.md"]),
         // VHD Sets (.vhds): a set file of our own layout over a chain of tracked backing files.

@@ -27,4 +27,6 @@ if [ ! -d ../shared/fixtures ]; then
 fi
 
 swift build --build-tests
+# VHDX_LONG_TESTS=1 (not in CI): property-based and crash-model tests run 20x their cases.
+if [ "${VHDX_LONG_TESTS:-}" = 1 ]; then echo "long mode: property-based and crash-model tests run 20x their cases" >&2; fi
 swift test

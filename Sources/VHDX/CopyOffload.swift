@@ -101,27 +101,13 @@ package struct CopyOffload {
     /// Answers that mean "not here": offloading stops for the rest of the run.
     static let unsupported: Set<Int32> = [EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EBADF, EPERM, ETXTBSY]
 
-    /// glibc's copy_file_range (2.27+) as a `KernelCopy`; nil where there is none (the
-    /// fallback then does everything).
+    /// copy_file_range (`FileSystem.copyRange`) as a `KernelCopy`; nil where there is none
+    /// (the fallback then does everything).
     static var systemCopy: KernelCopy? {
         #if os(Linux)
-        guard let call = copyFileRange else { return nil }
-        return { fdIn, offIn, fdOut, offOut, length in
-            guard offIn <= UInt64(Int64.max), offOut <= UInt64(Int64.max) else { return -Int(EINVAL) }
-            var i = Int64(offIn), o = Int64(offOut)
-            let r = call(fdIn, &i, fdOut, &o, length, 0)
-            return r >= 0 ? r : -Int(errno)
-        }
+        return { fdIn, offIn, fdOut, offOut, length in FileSystem.copyRange(from: fdIn, at: offIn, to: fdOut, at: offOut, length: length) }
         #else
         return nil
         #endif
     }
-
-    #if os(Linux)
-    /// The symbol itself, which the Swift Glibc module does not export (it needs _GNU_SOURCE).
-    private static let copyFileRange: (@convention(c) (Int32, UnsafeMutablePointer<Int64>?, Int32, UnsafeMutablePointer<Int64>?, Int, UInt32) -> Int)? = {
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "copy_file_range") else { return nil }
-        return unsafeBitCast(sym, to: (@convention(c) (Int32, UnsafeMutablePointer<Int64>?, Int32, UnsafeMutablePointer<Int64>?, Int, UInt32) -> Int).self)
-    }()
-    #endif
 }

@@ -44,7 +44,7 @@ extension VHDSet {
             try image.close()
             return try writeNewSet(path, leaf: leaf, folder: folder, diskID: image.layout.virtualDiskID, overwrite: overwrite)
         } catch {
-            unlink(leafAbsolute)
+            FileSystem.removeQuietly(leafAbsolute)
             throw error
         }
     }

@@ -40,18 +40,18 @@ extension VHDSet {
 
     /// Unlinks a set path (gone already is fine) and makes the removal durable.
     func removeFile(_ relative: String) throws(VHDXError) {
-        try CrashPlan.current?.checkAlive()
         let p = try contained(relative)
-        if unlink(p) != 0, errno != ENOENT {
-            let e = errno
-            throw VHDXError(.io, "cannot delete a file the set no longer uses: \(String(cString: strerror(e)))", path: p, cause: Errno(e))
+        do throws(VHDXError) {
+            try FileSystem.unlink(p, missingIsFine: true)
+        } catch {
+            let why = error.systemErrno.map { String(cString: strerror($0)) } ?? error.message
+            throw VHDXError(.io, "cannot delete a file the set no longer uses: \(why)", path: p, cause: error.cause)
         }
-        syncDirectory(ParentPaths.directory(of: p))
+        try syncDirectory(ParentPaths.directory(of: p))
     }
 }
 
-/// Makes a directory's entries (a deletion) durable.
-func syncDirectory(_ dir: String) {
-    let fd = open(dir, O_RDONLY | O_DIRECTORY)
-    if fd >= 0 { _ = fsync(fd); close(fd) }
+/// Makes a directory's entries (a deletion) durable; a failure is an error.
+func syncDirectory(_ dir: String) throws(VHDXError) {
+    try FileSystem.synchronizeDirectory(dir)
 }

@@ -108,17 +108,11 @@ final class InputSource {
 
     /// Fills up to `want` bytes (pipes return short reads); fewer only at end of input.
     private func fill(_ buffer: inout [UInt8], from fd: Int32, want: Int) throws(VHDXError) -> Int {
-        var got = 0
-        while got < want {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, want - got) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw VHDXError(.io, "read failed: \(String(cString: strerror(errno)))", path: path)
+        try typed {
+            try buffer.withUnsafeMutableBytes { b in
+                try FileSystem.readStream(fd, into: UnsafeMutableRawBufferPointer(rebasing: b[0..<want]), path: path)
             }
-            if n == 0 { break }
-            got += n
         }
-        return got
     }
 
     private static func temporaryFile() throws(VHDXError) -> Int32 {
@@ -132,14 +126,10 @@ final class InputSource {
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw VHDXError(.io, "cannot stage the input: \(String(cString: strerror(errno)))")
-            }
-            done += n
+        do throws(VHDXError) {
+            try FileSystem.write(fd, bytes, at: offset, path: "<staged input>")
+        } catch {
+            throw VHDXError(.io, "cannot stage the input: \(error.message)", cause: error.cause)
         }
     }
 }

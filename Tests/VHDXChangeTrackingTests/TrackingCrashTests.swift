@@ -143,7 +143,7 @@ struct TrackingCrashTests {
 
     @Test("clean runs: the answer is exactly the granules touched since each ID")
     func exactAfterCleanRuns() async {
-        await propertyCheck(count: 30, input: TrackingCrashTests.program) { raw in
+        await propertyCheck(count: TestScale.count(30), input: TrackingCrashTests.program) { raw in
             let steps = TrackingCrashTests.steps(raw)
             let m = MemoryStorage(TrackingCrashTests.base, maxSize: 1 << 34)
             let run = TrackingCrashTests.run(steps, on: m)
@@ -159,22 +159,28 @@ struct TrackingCrashTests {
         let clean = CrashStorage(TrackingCrashTests.base)
         _ = run(steps, on: clean, skipCoarse: skipCoarse)
         var problems: [String] = []
-        for k in 1...max(1, clean.flushes) {
+        // CrashStorage counts flushes from 0: points 0..<flushes crash, point `flushes` runs to the end.
+        let sweep = CrashSweep("the program's flush points")
+        for k in 0...clean.flushes {
             let storage = CrashStorage(TrackingCrashTests.base)
             storage.crashAtFlush = k
             let run = run(steps, on: storage, skipCoarse: skipCoarse)
+            if k < clean.flushes { sweep.visited("flush \(k)", crashed: run.crashed) }
+            else if run.crashed { problems.append("the run past the last flush point crashed") }
             for seed in 0..<2 as Range<UInt64> {
                 let image = run.crashed ? storage.crashImage(seed: seed &+ UInt64(k) &* 7919) : storage.volatile
                 problems += try verify(image, run, exact: false).map { "flush \(k) seed \(seed): \($0)" }
+                sweep.checkedResult()
                 if !run.crashed { break }
             }
         }
-        return problems
+        // A program without a flush has no crash point: the run to the end is all there is.
+        return problems + (clean.flushes == 0 ? [] : sweep.problems)
     }
 
     @Test("a crash at every flush point never makes an answer too small")
     func crashAtEveryFlush() async {
-        await propertyCheck(count: 8, input: TrackingCrashTests.program) { raw in
+        await propertyCheck(count: TestScale.count(8), input: TrackingCrashTests.program) { raw in
             let steps = TrackingCrashTests.steps(raw)
             let problems = try TrackingCrashTests.crashProblems(steps)
             #expect(problems.isEmpty, "\(steps): \(problems.prefix(5))")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import PropertyBased
 import VHDXFormat
+import VHDXTestSupport
 @testable import VHDXChangeTracking
 
 /// The region's structures: round trips, every field's bounds, the run-list rules, change IDs.
@@ -110,7 +111,7 @@ struct TrackingFormatTests {
 
     @Test("a stored set decodes to exactly its runs, as a run list or a bitmap, whichever is smaller")
     func storedSetRoundTrip() async {
-        await propertyCheck(input: zip(Gen.int(in: 0...3000), Gen.int(in: 1...40)).array(of: 0...300)) { marks in
+        await propertyCheck(count: TestScale.count(100), input: zip(Gen.int(in: 0...3000), Gen.int(in: 1...40)).array(of: 0...300)) { marks in
             var set = GranuleSet()
             for (start, count) in marks { set.insert(UInt64(start)..<UInt64(start + count)) }
             let runs = set.runs()
@@ -135,7 +136,7 @@ struct TrackingFormatTests {
 
     @Test("coarsening covers every input granule and fits the capacity")
     func coarsenCovers() async {
-        await propertyCheck(input: Gen.int(in: 0...40).array(of: 1...200), Gen.int(in: 1...50)) { gaps, capacity in
+        await propertyCheck(count: TestScale.count(100), input: Gen.int(in: 0...40).array(of: 1...200), Gen.int(in: 1...50)) { gaps, capacity in
             var runs: [GranuleRun] = []
             var at: UInt64 = 0
             for (i, g) in gaps.enumerated() {
@@ -154,7 +155,7 @@ struct TrackingFormatTests {
 
     @Test("the in-memory set gives back exactly the granules marked")
     func granuleSetMatchesModel() async {
-        await propertyCheck(input: zip(Gen.int(in: 0...20_000), Gen.int(in: 1...9000)).array(of: 1...30), Gen.int(in: 0...25_000)) { marks, clip in
+        await propertyCheck(count: TestScale.count(100), input: zip(Gen.int(in: 0...20_000), Gen.int(in: 1...9000)).array(of: 1...30), Gen.int(in: 0...25_000)) { marks, clip in
             var set = GranuleSet()
             var model = Set<UInt64>()
             for (start, count) in marks {

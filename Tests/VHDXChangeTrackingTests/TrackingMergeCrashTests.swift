@@ -85,16 +85,20 @@ struct TrackingMergeCrashTests {
         #expect(try TrackingMergeCrashTests.missed(clean.durable, since: c.id0, then: c.content0).isEmpty)
         let merged = try TrackedDisk.content(try VHDXFile(storage: MemoryStorage(clean.durable, writable: false)))
         #expect(merged[4 << 20] == 0x44 && merged[(1 << 20) + 8192] == 0x33 && merged[2 << 20] == 0)
+        let sweep = CrashSweep("the merge's flush points")
         for f in 0..<clean.flushes {
             let storage = CrashStorage(c.base)
             storage.crashAtFlush = f
             #expect(!session(storage))
-            for seed in 0..<2 as Range<UInt64> {
+            sweep.visited("flush \(f)", crashed: storage.crashed)
+            for seed in TestScale.seeds(2) {
                 let image = storage.crashImage(seed: seed &* 7919 &+ UInt64(f))
                 let missed = try TrackingMergeCrashTests.missed(image, since: c.id0, then: c.content0)
-                #expect(missed.isEmpty, "crash at flush \(f) seed \(seed): granules \(missed.sorted()) changed but were not reported")
+                #expect(missed.isEmpty, "crash at flush \(f) \(TestScale.replay(seed: seed, filter: "TrackingMergeCrashTests/foldIntoTrackedAncestor")): granules \(missed.sorted()) changed but were not reported")
+                sweep.checkedResult()
             }
         }
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 
     @Test("a crash at every flush point of writes into a tracked differencing child never makes its answers too small")
@@ -128,17 +132,23 @@ struct TrackingMergeCrashTests {
         }
         let clean = CrashStorage(sealed.bytes)
         #expect(session(clean))
+        // The points 0..<flushes crash; one more runs to the end without a crash.
+        let sweep = CrashSweep("the child's flush points")
         for f in 0...clean.flushes {
             let storage = CrashStorage(sealed.bytes)
             storage.crashAtFlush = f
-            _ = session(storage)
-            for seed in 0..<2 as Range<UInt64> {
+            let completed = session(storage)
+            if f < clean.flushes { sweep.visited("flush \(f)", crashed: storage.crashed && !completed) }
+            else { #expect(completed && !storage.crashed, "the run past the last flush point did not complete") }
+            for seed in TestScale.seeds(2) {
                 let bytes = storage.crashed ? storage.crashImage(seed: seed &* 7919 &+ UInt64(f)) : storage.volatile
                 let (after, t) = try open(MemoryStorage(bytes, writable: false))
                 let got = TrackedDisk.granules(try t.changes(since: id))
                 let missed = TrackedDisk.differingGranules(then, try TrackedDisk.content(after)).subtracting(got)
-                #expect(missed.isEmpty, "crash at flush \(f) seed \(seed): granules \(missed.sorted()) changed but were not reported")
+                #expect(missed.isEmpty, "crash at flush \(f) \(TestScale.replay(seed: seed, filter: "TrackingMergeCrashTests/writesIntoTrackedChild")): granules \(missed.sorted()) changed but were not reported")
+                sweep.checkedResult()
             }
         }
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 }

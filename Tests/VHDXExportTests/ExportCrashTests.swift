@@ -43,15 +43,17 @@ import VHDXTestSupport
         let counter = CrashPlan(crashAtFlush: .max)
         do {
             let clean = try ExportLab(copying: base, name: "crashclean")
-            try CrashPlan.$current.withValue(counter) { try ExportCrashTests.runProgram(clean) }
+            try counter.run(in: clean.dir) { try ExportCrashTests.runProgram(clean) }
         }
         #expect(counter.flushes > 3)
         var refused = 0, answered = 0
-        for k in 1...counter.flushes {
+        let sweep = CrashSweep("the source's flush points")
+        for k in 1...max(1, counter.flushes) {
             for lose in [false, true] {
                 let lab = try ExportLab(copying: base, name: "crash\(k)\(lose)")
                 let plan = CrashPlan(crashAtFlush: k, loseUnflushed: lose)
-                _ = try? CrashPlan.$current.withValue(plan) { try ExportCrashTests.runProgram(lab) }
+                _ = try? plan.run(in: lab.dir) { try ExportCrashTests.runProgram(lab) }
+                sweep.visited("flush \(k) (lost: \(lose))", crashed: plan.crashed)
                 // After the "reboot": what the disk holds now is what the incremental must bring.
                 let now = try ExportLab.content(lab.disk)
                 do {
@@ -61,12 +63,14 @@ import VHDXTestSupport
                     continue
                 }
                 answered += 1
+                sweep.checkedResult()
                 let out = lab.path("restored.vhdx")
                 try Restorer.restore(to: out, from: [lab.path("full.vxs"), lab.path("inc.vxs")])
                 #expect(try ExportLab.content(out) == now, "crash at flush \(k) (unflushed lost: \(lose)): the restore misses a change")
             }
         }
         #expect(answered > 0, "\(refused) refused")
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 
     @Test("a crash at every flush point of an export leaves no output or a whole one, and the next export is right")
@@ -77,14 +81,17 @@ import VHDXTestSupport
         let counter = CrashPlan(crashAtFlush: .max)
         do {
             let clean = try ExportLab(copying: base, name: "exportclean")
-            _ = try CrashPlan.$current.withValue(counter) { try clean.export("inc.vxs", base: "full.vxs") }
+            _ = try counter.run(in: clean.dir) { try clean.export("inc.vxs", base: "full.vxs") }
         }
-        for k in 1...counter.flushes {
+        let sweep = CrashSweep("the export's flush points")
+        for k in 1...max(1, counter.flushes) {
             for lose in [false, true] {
                 let lab = try ExportLab(copying: base, name: "export\(k)\(lose)")
                 let plan = CrashPlan(crashAtFlush: k, loseUnflushed: lose)
-                _ = try? CrashPlan.$current.withValue(plan) { try lab.export("inc.vxs", base: "full.vxs") }
+                _ = try? plan.run(in: lab.dir) { try lab.export("inc.vxs", base: "full.vxs") }
+                sweep.visited("flush \(k) (lost: \(lose))", crashed: plan.crashed)
                 if FileManager.default.fileExists(atPath: lab.path("inc.vxs")) {
+                    sweep.checkedResult()
                     // Renamed into place: then it is whole.
                     try Restorer.restore(to: lab.path("a.vhdx"), from: [lab.path("full.vxs"), lab.path("inc.vxs")])
                     #expect(try ExportLab.content(lab.path("a.vhdx")) == target, "flush \(k): a published export is wrong")
@@ -94,6 +101,7 @@ import VHDXTestSupport
                 #expect(try ExportLab.content(lab.path("b.vhdx")) == target, "flush \(k) (lost: \(lose)): the export after the crash is wrong")
             }
         }
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 
     @Test("a crash at every flush point of a .vhdx export and of a restore: no output or a whole one; the next run is right")
@@ -109,14 +117,18 @@ import VHDXTestSupport
             let counter = CrashPlan(crashAtFlush: .max)
             do {
                 let clean = try ExportLab(copying: base, name: "clean")
-                try CrashPlan.$current.withValue(counter) { try job(clean) }
+                try counter.run(in: clean.dir) { try job(clean) }
             }
             #expect(counter.flushes > 0)
-            for k in 1...counter.flushes {
+            let sweep = CrashSweep("\(output)'s flush points")
+            for k in 1...max(1, counter.flushes) {
                 for lose in [false, true] {
                     let lab = try ExportLab(copying: base, name: "out\(k)\(lose)")
-                    _ = try? CrashPlan.$current.withValue(CrashPlan(crashAtFlush: k, loseUnflushed: lose)) { try job(lab) }
+                    let plan = CrashPlan(crashAtFlush: k, loseUnflushed: lose)
+                    _ = try? plan.run(in: lab.dir) { try job(lab) }
+                    sweep.visited("flush \(k) (lost: \(lose))", crashed: plan.crashed)
                     if FileManager.default.fileExists(atPath: lab.path(output)) {
+                        sweep.checkedResult()
                         #expect(try ExportLab.content(lab.path(output)) == content, "\(output), flush \(k) (lost: \(lose)): a published output is not whole")
                     }
                     try? FileManager.default.removeItem(atPath: lab.path(output))
@@ -124,6 +136,7 @@ import VHDXTestSupport
                     #expect(try ExportLab.content(lab.path(output)) == content, "\(output), flush \(k): the run after the crash is wrong")
                 }
             }
+            #expect(sweep.problems.isEmpty, "\(sweep.problems)")
         }
     }
 
@@ -139,20 +152,23 @@ import VHDXTestSupport
         let image = lab.path("image.vhdx")
         let counter = CrashPlan(crashAtFlush: .max)
         FileManager.default.createFile(atPath: image, contents: Data(pristine))
-        _ = try CrashPlan.$current.withValue(counter) { try Applier.apply(lab.path("inc.vxs"), to: image) }
+        _ = try counter.run(in: lab.dir) { try Applier.apply(lab.path("inc.vxs"), to: image) }
         #expect(try ExportLab.content(image) == target)
         var marked = 0
-        for k in 1...counter.flushes {
+        let sweep = CrashSweep("the apply's flush points")
+        for k in 1...max(1, counter.flushes) {
             for lose in [false, true] {
                 try? FileManager.default.removeItem(atPath: image)
                 FileManager.default.createFile(atPath: image, contents: Data(pristine))
                 let plan = CrashPlan(crashAtFlush: k, loseUnflushed: lose)
-                _ = try? CrashPlan.$current.withValue(plan) { try Applier.apply(lab.path("inc.vxs"), to: image) }
+                _ = try? plan.run(in: lab.dir) { try Applier.apply(lab.path("inc.vxs"), to: image) }
+                sweep.visited("flush \(k) (lost: \(lose))", crashed: plan.crashed)
                 // Unmarked, the image is the old export or the new one, whole; marked, it is refused as a base.
                 let now = try ExportLab.content(image)
                 let copy = lab.path("copy\(k)\(lose).vhdx")
                 do {
                     try Restorer.restore(to: copy, from: [image])
+                    sweep.checkedResult()
                     #expect(now == before || now == target, "flush \(k) (lost: \(lose)): an unmarked image is neither the old export nor the new one")
                     #expect(try ExportLab.content(copy) == now)
                     try? FileManager.default.removeItem(atPath: copy)
@@ -170,5 +186,6 @@ import VHDXTestSupport
             }
         }
         #expect(marked > 0)
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 }

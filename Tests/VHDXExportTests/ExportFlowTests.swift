@@ -120,7 +120,7 @@ import VHDXTestSupport
 
     @Test("random programs: every restore (streams, chain, apply, raw) equals the disk at its export")
     func randomPrograms() async {
-        await propertyCheck(count: 12, input: ExportFlowTests.program) { raw in
+        await propertyCheck(count: TestScale.count(12), input: ExportFlowTests.program) { raw in
             let steps = raw.map { Step($0.0, $0.1, $0.2) }
             let seed = UInt64(truncatingIfNeeded: raw.reduce(7) { $0 &* 31 &+ $1.1 })
             let problems = try ExportFlowTests.run(steps, seed: seed)

@@ -180,7 +180,7 @@ import VHDXTestSupport
     @Test("random programs of writes, checkpoints, deletes and exports on a set restore to the content at each export")
     func randomSetPrograms() async {
         let program = zip(Gen.int(in: 0...5), Gen.int(in: 0...(1 << 20)), Gen.int(in: 0...(1 << 20))).array(of: 3...10)
-        await propertyCheck(count: 6, input: program) { raw in
+        await propertyCheck(count: TestScale.count(6), input: program) { raw in
             let lab = try Lab(name: "random")
             var streams: [(String, [UInt8])] = []
             var checkpoints: [GUID] = []

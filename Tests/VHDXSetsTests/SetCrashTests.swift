@@ -91,7 +91,7 @@ struct SetCrashTests {
         // Clean run: the flush count and the result.
         let clean = try SetLab(copying: base)
         let counter = CrashPlan(crashAtFlush: .max)
-        try CrashPlan.$current.withValue(counter) { try op.run(clean) }
+        try counter.run(in: clean.dir) { try op.run(clean) }
         try op.model(clean)
         let after = clean.model
         #expect(sameBytes(try clean.content(), after), "\(op): the clean run's content")
@@ -100,16 +100,19 @@ struct SetCrashTests {
         #expect(flushes >= 3, "\(op) has \(flushes) flush points")
         print("\(op): \(flushes) flush points")
 
-        for f in 1...flushes {
+        let sweep = CrashSweep("\(op)'s flush points")
+        for f in 1...max(1, flushes) {
             for lose in [false, true] {
                 let context = "\(op), crash at flush \(f)/\(flushes)\(lose ? ", unflushed writes lost" : "")"
                 let lab = try SetLab(copying: base, name: "crash")
                 let plan = CrashPlan(crashAtFlush: f, loseUnflushed: lose)
-                #expect(throws: (any Error).self, "\(context): no crash") { try CrashPlan.$current.withValue(plan) { try op.run(lab) } }
+                #expect(throws: (any Error).self, "\(context): no crash") { try plan.run(in: lab.dir) { try op.run(lab) } }
+                sweep.visited(context, crashed: plan.crashed)
 
                 // Read-only: opens and reads the content before or after.
                 let ro = try lab.content()
                 let wasBefore = sameBytes(ro, before), wasAfter = sameBytes(ro, after)
+                if wasAfter { sweep.checkedResult() }
                 #expect(wasBefore || wasAfter, "\(context): read-only content is neither before nor after")
 
                 // Writable open: recovery. Then the content is still one of the two.
@@ -130,12 +133,14 @@ struct SetCrashTests {
 
                 // Re-running the operation (unless recovery completed it) gives the clean result.
                 if try !op.isDone(lab, base.snapshotCount, after) {
+                    sweep.checkedResult()
                     try op.run(lab)
                     #expect(sameBytes(try lab.content(), after), "\(context): the re-run's content")
                     try SetCrashTests.expectClean(lab, context + ", re-run")
                 }
             }
         }
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 
     /// No corruption in the set (copies, links, frozen files) nor in the leaf's chain; leaked

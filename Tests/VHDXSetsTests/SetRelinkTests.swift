@@ -76,22 +76,26 @@ struct SetRelinkTests {
         }
         let counter = CrashPlan(crashAtFlush: .max)
         let clean = try SetLab(copying: base, name: "relinkclean")
-        try CrashPlan.$current.withValue(counter) { try run(clean) }
+        try counter.run(in: clean.dir) { try run(clean) }
         let flushes = counter.flushes
         #expect(flushes >= 3, "\(flushes) flush points")
-        for f in 1...flushes {
+        let sweep = CrashSweep("relink's flush points")
+        for f in 1...max(1, flushes) {
             for lose in [false, true] {
                 let context = "crash at flush \(f)/\(flushes)\(lose ? ", unflushed writes lost" : "")"
                 let lab = try SetLab(copying: base, name: "relinkcrash")
                 let plan = CrashPlan(crashAtFlush: f, loseUnflushed: lose)
-                #expect(throws: (any Error).self, "\(context): no crash") { try CrashPlan.$current.withValue(plan) { try run(lab) } }
+                #expect(throws: (any Error).self, "\(context): no crash") { try plan.run(in: lab.dir) { try run(lab) } }
+                sweep.visited(context, crashed: plan.crashed)
                 // Completed by the next writable open, or (crash before it was recorded) run again.
                 #expect(try lab.open(writable: true).record.pending == nil, "\(context): recovery left work")
                 if (try? lab.open().openLeaf()) == nil { try run(lab) }
                 #expect(sameBytes(try lab.content(), lab.model), "\(context): content")
                 try SetCrashTests.expectClean(lab, context)
                 try lab.verifyChanges(mustAnswer: [leafID, s2.changeID!], context, exactMeansEqual: false)
+                sweep.checkedResult()
             }
         }
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 }

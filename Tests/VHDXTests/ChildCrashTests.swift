@@ -263,11 +263,13 @@ struct ChildCrashTests {
         #expect(try ChildCrashTests.strayBlocks(clean.volatile).isEmpty)
         let flushPoints = clean.flushes
         #expect(flushPoints >= 4)
+        let sweep = CrashSweep("\(op)")
         for k in 0..<flushPoints {
             let storage = CrashStorage(base)
             storage.crashAtFlush = k
             let recorder = WriteRecorder(storage)
             #expect(!ChildCrashTests.session(recorder, op), "no crash at flush \(k)")
+            sweep.visited("flush \(k)", crashed: storage.crashed)
             // The crash images: nothing unflushed landed, everything landed, random subsets of
             // the unflushed writes torn per 512-byte sector (CrashStorage), and whole-write
             // subsets (below). Identical images are checked once.
@@ -299,6 +301,7 @@ struct ChildCrashTests {
                     Issue.record("\(context): does not open or read: \(error)")
                     continue
                 }
+                sweep.checkedResult()
                 var mixed: [Int] = []
                 if !sameBytes(got, before) && !sameBytes(got, after) {
                     #expect(got.prefix(8) == before.prefix(8), "\(context): virtual size changed")

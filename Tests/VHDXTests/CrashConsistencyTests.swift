@@ -82,20 +82,24 @@ struct CrashConsistencyTests {
         #expect(try Checker.check(storage: MemoryStorage(clean.durable, writable: false)).exitCode == 0)
         let flushPoints = clean.flushes
         #expect(flushPoints >= 4)
+        let sweep = CrashSweep("\(op)")
         for k in 0..<flushPoints {
             let storage = CrashStorage(CrashConsistencyTests.base)
             storage.crashAtFlush = k
             #expect(!CrashConsistencyTests.session(storage, op), "no crash at flush \(k)")
-            for seed in 0..<3 as Range<UInt64> {
+            sweep.visited("flush \(k)", crashed: storage.crashed)
+            for seed in TestScale.seeds(3) {
                 let image = storage.crashImage(seed: seed &* 7919 &+ UInt64(k))
-                let context = "\(op) crash at flush \(k)/\(flushPoints) seed \(seed)"
+                let context = "\(op) crash at flush \(k)/\(flushPoints) \(TestScale.replay(seed: seed, filter: "CrashConsistencyTests/crashEverywhere"))"
                 let report = try Checker.check(storage: MemoryStorage(image, writable: false))
                 #expect(report.corruptions == 0, "\(context): \(report.findings)")
                 let got = try CrashConsistencyTests.content(image)
+                if got == after { sweep.checkedResult() }
                 var mixed: [Int] = []
                 if got != before && got != after {
                     #expect(got.prefix(8) == before.prefix(8) || got.prefix(8) == after.prefix(8), "\(context): size neither old nor new")
-                    for s in stride(from: 8, to: got.count - 512, by: 512) where !sameSector(got, before, s) && !sameSector(got, after, s) {
+                    // Every sector, the last one included.
+                    for s in stride(from: 8, through: got.count - 512, by: 512) where !sameSector(got, before, s) && !sameSector(got, after, s) {
                         mixed.append(s)
                     }
                 }
@@ -108,6 +112,7 @@ struct CrashConsistencyTests {
                 #expect(try Checker.check(storage: MemoryStorage(m.bytes, writable: false)).corruptions == 0, "\(context) after replay")
             }
         }
+        #expect(sweep.problems.isEmpty || op.description.contains("nothing"), "\(sweep.problems)")
         // Once flush() returned, the new content is durable whatever else is lost.
         let durable = try CrashConsistencyTests.content(clean.crashImage(seed: 1))
         #expect(durable == after)
@@ -133,20 +138,24 @@ struct CrashConsistencyTests {
         let clean = CrashStorage(dirty)
         #expect(session(clean))
         #expect(clean.flushes >= 6, "FileWriteGuid, replay, LogGuid cleared, the write's commit, close")
+        let sweep = CrashSweep("the first write's replay")
         for k in 0..<clean.flushes {
             let storage = CrashStorage(dirty)
             storage.crashAtFlush = k
             #expect(!session(storage), "no crash at flush \(k)")
-            for seed in 0..<2 as Range<UInt64> {
+            sweep.visited("flush \(k)", crashed: storage.crashed)
+            for seed in TestScale.seeds(2) {
                 let crashed = storage.crashImage(seed: seed &* 7919 &+ UInt64(k))
-                let context = "crash at flush \(k) seed \(seed)"
+                let context = "crash at flush \(k) \(TestScale.replay(seed: seed, filter: "CrashConsistencyTests/crashDuringTheFirstWritesReplay"))"
                 #expect(try Checker.check(storage: MemoryStorage(crashed, writable: false)).corruptions == 0, "\(context)")
                 let image = try VHDXFile(storage: MemoryStorage(crashed, writable: false))
                 #expect(try image.read(at: 17 << 20, count: 4096).allSatisfy { $0 == 0xa5 }, "\(context): the logged block lost")
                 let w = try image.read(at: at, count: 4096)
                 #expect(w == old || w == new, "\(context): the write is torn")
+                if w == new { sweep.checkedResult() }
             }
         }
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 
     /// Enough commits in one session that the 1 MiB log ring wraps several times; then a crash
@@ -168,6 +177,7 @@ struct CrashConsistencyTests {
         try image.flush()
         let after = try CrashConsistencyTests.content(clean.volatile)
         let total = clean.flushes
+        let sweep = CrashSweep("after the log wraps")
         for k in flushesAtWarmup..<total {
             let storage = CrashStorage(CrashConsistencyTests.base)
             storage.crashAtFlush = k
@@ -180,13 +190,17 @@ struct CrashConsistencyTests {
                 try img.flush()
                 Issue.record("no crash at flush \(k)")
             } catch {}
-            for seed in 0..<3 as Range<UInt64> {
+            sweep.visited("flush \(k)", crashed: storage.crashed)
+            for seed in TestScale.seeds(3) {
                 let crashed = storage.crashImage(seed: seed &+ UInt64(k) &* 31)
-                #expect(try Checker.check(storage: MemoryStorage(crashed, writable: false)).corruptions == 0, "flush \(k) seed \(seed)")
+                let context = "flush \(k) \(TestScale.replay(seed: seed, filter: "CrashConsistencyTests/crashAfterTheLogWraps"))"
+                #expect(try Checker.check(storage: MemoryStorage(crashed, writable: false)).corruptions == 0, "\(context)")
                 let got = try CrashConsistencyTests.content(crashed)
-                #expect(got == beforeContent || got == after, "flush \(k) seed \(seed): neither the state before the write nor after")
+                #expect(got == beforeContent || got == after, "\(context): neither the state before the write nor after")
+                if got == after { sweep.checkedResult() }
             }
         }
+        #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 }
 

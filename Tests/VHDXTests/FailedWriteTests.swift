@@ -62,7 +62,7 @@ struct FailedWriteTests {
             var mixed: [Int] = []
             if !sameBytes(got, before) && !sameBytes(got, after) {
                 #expect(got.prefix(8) == before.prefix(8) || got.prefix(8) == after.prefix(8), "\(context): size neither old nor new")
-                for s in stride(from: 8, to: got.count - 512, by: 512) where !sameSector(got, before, s) && !sameSector(got, after, s) { mixed.append(s) }
+                for s in stride(from: 8, through: got.count - 512, by: 512) where !sameSector(got, before, s) && !sameSector(got, after, s) { mixed.append(s) }
             }
             #expect(mixed.isEmpty, "\(context): sectors neither old nor new at \(mixed.prefix(4))")
             #expect(try Checker.check(storage: MemoryStorage(left, writable: false)).corruptions == 0, "\(context)")

@@ -62,6 +62,7 @@ struct LogWrapCrashTests {
         #expect(after.last! != after[after.count - 2])
         let flushPoints = clean.flushes
         var failures = 0
+        let sweep = CrashSweep("the log's wrap")
         for k in 0..<flushPoints {
             let storage = CrashStorage(LogWrapCrashTests.base)
             storage.crashAtFlush = k
@@ -76,17 +77,19 @@ struct LogWrapCrashTests {
                 try img.close()
                 Issue.record("no crash at flush \(k)")
             } catch {}
+            sweep.visited("flush \(k)", crashed: storage.crashed)
             // Ops after the last acknowledged one never started, except the one in flight.
             let old = after[acknowledged], new = after[min(acknowledged + 1, after.count - 1)]
-            for seed in 0..<6 as Range<UInt64> {
+            for seed in TestScale.seeds(6) {
                 let crashed = storage.crashImage(seed: seed &* 7919 &+ UInt64(k))
-                let context = "crash at flush \(k)/\(flushPoints) (\(acknowledged) ops acknowledged) seed \(seed)"
+                let context = "crash at flush \(k)/\(flushPoints) (\(acknowledged) ops acknowledged) \(TestScale.replay(seed: seed, filter: "LogWrapCrashTests"))"
                 let got: [UInt8]
                 do { got = try LogWrapCrashTests.content(crashed) } catch {
                     Issue.record("\(context): does not open: \(error)")
                     failures += 1
                     continue
                 }
+                sweep.checkedResult()
                 var mixed: [Int] = []
                 for s in stride(from: 8, to: got.count, by: 512) where !sameSector(got, old, s) && !sameSector(got, new, s) { mixed.append(s) }
                 #expect(got.prefix(8) == old.prefix(8), "\(context): virtual size changed")

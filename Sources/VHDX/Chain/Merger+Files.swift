@@ -105,20 +105,18 @@ extension Merger {
     package static func remove(_ paths: [String]) throws(VHDXError) -> [String] {
         var removed: [String] = []
         for p in paths {
-            try CrashPlan.current?.checkAlive()
-            guard unlink(p) == 0 else {
-                let e = errno
-                throw VHDXError(.io, "the merge is complete, but deleting this merged file failed (\(String(cString: strerror(e))))"
-                                + (removed.isEmpty ? "" : "; already deleted: \(removed.joined(separator: ", "))"), path: p, cause: Errno(e))
+            do throws(VHDXError) {
+                try FileSystem.unlink(p)
+            } catch {
+                let why = error.systemErrno.map { String(cString: strerror($0)) } ?? error.message
+                throw VHDXError(.io, "the merge is complete, but deleting this merged file failed (\(why))"
+                                + (removed.isEmpty ? "" : "; already deleted: \(removed.joined(separator: ", "))"), path: p, cause: error.cause)
             }
             removed.append(p)
         }
         var dirs: [String] = []
         for p in paths where !dirs.contains(ParentPaths.directory(of: p)) { dirs.append(ParentPaths.directory(of: p)) }
-        for d in dirs {
-            let fd = open(d, O_RDONLY | O_DIRECTORY)
-            if fd >= 0 { _ = fsync(fd); close(fd) }
-        }
+        for d in dirs { try FileSystem.synchronizeDirectory(d) }
         return removed
     }
 }

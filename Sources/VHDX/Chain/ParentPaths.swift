@@ -125,7 +125,7 @@ package enum ParentPaths {
         }
         // What FileStorage would open: a regular file or a block device.
         let type = st.st_mode & S_IFMT
-        guard type == S_IFREG || type == S_IFBLK else { return "not a regular file: \(FileStorage.describe(type))" }
+        guard type == S_IFREG || type == S_IFBLK else { return "not a regular file: \(FileSystem.describe(type))" }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let e = errno
@@ -133,8 +133,12 @@ package enum ParentPaths {
         }
         defer { close(fd) }
         var head = [UInt8](repeating: 0, count: 8)
-        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 8, 0) }
-        if n < 0 { return "cannot read: \(String(cString: strerror(errno)))" }
+        let n: Int
+        do throws(VHDXError) {
+            n = try typed { try head.withUnsafeMutableBytes { try FileSystem.read(fd, into: $0, at: 0, path: path) } }
+        } catch {
+            return "cannot read: \(error.systemErrno.map { String(cString: strerror($0)) } ?? error.message)"
+        }
         guard n == 8, head == DiskImage.signature else { return "not a VHDX file (it does not start with \"vhdxfile\")" }
         return nil
     }

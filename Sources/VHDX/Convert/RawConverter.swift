@@ -140,20 +140,7 @@ final class StreamSink: Storage {
     }
     func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(VHDXError) {
         precondition(offset == position, "stream writes must be sequential")
-        var done = 0
-        while done < buffer.count {
-            #if canImport(Glibc)
-            let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
-            #else
-            let n = Darwin.write(fd, buffer.baseAddress! + done, buffer.count - done)
-            #endif
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                throw VHDXError(.io, "write to output failed: \(String(cString: strerror(e)))", path: name, cause: Errno(e))
-            }
-            done += n
-        }
+        try FileSystem.writeStream(fd, buffer, path: name, what: "write to output failed")
         position += UInt64(buffer.count)
     }
     func resize(to size: UInt64) throws(VHDXError) {}

@@ -31,31 +31,32 @@ package func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStor
             throw VHDXError(.io, "cannot give the new file the replaced file's mode: \(String(cString: strerror(e)))", path: tmp, cause: Errno(e))
         }
         try storage.synchronize()
-        try publish(tmp, as: path, overwrite: overwrite)
+        try rename(tmp, as: path, overwrite: overwrite)
     } catch {
-        unlink(tmp)
+        FileSystem.removeQuietly(tmp)
         throw error.naming(path, insteadOf: tmp, replacing: exists)
     }
+    try FileSystem.synchronizeDirectory(containing: path)
 }
 
 /// Renames a finished temporary file over `path` (or, without `overwrite`, only to a free name)
-/// and flushes the directory, so the new name is durable too. Never over a device, FIFO, socket
-/// or directory (checked again here: one may have appeared under the name while it was built).
+/// and flushes the directory, so the new name is durable too.
+/// A failure to flush the directory is an error: the new name may not survive a power loss.
+/// Never over a device, FIFO, socket or directory (checked again here: one may have appeared
+/// under the name while it was built).
 package func publish(_ tmp: String, as path: String, overwrite: Bool = true) throws(VHDXError) {
-    try CrashPlan.current?.checkAlive()
     try refuseNonRegularOutput(path)
+    try rename(tmp, as: path, overwrite: overwrite)
+    try FileSystem.synchronizeDirectory(containing: path)
+}
+
+/// The rename of `publish`, without the directory flush.
+private func rename(_ tmp: String, as path: String, overwrite: Bool) throws(VHDXError) {
     if overwrite {
-        guard rename(tmp, path) == 0 else {
-            let e = errno
-            throw VHDXError(.io, "rename to \(path) failed: \(String(cString: strerror(e)))", path: path, cause: Errno(e))
-        }
+        try FileSystem.rename(tmp, to: path)
     } else {
         try renameNoReplace(tmp, path)
     }
-    let slash = path.lastIndex(of: "/")
-    let dir = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
-    let fd = open(dir, O_RDONLY | O_DIRECTORY)
-    if fd >= 0 { _ = fsync(fd); close(fd) }
 }
 
 extension VHDXError {

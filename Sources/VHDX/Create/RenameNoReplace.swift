@@ -4,13 +4,6 @@ import Glibc
 import Darwin
 #endif
 
-/// renameat2(2), looked up at run time: Glibc's Swift module does not export it (it is declared
-/// only under _GNU_SOURCE), and older C libraries lack it altogether.
-private typealias Renameat2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-private let renameat2Function: Renameat2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2").map { unsafeBitCast($0, to: Renameat2.self) }
-private let renameNoReplaceFlag: UInt32 = 1  // RENAME_NOREPLACE
-private let atCurrentDirectory: Int32 = -100  // AT_FDCWD
-
 /// Renames `from` to `to` only if `to` does not exist, atomically: a file another process
 /// creates under `to` meanwhile is never replaced (`already exists` instead).
 ///
@@ -21,22 +14,20 @@ func renameNoReplace(_ from: String, _ to: String, useRenameat2: Bool = true) th
     func exists() -> VHDXError {
         VHDXError(.invalidArgument, "already exists (created meanwhile by someone else; replacing it must be asked for)", path: to, cause: Errno(EEXIST), remedy: .overwrite)
     }
-    func failed(_ e: Int32) -> VHDXError {
-        VHDXError(.io, "rename to \(to) failed: \(String(cString: strerror(e)))", path: to, cause: Errno(e))
-    }
-    if useRenameat2, let renameat2 = renameat2Function {
-        if renameat2(atCurrentDirectory, from, atCurrentDirectory, to, renameNoReplaceFlag) == 0 { return }
-        let e = errno
+    func failed(_ e: Int32) -> VHDXError { FileSystem.failure("rename to \(to) failed", e, path: to) }
+    if useRenameat2 {
+        let e = try FileSystem.renameNoReplaceCall(from, to: to)
+        if e == 0 { return }
         if e == EEXIST { throw exists() }
         guard e == EINVAL || e == ENOSYS || e == EOPNOTSUPP else { throw failed(e) }
     }
-    if link(from, to) == 0 {
-        unlink(from)
+    let e = try FileSystem.linkCall(from, to: to)
+    if e == 0 {
+        FileSystem.removeQuietly(from)
         return
     }
-    let e = errno
     if e == EEXIST { throw exists() }
     guard e == EPERM || e == EOPNOTSUPP else { throw failed(e) }
     guard access(to, F_OK) != 0 else { throw exists() }
-    guard rename(from, to) == 0 else { throw failed(errno) }
+    try FileSystem.rename(from, to: to)
 }

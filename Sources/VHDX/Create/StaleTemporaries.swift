@@ -25,5 +25,5 @@ package func removeStaleTemporaries(for path: String) {
         guard pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
         stale.append(name)
     }
-    for name in stale { unlink(dir + name) }
+    for name in stale { FileSystem.removeQuietly(dir + name) }
 }

@@ -244,7 +244,7 @@ public enum Exporter {
             try seal()
             try publish(tmp, as: output, overwrite: overwrite)
         } catch {
-            unlink(tmp)
+            FileSystem.removeQuietly(tmp)
             throw error
         }
     }

@@ -37,7 +37,7 @@ public enum Applier {
         // (`.IMAGE.incoming.tmp-PID-N`: one a killed apply left is removed by the next apply
         // onto that image once its PID is gone). Errors name standard input, not the spool.
         var spooled: String?
-        defer { if let spooled { unlink(spooled) } }
+        defer { if let spooled { FileSystem.removeQuietly(spooled) } }
         removeStaleTemporaries(for: imagePath + ".incoming")
         var path = incremental
         if incremental == "-" {

@@ -47,16 +47,7 @@ final class DescriptorSink: ByteSink {
         self.name = name
     }
     func append(_ bytes: UnsafeRawBufferPointer) throws(VHDXError) {
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                throw VHDXError(.io, "writing the stream failed: \(String(cString: strerror(e)))", path: name, cause: Errno(e))
-            }
-            done += n
-        }
+        try FileSystem.writeStream(fd, bytes, path: name, what: "writing the stream failed")
     }
 }
 

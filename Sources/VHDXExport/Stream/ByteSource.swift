@@ -42,31 +42,18 @@ final class ByteSource {
     /// Exactly `count` bytes, or fewer at the end of the stream.
     func read(_ count: Int) throws(ExportError) -> [UInt8] {
         guard count > 0 else { return [] }
-        var failure: Int32 = 0
+        var failure: VHDXError?
         // Not zero-filled first: only what was read is kept.
         let out = [UInt8](unsafeUninitializedCapacity: count) { b, done in
-            done = 0
-            while done < count {
-                let n = systemRead(fd, b.baseAddress! + done, count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                if n == 0 { return }
-                done += n
+            do throws(VHDXError) {
+                done = try FileSystem.readStream(fd, into: UnsafeMutableRawBufferPointer(b), path: name)
+            } catch {
+                done = 0
+                failure = error
             }
         }
-        if failure != 0 { throw ExportError(.io, "reading the stream failed at byte \(position + UInt64(out.count)): \(String(cString: strerror(failure)))", path: name) }
+        if let failure { throw ExportError(.io, "reading the stream failed at byte \(position + UInt64(out.count)): \(failure.message)", path: name) }
         position += UInt64(out.count)
         return out
     }
-}
-
-private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    Glibc.read(fd, buffer, count)
-    #else
-    Darwin.read(fd, buffer, count)
-    #endif
 }
