@@ -22,6 +22,9 @@ extension ChangeTracker {
             try resize(from: header.trackedSize, to: newSize)
             return
         }
+        // A parent accepted with a mismatch: every byte may differ, none is known to. Answers
+        // that include this epoch cover the whole range but are not "exactly what was written".
+        if kind == .reparent { currentCoarsened = true }
         try mark(range)
     }
 
@@ -121,7 +124,8 @@ extension ChangeTracker {
             header.currentSlot = slot
             header.currentRunCount = set.count
             header.currentChecksum = set.checksum
-            header.currentFlags = set.flags
+            // Not exact stays not exact across a close (a folded coarse map, a reparent).
+            header.currentFlags = set.flags | (currentCoarsened ? StoredSet.Flag.coarsened : 0)
         }
         header.flags &= ~TrackingHeader.Flag.dirty
         header.expectedDataWriteGUID = image.header.dataWriteGUID

@@ -140,6 +140,37 @@ import VHDXTestSupport
         }
     }
 
+    @Test("once an export or a restore returns, its output survives a power loss (data and directory flushed)")
+    func outputsAreDurableOnReturn() throws {
+        let base = try ExportCrashTests.base()
+        let content = base.model
+        let jobs: [(String, (ExportLab) throws -> Void)] = [
+            ("full.vhdx", { try $0.export("full.vhdx") }),
+            ("full2.vxs", { try $0.export("full2.vxs") }),
+            ("inc.avhdx", { lab in
+                try lab.export("base.vhdx")
+                try lab.write(4096, at: 1 << 20)
+                try lab.export("inc.avhdx", base: "base.vhdx")
+            }),
+            ("restored.vhdx", { try Restorer.restore(to: $0.path("restored.vhdx"), from: [$0.path("full.vxs")]) }),
+            ("restored.raw", { try Restorer.restore(to: $0.path("restored.raw"), from: [$0.path("full.vxs")]) }),
+        ]
+        for (output, job) in jobs {
+            let lab = try ExportLab(copying: base, name: "durable")
+            let plan = CrashPlan(crashAtFlush: .max, loseUnflushed: true)
+            try plan.run(in: lab.dir) { try job(lab) }
+            let expected = lab.model
+            plan.powerLoss()
+            #expect(FileManager.default.fileExists(atPath: lab.path(output)), "\(output) is gone after a power loss once its command returned: its directory was not flushed")
+            if output.hasSuffix(".vxs") {
+                try Restorer.restore(to: lab.path("check.raw"), from: [lab.path(output)])
+                #expect(ExportLab.fileBytes(lab.path("check.raw")) == expected, "\(output) is not whole after a power loss")
+            } else if FileManager.default.fileExists(atPath: lab.path(output)) {
+                #expect(try ExportLab.content(lab.path(output)) == (output.hasPrefix("restored") ? content : expected), "\(output) is not whole after a power loss")
+            }
+        }
+    }
+
     @Test("a crash at every flush point of an apply: the old export or marked; a re-run completes it")
     func crashDuringApply() throws {
         let lab = try ExportCrashTests.base()

@@ -97,7 +97,9 @@ import VHDXTestSupport
         try Applier.apply(disk.at("inc.vxs"), to: restored)
         #expect(try disk.holds(restored) == [])
         #expect(try Verifier.verify(restored, against: [disk.at("full.vxs"), disk.at("inc.vxs")]).identical)
-        #expect(try Verifier.verify(restored, against: [disk.at("inc.avhdx")]).identical)
+        // Against the exported chain: its 2 MiB-block child has 33 million BAT entries to walk
+        // (about 90 s in a debug build), so only in the long mode (VHDX_LONG_TESTS=1).
+        if TestScale.factor > 1 { #expect(try Verifier.verify(restored, against: [disk.at("inc.avhdx")]).identical) }
         // Against the full export alone: the first byte the incremental changed.
         #expect(try Verifier.verify(restored, against: [disk.at("full.vxs")]).firstDifference == 40 * LargeDiskExportTests.tib + 4096)
 

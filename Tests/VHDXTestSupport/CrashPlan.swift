@@ -20,7 +20,11 @@ import VHDX
 /// (their old bytes and size are put back): the page cache lost. Writes to files already
 /// closed, or renamed since, are undone too (the file is found by its current name), so a
 /// file published without a flush is caught. Without it they all survive (a killed process).
-/// A crash test runs both. Renames and deletions count as durable once made.
+/// A crash test runs both. Renames, links and deletions are durable only once their directory
+/// is flushed: with `loseUnflushed`, those made since are undone too (a replaced or deleted
+/// file is kept as a hard link until then), so an output published without the directory's
+/// fsync vanishes at the crash. `powerLoss()` crashes after the operation returned: what it
+/// promised durable must still be there.
 package final class CrashPlan: FileSystemFaults {
     package let crashAtFlush: Int
     package let loseUnflushed: Bool
@@ -33,6 +37,18 @@ package final class CrashPlan: FileSystemFaults {
         var crashed = false
         /// Per file (by its current absolute path): what its unflushed writes replaced.
         var pending: [String: Pending] = [:]
+        /// Renames and deletions not yet made durable by their directory's flush, in order.
+        var directoryOps: [DirectoryOp] = []
+        var backups = 0
+    }
+    private struct DirectoryOp {
+        enum Kind { case rename(from: String), unlink }
+        var kind: Kind
+        /// The name changed (the rename's target, the deleted file).
+        var path: String
+        /// A hard link to what the name held before, to put back.
+        var backup: String?
+        var directory: String { String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) + "/" }
     }
     private let state = Mutex(State())
 
@@ -88,9 +104,41 @@ package final class CrashPlan: FileSystemFaults {
         state.withLock { _ = $0.pending.removeValue(forKey: path) }
     }
 
-    /// A directory's flush: a crash point too.
+    /// A directory's flush: a crash point too; the renames and deletions in it become durable.
     package func willSyncDirectory(path: String) throws(VHDXError) {
         try flushPoint()
+        let done: [DirectoryOp] = state.withLock { s in
+            let d = s.directoryOps.filter { $0.directory == path }
+            s.directoryOps.removeAll { $0.directory == path }
+            return d
+        }
+        for op in done { if let b = op.backup { _ = unlink(b) } }
+    }
+
+    /// A power loss now, after the operation returned (its last flush done): what it made
+    /// durable stays, the rest is undone as at a crash.
+    package func powerLoss() {
+        state.withLock { $0.crashed = true }
+        if loseUnflushed { undoUnflushed() }
+    }
+
+    /// Removes the hard links kept for undoing (after a run that did not crash).
+    package func discardBackups() {
+        let ops = state.withLock { s in
+            defer { s.directoryOps = [] }
+            return s.directoryOps
+        }
+        for op in ops { if let b = op.backup { _ = unlink(b) } }
+    }
+
+    /// Keeps what `path` holds now as a hard link beside it (nil when nothing is there).
+    private func backUp(_ path: String) -> String? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        let n = state.withLock { s in s.backups += 1; return s.backups }
+        let dir = path[..<(path.lastIndex(of: "/") ?? path.startIndex)]
+        let backup = "\(dir)/.crashplan-kept-\(getpid())-\(n)"
+        return link(path, backup) == 0 ? backup : nil
     }
 
     private func flushPoint() throws(VHDXError) {
@@ -108,22 +156,49 @@ package final class CrashPlan: FileSystemFaults {
 
     package func willClose(fd: Int32, path: String) {}
 
-    /// The file's unflushed writes follow it to its new name; a file it replaces is gone.
+    /// The file's unflushed writes follow it to its new name; a file it replaces is gone (kept
+    /// aside until the directory is flushed).
     package func willRename(from: String, to: String) throws(VHDXError) {
         try checkAlive()
+        let backup = loseUnflushed ? backUp(to) : nil
         state.withLock { s in
             let moved = s.pending.removeValue(forKey: from)
             s.pending[to] = moved
+            if loseUnflushed { s.directoryOps.append(DirectoryOp(kind: .rename(from: from), path: to, backup: backup)) }
         }
     }
 
     package func willUnlink(path: String) throws(VHDXError) {
         try checkAlive()
-        state.withLock { _ = $0.pending.removeValue(forKey: path) }
+        let backup = loseUnflushed ? backUp(path) : nil
+        state.withLock { s in
+            _ = s.pending.removeValue(forKey: path)
+            if loseUnflushed { s.directoryOps.append(DirectoryOp(kind: .unlink, path: path, backup: backup)) }
+        }
     }
 
-    /// Puts back what every unflushed write replaced, newest first, and each file's size.
+    /// Puts back what every unflushed write replaced, newest first, and each file's size; then
+    /// every rename and deletion whose directory was not flushed, newest first.
     private func undoUnflushed() {
+        undoWrites()
+        let ops = state.withLock { s in
+            defer { s.directoryOps = [] }
+            return s.directoryOps
+        }
+        for op in ops.reversed() {
+            switch op.kind {
+            case .rename(let from):
+                var st = stat()
+                // A link (the no-replace fallback) left `from` in place: only the new name goes.
+                if lstat(from, &st) == 0 { _ = unlink(op.path) } else { _ = rename(op.path, from) }
+            case .unlink:
+                break
+            }
+            if let b = op.backup { _ = rename(b, op.path) }
+        }
+    }
+
+    private func undoWrites() {
         let pending = state.withLock { s in
             defer { s.pending = [:] }
             return s.pending

@@ -28,8 +28,10 @@ struct PublicAPITests {
         // Against the same built modules, without swift-vhdx's package name: internals refused.
         let probe = dir + "/probe.swift"
         try "import VHDX\nlet f = try VHDXFile.open(path: \"x\")\nprint(f.storage)\n".write(toFile: probe, atomically: true, encoding: .utf8)
-        // The engine's CRC-32C C module is found through the module map SwiftPM generated for it.
-        let typecheck = try Shell.run("swiftc -typecheck -I '\(bin)/Modules' -Xcc -fmodule-map-file='\(bin)/CCRC32C.build/module.modulemap' '\(probe)' 2>&1",
+        // The engine's C modules (CRC-32C, platform calls) are found through the module maps
+        // SwiftPM generated for them.
+        let cModules = ["CCRC32C", "CPlatform"].map { "-Xcc -fmodule-map-file='\(bin)/\($0).build/module.modulemap'" }.joined(separator: " ")
+        let typecheck = try Shell.run("swiftc -typecheck -I '\(bin)/Modules' \(cModules) '\(probe)' 2>&1",
                                       allowFailure: true)
         #expect(typecheck.status != 0 && typecheck.stdout.contains("storage") && typecheck.stdout.contains("package"),
                 "an internal was visible: \(typecheck.stdout)")

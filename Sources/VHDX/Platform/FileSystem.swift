@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CPlatform
+internal import CPlatform
 
 /// The engine's file-system calls, in one place: the EINTR loops, the flush the platform needs
 /// (fdatasync; F_FULLFSYNC on Darwin), the Linux calls Swift does not export (CPlatform), and
