@@ -3,7 +3,7 @@
 # write, full export (a stream and a .vhdx), write more, incremental export (a stream and an
 # .avhdx over the full one), restore into a fresh folder from the streams and from the chain,
 # apply the incremental to a restored image, verify each against the exports, and let qemu-img,
-# libvhdi and 7-Zip confirm; then the same through a VHD Set checkpoint. Prints sizes, ratios and
+# libvhdi and 7-Zip confirm; then the same through a VHD Set. Prints sizes, ratios and
 # times; any wrong step stops it with an error. (A tour of the engine underneath: Scripts/tour.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -99,7 +99,7 @@ qemu-img check -q -f vhdx "$restore/from-streams.vhdx" && echo "qemu-img check (
 [ "$(cd "$backup" && 7zz x -tvhdx -so inc1.avhdx 2>/dev/null | sha)" = "$want" ] && echo "7-Zip reads the exported chain as the source" || fail "7-Zip reads the exported chain differently"
 [ "$(sha < "$restore/from-chain.raw")" = "$want" ] && echo "the raw restore's SHA-256 is the source's: $want"
 
-step "8. the same through a VHD Set: each export takes a checkpoint, reads it, deletes it keeping its reference point"
+step "8. the same through a VHD Set: each export holds the set, reads its active leaf at the change ID it seals last, and keeps that ID as a reference point"
 "$vhdx" set create "$src/vm.vhds" 1G >/dev/null
 "$vhdx" write "$src/vm.vhds" --offset 0 --input "$work/random.bin" >/dev/null
 "$vhdx" export "$src/vm.vhds" "$backup/vm-full.vxs" | sed -n '1,2p'
