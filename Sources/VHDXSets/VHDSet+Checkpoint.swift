@@ -14,13 +14,9 @@ extension VHDSet {
     /// never be answered again are dropped in the same update as the pending mark.
     @discardableResult
     public func checkpoint() throws(VHDXError) -> SnapshotEntry {
-        // Reference points and aliases that can never answer again go first (an export's
-        // checkpoint leaves one of each behind; the leaf's history expires them).
-        var next = record
-        _ = prune(&next, keepOtherBranches: true)
-        guard next.snapshots.count < SetFileLayout.maxSnapshots else {
-            throw VHDXError(.tooLarge, "the set has \(next.snapshots.count) snapshot entries, the most it holds; delete some (`vhdx set delete`), or run `vhdx set optimize` to drop reference points no longer answerable on this branch", path: path)
-        }
+        // Reference points and aliases that can never answer again go first (every export
+        // leaves a reference point; the leaf's history expires them).
+        var next = try recordWithRoomForAnEntry()
         let newPath = try newBackingPath()
         next.pending = PendingOperation(kind: .checkpoint, snapshot: .random(), newPath: newPath)
         try commit(next)

@@ -10,15 +10,22 @@ extension VHDSet {
     /// Reference points and aliases that can never answer again are dropped in the same update
     /// (the leaf's history expires them), so nightly exports never fill the set.
     package func addReferencePoint(_ id: ChangeID) throws(VHDXError) -> SnapshotEntry {
-        var next = record
-        _ = prune(&next, keepOtherBranches: true)
-        guard next.snapshots.count < SetFileLayout.maxSnapshots else {
-            throw VHDXError(.tooLarge, "the set has \(next.snapshots.count) snapshots and reference points, the most it holds; delete some (`vhdx set delete`), or run `vhdx set optimize` to drop reference points no longer answerable on this branch", path: path)
-        }
+        var next = try recordWithRoomForAnEntry()
         let entry = SnapshotEntry(id: .random(), parent: record.leafParent, frozenDataWriteGUID: .zero, created: VHDSet.now(),
                                   kind: .checkpoint, flags: SnapshotEntry.Flag.valid | SnapshotEntry.Flag.referenceOnly, changeID: id, path: "")
         next.snapshots.append(entry)
         try commit(next)
         return entry
+    }
+
+    /// The record with the reference points and aliases that can never answer again pruned,
+    /// refused when it still has no room for one more entry (checkpoint, reference point).
+    func recordWithRoomForAnEntry() throws(VHDXError) -> SetRecord {
+        var next = record
+        _ = prune(&next, keepOtherBranches: true)
+        guard next.snapshots.count < SetFileLayout.maxSnapshots else {
+            throw VHDXError(.tooLarge, "the set has \(next.snapshots.count) snapshot entries, the most it holds; delete some (`vhdx set delete`), or run `vhdx set optimize` to drop reference points no longer answerable on this branch", path: path)
+        }
+        return next
     }
 }

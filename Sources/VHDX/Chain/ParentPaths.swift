@@ -67,11 +67,7 @@ package enum ParentPaths {
         return normalize(cwd + "/" + path)
     }
 
-    package static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let d = String(path[..<slash])
-        return d.isEmpty ? "/" : d
-    }
+    package static func directory(of path: String) -> String { FileSystem.directory(of: path) }
 
     /// Folds `..` and `.` lexically (the locator's `..` means the folder above, as on Windows).
     static func normalize(_ path: String) -> String {

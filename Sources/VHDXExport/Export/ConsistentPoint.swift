@@ -20,16 +20,13 @@ final class ConsistentPoint {
     private let set: VHDSet?
     private let tracker: ChangeTracker
     private var sealed = false
-    /// Files this export reads, which its output must never replace.
-    let inputs: [String]
 
-    private init(image: VHDXFile, tracker: ChangeTracker, set: VHDSet?, inputs: [String]) {
+    private init(image: VHDXFile, tracker: ChangeTracker, set: VHDSet?) {
         self.image = image
         self.tracker = tracker
         self.targetID = tracker.reserveNextID()
         self.granule = tracker.header.geometry.granule
         self.set = set
-        self.inputs = inputs
     }
 
     /// Checks first that `since` (if any) can be answered and that `check` accepts the files the
@@ -42,16 +39,14 @@ final class ConsistentPoint {
                 throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on the set's active leaf (`vhdx track enable` first)", path: path)
             }
             if let since { _ = try set.changes(in: leaf, since: since, maxRanges: 1) }
-            let inputs = [path] + leaf.chain.map(\.path)
-            try check(inputs)
-            return ConsistentPoint(image: leaf, tracker: tracker, set: set, inputs: inputs)
+            try check([path] + leaf.chain.map(\.path))
+            return ConsistentPoint(image: leaf, tracker: tracker, set: set)
         }
         let image = try VHDXFile.open(path: path, writable: true)
         let tracker = try ChangeTracking.tracker(of: image)
         if let since { _ = try ChangeTracking.changes(in: image, since: since, maxRanges: 1) }
-        let inputs = image.chain.map(\.path)
-        try check(inputs)
-        return ConsistentPoint(image: image, tracker: tracker, set: nil, inputs: inputs)
+        try check(image.chain.map(\.path))
+        return ConsistentPoint(image: image, tracker: tracker, set: nil)
     }
 
     /// Every byte range that may differ from `since`, as the disk's tracking answers (never

@@ -99,8 +99,7 @@ public enum Exporter {
     /// The output's folder must exist and be writable before anything is sealed.
     static func requireWritableFolder(of output: String) throws(ExportError) {
         guard output != "-" else { return }
-        let slash = output.lastIndex(of: "/")
-        let dir = slash.map { String(output[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+        let dir = FileSystem.directory(of: output)
         var st = stat()
         guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
             throw ExportError(.invalid, "the output's folder \(dir) does not exist", path: output)
