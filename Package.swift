@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "VHDXChangeTracking", targets: ["VHDXChangeTracking"]),
         .library(name: "VHDXSets", targets: ["VHDXSets"]),
         .library(name: "VHDXExport", targets: ["VHDXExport"]),
+        .library(name: "VHDXServe", targets: ["VHDXServe"]),
         .executable(name: "vhdx", targets: ["VHDXTool"]),
     ],
     dependencies: [
@@ -18,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         // `swift package generate-documentation --target VHDX` (the DocC catalog in Sources/VHDX/VHDX.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // `vhdx serve`: the NBD server (event loops, sockets) and its STARTTLS.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // CRC-32C with the CPU's instruction (SSE4.2 / ARMv8 CRC), hand-written; VHDXFormat's
@@ -41,10 +45,16 @@ let package = Package(
                 dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXFormat", "CZlib",
                                .product(name: "Crypto", package: "swift-crypto")],
                 exclude: ["EXPORT-FORMAT.md"]),
+        // `vhdx serve`: an NBD server (SwiftNIO) over the engine: chains, sets, change-ID bitmaps.
+        .target(name: "VHDXServe",
+                dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXExport", "VHDXFormat",
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         // Thin CLI; the executable product is `vhdx`.
         .executableTarget(
             name: "VHDXTool",
-            dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXExport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXExport", "VHDXServe", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The benchmark driver (VHDXBench) is a package of its own: Scripts/Benchmarks/.
         .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),
@@ -60,5 +70,9 @@ let package = Package(
         .testTarget(name: "VHDXExportTests",
                     dependencies: ["VHDXExport", "VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
                                    .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "VHDXServeTests",
+                    dependencies: ["VHDXServe", "VHDXExport", "VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
+                                   .product(name: "NIOCore", package: "swift-nio"),
+                                   .product(name: "NIOPosix", package: "swift-nio")]),
     ]
 )
