@@ -66,6 +66,27 @@ struct TrackingCLITests {
         #expect(try Shell.sha256(file: image) == before)
     }
 
+    @Test("track enable on a tracked disk succeeds (\"already enabled\") and writes nothing; other settings asked for are a usage error (64)")
+    func enableIsIdempotent() throws {
+        let (dir, image) = try freshImage("trackenable2")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try vhdx("track enable '\(image)' --granule 8K --history 4").status == 0)
+        let id = try vhdx("track seal '\(image)'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let before = try Shell.sha256(file: image)
+        for same in ["", "--granule 8K", "--history 4", "--granule 8K --history 4"] {
+            let r = try vhdx("track enable '\(image)' \(same)")
+            #expect(r.status == 0 && r.stderr.contains("already enabled") && r.stderr.contains("8 KiB"), "\(same): exit \(r.status) \(r.stderr)")
+            #expect(try Shell.sha256(file: image) == before, "\(same): the file changed")
+        }
+        for other in ["--granule 16K", "--history 5", "--granule 8K --history 3"] {
+            let r = try vhdx("track enable '\(image)' \(other)")
+            #expect(r.status == 64 && r.stderr.contains("already enabled with other settings") && r.stderr.contains("track disable"), "\(other): exit \(r.status) \(r.stderr)")
+            #expect(try Shell.sha256(file: image) == before, "\(other): the file changed")
+        }
+        // The ID sealed before still answers: nothing was reset.
+        #expect(try vhdx("track changes '\(image)' --since \(id)").status == 0)
+    }
+
     @Test("text that is not a change ID is a usage error (64) in track changes and export --since, never exit 4", arguments: [
         ("", "empty"), (" ", "whitespace"), ("%ID%\n", "newline"), ("%ID% ", "whitespace"), ("%UPPER%", "upper-case"),
         ("%ID%:1:2", "fields"), ("vhdxct1:abc", "fields"), ("%NOPREFIX%", "vhdxct1:"),
