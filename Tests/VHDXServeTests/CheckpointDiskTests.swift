@@ -37,6 +37,27 @@ import VHDXTestSupport
             #expect(changed.contains { $0.offset <= off && off + 4096 <= $0.end })
         }
         #expect(try lab.content(set)[4096..<8192] == pattern(4096, seed: 2)[...])
+        // Served again, the set offers the reference point's ID: the changes since the checkpoint.
+        let served = try lab.open(set, readOnly: true)
+        #expect(served.metaContexts(matching: "qemu:dirty-bitmap:").contains("qemu:dirty-bitmap:\(cpID)"))
+        let dirty = try served.blockStatus(context: "qemu:dirty-bitmap:\(cpID)", at: 4096, length: 4096, maxExtents: 1)
+        #expect(dirty == [BlockStatusExtent(length: 4096, flags: 1)])
+        try served.close()
+    }
+
+    @Test func aCheckpointThatCannotBeDeletedIsKeptAndSaidSo() throws {
+        let lab = try DiskLab()
+        let set = lab.path("s.vhds")
+        try VHDSet.create(path: set, options: CreateOptions(virtualSize: 8 << 20))
+        let disk = try lab.open(set, checkpoint: true)
+        do {
+            let guest = try VHDSet.open(path: set, writable: true)  // the guest holds the set at close
+            var failure: ServeError?
+            do throws(ServeError) { try disk.close() } catch { failure = error }
+            #expect(failure?.code == .io && failure?.message.contains("--keep-reference") == true)
+            withExtendedLifetime(guest) {}
+        }
+        #expect(try VHDSet.open(path: set).record.snapshots.first?.isReferenceOnly == false)
     }
 
     @Test func checkpointNeedsASetAndNoOverlay() throws {
