@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VHDX
 import VHDXChangeTracking
+import VHDXSets
 import VHDXTestSupport
 @testable import VHDXServe
 
@@ -38,6 +39,27 @@ import VHDXTestSupport
         #expect(try files.map(DiskLab.sha) == hashes)
         #expect(try lab.content(scratch) == afterTrim)
         #expect(try Checker.check(path: scratch).exitCode == 0)
+    }
+
+    /// Over a set: the child's parent is the active leaf; the set is held shared meanwhile, so
+    /// its guest cannot write under the overlay; the set's files stay as they were.
+    @Test func overASetsActiveLeaf() throws {
+        let lab = try DiskLab()
+        let set = lab.path("s.vhds")
+        var o = CreateOptions(virtualSize: 8 << 20)
+        o.blockSize = 1 << 20
+        try VHDSet.create(path: set, options: o)
+        try lab.engineWrite(set, pattern(4096, seed: 1), at: 0)
+        let leaf = try VHDSet.open(path: set).leafPath
+        let hashes = try [set, leaf].map(DiskLab.sha)
+        let scratch = lab.path("scratch.avhdx")
+        let disk = try lab.open(set, overlay: scratch)
+        #expect(throws: VHDXError.self) { _ = try VHDSet.open(path: set, writable: true) }
+        try write(disk, pattern(4096, seed: 2), 4096)
+        #expect(try read(disk, 0, 8192) == pattern(4096, seed: 1) + pattern(4096, seed: 2))
+        try disk.close()
+        #expect(try [set, leaf].map(DiskLab.sha) == hashes)
+        #expect(try lab.content(scratch)[0..<8192] == (pattern(4096, seed: 1) + pattern(4096, seed: 2))[...])
     }
 
     @Test func refusesAnExistingChildOrAChainFile() throws {

@@ -196,6 +196,17 @@ func code(_ body: () throws -> Void) -> ServeError.Code? {
         #expect(try Checker.check(path: p).exitCode == 0)
     }
 
+    @Test func engineErrorsMapToTheProtocolsCodes() {
+        let full = VHDXError(.io, "write failed", path: "d.vhdx", cause: Errno(ENOSPC))
+        #expect(ServeError.engine(full, "write").code == .noSpace)
+        // After a failed change the session refuses more, its cause the first failure.
+        #expect(ServeError.engine(VHDXError(.io, "session ended", cause: full), "write").code == .noSpace)
+        #expect(ServeError.engine(VHDXError(.io, "read failed", cause: Errno(EIO)), "read").code == .io)
+        #expect(ServeError.engine(VHDXError(.readOnly, "read-only"), "write").code == .notPermitted)
+        #expect(ServeError.engine(VHDXError(.outOfBounds, "past the end"), "read").code == .invalid)
+        #expect(ServeError.engine(VHDXError(.corrupt, "bad BAT"), "read").message.contains("bad BAT"))
+    }
+
     @Test func readOnlyWritesNothing() throws {
         let lab = try DiskLab()
         let p = try lab.create("d.vhdx", tracked: true)
