@@ -113,7 +113,9 @@ func code(_ body: () throws -> Void) -> ServeError.Code? {
 @Suite struct SourceDiskTests {
     @Test func dynamicDiskReadsWritesFlushesAndClosesClean() throws {
         let lab = try DiskLab()
-        let p = try lab.create("d.vhdx")
+        let p = try lab.create("d.vhdx", tracked: true)
+        let id = try lab.seal(p)
+        let guidBefore = try VHDXFile.open(path: p).header.dataWriteGUID
         let disk = try lab.open(p)
         #expect(disk.info.size == 16 << 20)
         #expect(!disk.info.readOnly && disk.info.canTrim && disk.info.canWriteZeroes && disk.info.canFastZero && disk.info.canMultiConn)
@@ -131,6 +133,11 @@ func code(_ body: () throws -> Void) -> ServeError.Code? {
         #expect(image.header.logGUID == .zero)  // closed clean: empty log
         #expect(try image.read(at: 5 << 20, count: 8192) == a)
         #expect(try Checker.check(path: p).exitCode == 0)
+        // A writer like any other: DataWriteGuid renewed, through tracking (no reset: the ID
+        // sealed before answers the writes).
+        #expect(image.header.dataWriteGUID != guidBefore)
+        let changed = try ChangeTracking.changes(in: image, since: id).ranges
+        #expect(changed.contains { $0.offset <= 5 << 20 && (5 << 20) + 8192 <= $0.end })
     }
 
     @Test func fixedDiskAndBoundsAndZeroes() throws {
