@@ -221,4 +221,10 @@ public final class VHDXFile {
     package func forEachBATEntry(_ body: (UInt64, BATEntry) throws(VHDXError) -> Void) throws(VHDXError) {
         try bat.forEach(body)
     }
+
+    /// The BAT's raw little-endian entries a page (1 MiB) at a time, with the index of the
+    /// first: for scans of whole-disk maps that must not cost a call per entry.
+    package func forEachBATPage(_ body: (UInt64, UnsafeRawBufferPointer) throws(VHDXError) -> Void) throws(VHDXError) {
+        try bat.forEachPage(body)
+    }
 }
