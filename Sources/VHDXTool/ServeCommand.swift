@@ -131,13 +131,22 @@ struct ServeCommand: ParsableCommand {
             s.resume()
             sources.append(s)
         }
+        // The URI names the socket by its absolute path: a client may run anywhere.
+        var shown = server.endpoint
+        if case .unix(let path) = shown, !path.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            if getcwd(&buffer, buffer.count) != nil {
+                let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                shown = .unix(path: (cwd == "/" ? "" : cwd) + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path))
+            }
+        }
         let listening: String
-        switch server.endpoint {
+        switch shown {
         case .unix(let path): listening = "unix socket \(path)"
-        case .tcp: listening = "tcp \(server.endpoint)"
+        case .tcp: listening = "tcp \(shown)"
         }
         Output.data("serving \(source) as \"\(exportName)\" on \(listening)\(configuration.tls.map { $0.required ? " (TLS required)" : " (TLS offered)" } ?? "")")
-        Output.data(server.uri)
+        Output.data(NBDURI.make(endpoint: shown, exportName: exportName, tls: configuration.tls != nil))
         fflush(nil)
         server.waitUntilStopped()
         for s in sources { s.cancel() }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import NIOSSL
 
 /// Sent through a connection's pipeline when the server stops: a negotiating connection is
@@ -33,6 +34,10 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var phase = Phase.clientFlags
     private var input: ByteBuffer?
+    /// A write's data was sliced out of `input`'s storage and may still be at the disk: growing
+    /// `input` in place would copy all of it, so its unread bytes move to a buffer of their own
+    /// first (only those: pipelined writes stay linear).
+    private var inputShared = false
     private var discardRemaining = 0
     private var afterDiscard: AfterDiscard?
     /// An option is being answered off the event loop: parse nothing more until it is.
@@ -98,19 +103,23 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         }
         if input == nil || input!.readableBytes == 0 {
             input = incoming
+            inputShared = false
         } else {
+            if inputShared { unshare(&input!, extra: incoming.readableBytes) }
             input!.writeBuffer(&incoming)
         }
         process()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        updateReadInterest()
+        if context.channel.isWritable { process() } else { updateReadInterest() }
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if phase != .closed { log("dropped: \(error)") }
+        // A client that vanishes (reset, broken pipe) is not worth a line.
+        let vanished = (error as? IOError).map { $0.errnoCode == ECONNRESET || $0.errnoCode == EPIPE } ?? false
+        if phase != .closed && !vanished { log("dropped: \(error)") }
         hardClose()
     }
 
@@ -178,7 +187,9 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             switch phase {
             case .clientFlags: progressed = parseClientFlags(&buffer)
             case .options: progressed = parseOption(&buffer)
-            case .transmission: progressed = admitsMore && parseRequest(&buffer)
+            // Replies that cannot go out yet hold back new requests too, not only the socket:
+            // requests already buffered would otherwise pile up replies without bound.
+            case .transmission: progressed = admitsMore && context!.channel.isWritable && parseRequest(&buffer)
             case .closed: progressed = false
             }
             if phase != .closed { input = buffer }
@@ -192,9 +203,18 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         guard let buffer = input else { return }
         if buffer.readableBytes == 0 {
             input = nil
+            inputShared = false
         } else if buffer.readerIndex > 1 << 16 {
-            input!.discardReadBytes()
+            if inputShared { unshare(&input!, extra: 0) } else { input!.discardReadBytes() }
         }
+    }
+
+    /// `buffer`'s unread bytes in storage of their own, with room for `extra` more.
+    private func unshare(_ buffer: inout ByteBuffer, extra: Int) {
+        var fresh = (context?.channel.allocator ?? ByteBufferAllocator()).buffer(capacity: buffer.readableBytes + extra)
+        fresh.writeBuffer(&buffer)
+        buffer = fresh
+        inputShared = false
     }
 
     private func parseClientFlags(_ buffer: inout ByteBuffer) -> Bool {
@@ -262,20 +282,14 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             }
             guard buffer.readableBytes >= NBDLimits.requestSize + length else {
                 // Room for the whole payload at once: no regrowth while it arrives.
-                buffer.reserveCapacity(minimumWritableBytes: NBDLimits.requestSize + length - buffer.readableBytes)
+                let missing = NBDLimits.requestSize + length - buffer.readableBytes
+                if inputShared { unshare(&buffer, extra: missing) } else { buffer.reserveCapacity(minimumWritableBytes: missing) }
                 return false
             }
             buffer.moveReaderIndex(forwardBy: NBDLimits.requestSize)
+            // The data stays where it arrived (no copy) while the disk writes it.
             payload = buffer.readSlice(length: length)
-            if buffer.readableBytes > 0 {
-                // The payload shares this storage while the disk writes it; what follows moves
-                // to a buffer of its own so appending to it never copies the payload.
-                var rest = context!.channel.allocator.buffer(capacity: buffer.readableBytes)
-                rest.writeBuffer(&buffer)
-                buffer = rest
-            } else {
-                buffer = ByteBuffer()
-            }
+            inputShared = true
         } else {
             buffer.moveReaderIndex(forwardBy: NBDLimits.requestSize)
         }

@@ -15,6 +15,7 @@ final class MemoryDisk: ServedDisk {
         var bytes: [UInt8]
         var allocated: [Bool]
         var dirty: [Bool]
+        var reads = 0
         var writes = 0
         var fuaWrites = 0
         var flushes = 0
@@ -54,6 +55,7 @@ final class MemoryDisk: ServedDisk {
 
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(ServeError) {
         try state.withLock { (s: inout State) throws(ServeError) in
+            s.reads += 1
             if let e = s.failNextRead { s.failNextRead = nil; throw e }
             let o = Int(offset)
             guard o + buffer.count <= s.bytes.count else { throw ServeError(.invalid, "read past the end") }
