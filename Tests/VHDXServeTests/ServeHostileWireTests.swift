@@ -226,6 +226,34 @@ import VHDXTestSupport
         #expect(s.disk.snapshot { $0.closes } == 1)
     }
 
+    /// A stop while writes are at the disk: they finish and are answered, then the connection
+    /// closes, then the disk closes (after them, once).
+    @Test func stopWaitsForWritesInFlight() throws {
+        let disk = Self.disk()
+        disk.writeDelay.withLock { $0 = 300_000 }
+        let s = try TestServer.start(disk)
+        let c = try RawClient(socket: s.socket)
+        try c.negotiate()
+        for i in 0..<3 {
+            c.request(NBDRequest(type: .write, handle: UInt64(i), offset: UInt64(i) << 16, length: 4096), data: [UInt8](repeating: 0x5A, count: 4096))
+        }
+        usleep(100_000)
+        let stopper = Thread { try? s.stop() }
+        stopper.start()
+        var answered = 0
+        while let r = c.readReply() {
+            #expect(r.error == 0)
+            answered += 1
+        }
+        #expect(answered == 3)
+        try s.stop()
+        disk.snapshot { st in
+            #expect(st.writes == 3)
+            #expect(st.closes == 1)
+        }
+        #expect(disk.bytes[2 << 16] == 0x5A)
+    }
+
     @Test func socketPathRules() throws {
         let notSocket = Fixtures.tempPath("plain")
         _ = FileManager.default.createFile(atPath: notSocket, contents: Data([1]))

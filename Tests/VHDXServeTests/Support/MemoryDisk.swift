@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 @testable import VHDXServe
 
@@ -63,7 +66,12 @@ final class MemoryDisk: ServedDisk {
         }
     }
 
+    /// Each write takes this long (outside the lock): requests that are still at the disk.
+    let writeDelay = Mutex<UInt32>(0)
+
     func write(_ data: UnsafeRawBufferPointer, at offset: UInt64, fua: Bool) throws(ServeError) {
+        let delay = writeDelay.withLock { $0 }
+        if delay > 0 { usleep(delay) }
         try state.withLock { (s: inout State) throws(ServeError) in
             guard !info.readOnly else { throw ServeError(.notPermitted, "read-only") }
             let o = Int(offset)
