@@ -131,6 +131,33 @@ import VHDXTestSupport
         #expect(bytes[1 << 20] == 0xAB && bytes[(2 << 20) + 4095] == 0xCD)
     }
 
+    /// The client over the limit is refused cleanly: libnbd reports NBD_REP_ERR_SHUTDOWN in its
+    /// own words (the reason, in the reply's message, is in the server's log).
+    @Test func nbdinfoOverTheLimitIsToldWhy() throws {
+        try Shell.require("nbdinfo")
+        let s = try TestServer.start(Self.patternedDisk(), maxConnections: 1)
+        defer { try? s.stop() }
+        let held = try RawClient(socket: s.socket)
+        try held.negotiate()
+        let r = try runTool("nbdinfo --size '\(s.uri)'", allowFailure: true)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("server is shutting down"), "\(r.stderr)")
+        _ = held
+    }
+
+    /// TCP on a loopback port the system picks; the URI carries it.
+    @Test func tcpLoopback() throws {
+        try Shell.require("nbdinfo")
+        var c = NBDServerConfiguration(endpoint: .tcp(host: "127.0.0.1", port: 0), exportName: "tcp")
+        c.diskThreads = 2
+        c.eventLoopThreads = 1
+        let server = try NBDServer.start(disk: Self.patternedDisk(), configuration: c)
+        defer { try? server.stop() }
+        guard case .tcp("127.0.0.1", let port) = server.endpoint else { throw TestFailure("\(server.endpoint)") }
+        #expect(port > 0 && server.uri == "nbd://127.0.0.1:\(port)/tcp")
+        #expect(try runTool("nbdinfo --size '\(server.uri)'").stdout.hasPrefix("\(8 << 20)"))
+    }
+
     @Test func qemuWritesAndCompares() throws {
         try Shell.require("qemu-io")
         let disk = Self.patternedDisk()

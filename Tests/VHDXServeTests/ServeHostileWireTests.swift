@@ -185,6 +185,8 @@ import VHDXTestSupport
         let refusal = try c.option(.go, NBDInfoRequest(exportName: "", requests: []).encode())
         #expect(refusal.map(\.type) == [.errShutdown])
         #expect(String(decoding: refusal[0].data, as: UTF8.self).contains("limit of 2"))
+        #expect(try c.option(.structuredReply).map(\.type) == [.errShutdown])
+        #expect(try c.option(.abort).map(\.type) == [.ack])
         #expect(c.closedByServer())
         _ = consume b
         // A slot frees when a client leaves.

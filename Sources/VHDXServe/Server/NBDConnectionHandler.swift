@@ -78,7 +78,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         context.writeAndFlush(wrapOutboundOut(buffer(NBDHandshake.greeting([.fixedNewstyle, .noZeroes]))), promise: nil)
-        let timeout = core.configuration.negotiationTimeout
+        let timeout = refused ? min(core.configuration.negotiationTimeout, .seconds(5)) : core.configuration.negotiationTimeout
         negotiationTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard phase != .transmission, phase != .closed else { return }
             log("did not finish negotiating within \(timeout.nanoseconds / 1_000_000_000) s; dropped")
@@ -391,19 +391,21 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Over the connection limit: the first option is answered with an error (ABORT with its
-    /// ACK), then the connection closes.
+    /// Over the connection limit: every option is answered NBD_REP_ERR_SHUTDOWN with the reason,
+    /// which obliges the client to abort (ABORT gets its ACK and the connection closes; closing
+    /// first could reset the connection before the client reads why). A client that does not
+    /// abort is dropped at the (shortened) negotiation timeout.
     private func refuse(_ request: NBDOptionRequest, _ option: NBDOptionType) {
         switch request {
         case .abort:
             sendOptionReplies([.ack(option)])
+            gracefulClose()
         case .exportName:
-            break
+            hardClose()
         default:
             let limit = core.configuration.maxConnections ?? 0
             sendOptionReplies([.error(option, .errShutdown, "the server is serving its limit of \(limit) connections; try again later")])
         }
-        gracefulClose()
     }
 
     private func makeTerms() -> NBDExportTerms {
