@@ -11,6 +11,13 @@ command -v vhdiinfo >/dev/null 2>&1 || need+=(libvhdi-utils)
 /usr/bin/python3 -c 'import pyvhdi' >/dev/null 2>&1 || need+=(python3-libvhdi)
 command -v 7zz >/dev/null 2>&1 || need+=(7zip)
 command -v gzip >/dev/null 2>&1 || need+=(gzip)
+# `vhdx serve`'s clients: nbdinfo/nbdcopy/nbdfuse, the Python binding, nbdkit and fio (the
+# benchmark's peers), openssl (the TLS test's certificates).
+command -v nbdinfo >/dev/null 2>&1 || need+=(libnbd-bin)
+/usr/bin/python3 -c 'import nbd' >/dev/null 2>&1 || need+=(python3-libnbd)
+command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
+command -v fio >/dev/null 2>&1 || need+=(fio)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The export stream's codec: the system zlib (a SwiftPM system library target).
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 if [ ${#need[@]} -gt 0 ]; then

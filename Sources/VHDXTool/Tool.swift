@@ -23,7 +23,7 @@ struct Tool: ParsableCommand {
             refused: use M.
             """,
         version: SwiftVHDX.version,
-        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self, SetCommand.self, ExportCommand.self, RestoreCommand.self, ApplyCommand.self, VerifyCommand.self]
+        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self, SetCommand.self, ExportCommand.self, RestoreCommand.self, ApplyCommand.self, VerifyCommand.self, ServeCommand.self]
     )
 
     /// `ParsableCommand.main` with steps between parsing and running that hold for every
