@@ -1,0 +1,225 @@
+import Foundation
+import Testing
+import VHDXTestSupport
+
+/// `vhdx serve` as a user runs it, on real sources (the Windows fixture chain, a VHD Set, a
+/// tracked disk, an exported chain), pulled with real clients (nbdcopy, nbdinfo, python3-libnbd,
+/// qemu-io): what a pull-backup tool and an instant restore do.
+@Suite("vhdx serve end to end")
+struct ServeEndToEndClientTests {
+    /// Pulls the ranges `context` marks (dirty, or data for base:allocation) into OUT at their
+    /// offsets; prints {"bytes": N, "extents": K}. Exit 3 when the server did not offer it.
+    static let pullScript = """
+        import nbd, sys, json
+        uri, ctx, out = sys.argv[1], sys.argv[2], sys.argv[3]
+        h = nbd.NBD()
+        h.add_meta_context(ctx)
+        h.connect_uri(uri)
+        if not h.can_meta_context(ctx):
+            sys.exit(3)
+        size = h.get_size()
+        marked = []
+        off = 0
+        while off < size:
+            got = []
+            def cb(name, offset, entries, err):
+                if name == ctx:
+                    got.extend(entries)
+                return 0
+            h.block_status(min(size - off, 1 << 30), off, cb)
+            if not got:
+                sys.exit("no extents at %d" % off)
+            for i in range(0, len(got), 2):
+                length, flags = got[i], got[i + 1]
+                if flags & 1 == 1:
+                    marked.append((off, length))
+                off += length
+        with open(out, "r+b") as f:
+            for (o, n) in marked:
+                done = 0
+                while done < n:
+                    k = min(n - done, 8 << 20)
+                    f.seek(o + done)
+                    f.write(h.pread(k, o + done))
+                    done += k
+        h.shutdown()
+        print(json.dumps({"bytes": sum(n for _, n in marked), "extents": len(marked)}))
+        """
+
+    /// Scattered writes, a trim and a zeroed range, then a flush: the guest's day.
+    static let guestScript = """
+        import nbd, sys
+        h = nbd.NBD()
+        h.connect_uri(sys.argv[1])
+        for i in range(24):
+            h.pwrite(bytes([0x40 + i]) * 65536, (i * 7919 % 900) * 65536)
+        h.trim(1 << 20, 4 << 20)
+        h.zero(2 << 20, 40 << 20)
+        h.flush()
+        h.shutdown()
+        """
+
+    @Test("the Windows .avhdx chain pulls with nbdcopy to its known SHA-256 (fixtures README: qemu-img, libvhdi and 7-Zip agree); a VHD Set to what vhdx convert reads")
+    func realSourcesPullLikeConvert() throws {
+        try Shell.require("nbdcopy")
+        // The Windows differencing fixture with the stand-in parent under its locator's name.
+        let dir = try E2E.dir("e2e-win")
+        let child = dir + "/child.avhdx"
+        try FileManager.default.copyItem(atPath: try Fixtures.path("differencing.avhdx"), toPath: child)
+        try FileManager.default.copyItem(atPath: try Fixtures.path("differencing-standin-parent.vhdx"),
+                                         toPath: dir + "/Generation 1_49C4BAF3-4B25-4406-8C4B-D39E65C32385.avhdx")
+        let before = try Shell.sha256(file: child)
+        let served = try ServeProcess(child, ["--read-only"])
+        // The 8 GiB disk's SHA-256 over the stand-in parent, from the fixtures README.
+        #expect(try E2E.pullSHA(served.uri) == "fc5c91bfd8f7ee388cf482dc7eb6cef64b39a7e1bd043516ee95887b839f2b78")
+        let list = try Shell.run("nbdinfo --list '\(served.uri)'").stdout
+        #expect(list.contains("base:allocation"), "\(list)")
+        #expect(served.stop() == 0, "\(served.stderr)")
+        #expect(try Shell.sha256(file: child) == before, "a read-only serve changed the file")
+
+        // A VHD Set with a checkpoint: the active leaf's chain.
+        let set = dir + "/vm.vhds"
+        try E2E.ok("set create '\(set)' 32M")
+        try E2E.ok("write '\(set)' --offset 0 --pattern 0x11 --length 4M")
+        try E2E.ok("set checkpoint '\(set)'")
+        try E2E.ok("write '\(set)' --offset 2M --pattern 0x22 --length 3M")
+        let s = try ServeProcess(set, ["--read-only"])
+        #expect(try E2E.pullSHA(s.uri) == (try E2E.convertSHA(set)))
+        #expect(s.stop() == 0, "\(s.stderr)")
+    }
+
+    @Test("pull backup: full pull, guest writes over NBD, only the dirty ranges pulled give the source; a foreign writer withdraws the ID")
+    func pullBackupCycle() throws {
+        try Shell.require("nbdinfo")
+        try Shell.require("qemu-io")
+        let dir = try E2E.dir("e2e-pull")
+        let disk = dir + "/vm.vhdx"
+        try E2E.ok("create '\(disk)' 64M")
+        try E2E.ok("track enable '\(disk)'")
+        try E2E.ok("write '\(disk)' --offset 0 --pattern 0x11 --length 16M")
+        let id = try E2E.ok("track seal '\(disk)'")
+
+        // Night 1: the full pull, at the sealed ID (nothing written since).
+        var server = try ServeProcess(disk)
+        let backup = dir + "/backup.raw"
+        try Shell.run("nbdcopy '\(server.uri)' '\(backup)'")
+        // The day: the guest writes, trims and zeroes through the server.
+        try E2E.python(Self.guestScript, [server.uri])
+        // Night 2: the changed ranges since the ID, pulled onto the previous backup.
+        let context = "qemu:dirty-bitmap:\(id)"
+        let list = try Shell.run("nbdinfo --list '\(server.uri)'").stdout
+        #expect(list.contains(context), "the ID is offered: \(list)")
+        let pulled = try E2E.python(Self.pullScript, [server.uri, context, backup])
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(pulled.utf8)) as? [String: Int])
+        #expect(stats["bytes"]! > 0 && stats["bytes"]! < 64 << 20, "only what changed is pulled: \(stats)")
+        let map = try Shell.run("nbdinfo --json --map='\(context)' '\(server.uri)'").stdout
+        #expect(map.contains("\"type\": 1") || map.contains("\"type\":1"), "the JSON map marks dirty extents: \(map.prefix(300))")
+        #expect(server.stop() == 0, "\(server.stderr)")
+        // The patched backup equals the disk as the engine reads it, and the disk checks clean
+        // with both our checker and qemu's.
+        #expect(try Shell.sha256(file: backup) == (try E2E.convertSHA(disk)), "full + dirty ranges == the source")
+        #expect(try E2E.vhdx("check '\(disk)'").status == 0)
+        #expect(try Shell.run("qemu-img check -f vhdx '\(disk)'", allowFailure: true).status == 0)
+
+        // A writer that does not track (qemu-io): the ID can no longer be answered, so it is not
+        // offered (never a map that is too small), and the server's log says why.
+        try Shell.run("qemu-io -f vhdx -c 'write -P 0x77 8M 64k' '\(disk)'")
+        server = try ServeProcess(disk)
+        let after = try Shell.run("nbdinfo --list '\(server.uri)'").stdout
+        #expect(!after.contains(context), "a reset ID is still offered: \(after)")
+        let refused = try Shell.run("nbdinfo --map='\(context)' '\(server.uri)'", allowFailure: true)
+        #expect(refused.status != 0, "a map of a withdrawn ID: \(refused.stdout.prefix(200))")
+        #expect(server.stop() == 0)
+        #expect(server.stderr.contains("not offered") && server.stderr.contains(id), "the log says why: \(server.stderr)")
+    }
+
+    @Test("SIGKILL during writes: the image reopens clean and tracking covers every byte that changed")
+    func killDuringWrites() throws {
+        let dir = try E2E.dir("e2e-kill")
+        let disk = dir + "/vm.vhdx"
+        try E2E.ok("create '\(disk)' 64M")
+        try E2E.ok("track enable '\(disk)' --granule 64K")
+        try E2E.ok("write '\(disk)' --offset 0 --pattern 0x11 --length 8M")
+        let id = try E2E.ok("track seal '\(disk)'")
+        try E2E.ok("convert '\(disk)' '\(dir)/before.raw'")
+        let server = try ServeProcess(disk)
+        // A writer that never stops (until the server dies under it).
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        writer.arguments = ["-c", """
+            import nbd, sys, random
+            h = nbd.NBD(); h.connect_uri(sys.argv[1]); r = random.Random(7); i = 0
+            while True:
+                h.pwrite(bytes([i % 251 + 1]) * 65536, r.randrange(0, 1024) * 65536); i += 1
+                if i % 16 == 0: h.flush()
+                if i == 64: open(sys.argv[2], "w").close()
+            """, server.uri, dir + "/started"]
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        for _ in 0..<600 where !FileManager.default.fileExists(atPath: dir + "/started") { usleep(20_000) }
+        #expect(FileManager.default.fileExists(atPath: dir + "/started"), "the writer got going")
+        server.kill9()
+        writer.waitUntilExit()
+
+        #expect(try E2E.vhdx("check '\(disk)'").status == 0, "the image checks clean after the kill")
+        try E2E.ok("convert '\(disk)' '\(dir)/after.raw'")
+        let changes = try E2E.ok("track changes '\(disk)' --since \(id)")
+        let ranges = changes.split(separator: "\n").map { $0.split(separator: " ").compactMap { Int($0) } }
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/before.raw"))
+        let after = try Data(contentsOf: URL(fileURLWithPath: dir + "/after.raw"))
+        var differing = 0, uncovered: [Int] = []
+        for chunk in stride(from: 0, to: before.count, by: 65536) where before[chunk..<chunk + 65536] != after[chunk..<chunk + 65536] {
+            differing += 1
+            if !ranges.contains(where: { $0[0] <= chunk && chunk + 65536 <= $0[0] + $0[1] }) { uncovered.append(chunk) }
+        }
+        #expect(differing > 0, "the kill came after some writes reached the disk")
+        #expect(uncovered.isEmpty, "changed but not reported: \(uncovered.prefix(5))")
+    }
+
+    @Test("--overlay: an exported chain served read-write, writes land in the new child, the backup files stay byte-identical")
+    func overlayLeavesTheBackupUntouched() throws {
+        try Shell.require("qemu-io")
+        let dir = try E2E.dir("e2e-overlay")
+        let disk = dir + "/vm.vhdx"
+        try E2E.ok("create '\(disk)' 32M")
+        try E2E.ok("track enable '\(disk)'")
+        try E2E.ok("write '\(disk)' --offset 0 --pattern 0x31 --length 8M")
+        try E2E.ok("export '\(disk)' '\(dir)/full.vhdx'")
+        try E2E.ok("write '\(disk)' --offset 4M --pattern 0x32 --length 8M")
+        try E2E.ok("export '\(disk)' '\(dir)/inc1.avhdx' --base '\(dir)/full.vhdx'")
+        let files = ["full.vhdx", "inc1.avhdx"].map { dir + "/" + $0 }
+        let hashes = try files.map(Shell.sha256(file:))
+        let backupSHA = try E2E.convertSHA(dir + "/inc1.avhdx")
+        #expect(backupSHA == (try E2E.convertSHA(disk)), "the exported chain is the disk")
+
+        let server = try ServeProcess(dir + "/inc1.avhdx", ["--overlay", dir + "/scratch.avhdx"])
+        #expect(try E2E.pullSHA(server.uri) == backupSHA, "the overlay starts as the backup")
+        try Shell.run("qemu-io -f raw -c 'write -P 0x5a 1M 256k' -c 'discard 6M 1M' '\(server.uri)'")
+        let served = try E2E.pullSHA(server.uri)
+        #expect(served != backupSHA, "the writes are served")
+        #expect(server.stop() == 0, "\(server.stderr)")
+        #expect(try files.map(Shell.sha256(file:)) == hashes, "a backup file changed")
+        #expect(try E2E.convertSHA(dir + "/scratch.avhdx") == served, "the overlay holds what was served")
+        #expect(try E2E.vhdx("check '\(dir)/scratch.avhdx'").status == 0)
+    }
+
+    @Test("--checkpoint on a set: the served bytes are the checkpoint's while the guest writes; the stop leaves a reference point")
+    func checkpointServesAFrozenSet() throws {
+        let dir = try E2E.dir("e2e-ckpt")
+        let set = dir + "/vm.vhds"
+        try E2E.ok("set create '\(set)' 32M")
+        try E2E.ok("write '\(set)' --offset 0 --pattern 0x41 --length 6M")
+        let atCheckpoint = try E2E.convertSHA(set)
+        let server = try ServeProcess(set, ["--checkpoint"])
+        // The guest goes on writing to the set's new leaf meanwhile.
+        try E2E.ok("write '\(set)' --offset 1M --pattern 0x42 --length 2M")
+        #expect(try E2E.pullSHA(server.uri) == atCheckpoint, "the served content moved with the guest")
+        let written = try Shell.run("/usr/bin/python3 -c 'import nbd,sys; h=nbd.NBD(); h.connect_uri(sys.argv[1]); h.pwrite(b\"x\"*512, 0)' '\(server.uri)'", allowFailure: true)
+        #expect(written.status != 0, "a write to the frozen checkpoint was accepted")
+        #expect(server.stop() == 0, "\(server.stderr)")
+        let list = try E2E.ok("set list '\(set)'")
+        #expect(list.contains("reference"), "the stop keeps a reference point: \(list)")
+        #expect(!list.contains("checkpoint "), "the checkpoint is deleted at the stop: \(list)")
+        #expect(try E2E.vhdx("check '\(set)'").status == 0)
+    }
+}
