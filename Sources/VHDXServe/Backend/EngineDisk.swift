@@ -32,12 +32,17 @@ package final class EngineDisk: ServedDisk, @unchecked Sendable {
     private var hold: Hold
     private var allocation: AllocationMap?
     private var dirtyMaps: [String: DirtyMap] = [:]
+    /// Read-only exports: the handles reads run on in parallel (nil: reads take `lock`).
+    private let readers: ReaderPool?
 
     package static let allocationContext = "base:allocation"
     package static let dirtyPrefix = "qemu:dirty-bitmap:"
 
-    init(top: VHDXFile, hold: Hold, readOnly: Bool, description: String, log: @escaping @Sendable (String) -> Void) {
+    init(top: VHDXFile, hold: Hold, readOnly: Bool, description: String, readers: ReaderPool? = nil,
+         log: @escaping @Sendable (String) -> Void) {
+        precondition(readers == nil || readOnly, "parallel readers only on a read-only export: they would not see writes")
         self.top = top
+        self.readers = readers
         self.hold = hold
         self.log = log
         let writable = !readOnly
@@ -79,6 +84,7 @@ package final class EngineDisk: ServedDisk, @unchecked Sendable {
 
     package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(ServeError) {
         try checkRange("read", offset, UInt64(buffer.count), past: .invalid)
+        if let readers { return try readers.read(into: buffer, at: offset) }
         try locked { (top) throws(ServeError) in
             try engine("read at \(offset) of \(buffer.count) bytes") { () throws(VHDXError) in try top.read(into: buffer, at: offset) }
         }
@@ -243,6 +249,7 @@ package final class EngineDisk: ServedDisk, @unchecked Sendable {
             return (self.top, self.hold)
         }
         guard let path = top?.path else { return }
+        readers?.close()
         // A writable close persists tracking (`willClose`) and leaves an empty log.
         try engine("close \(path)") { () throws(VHDXError) in try top?.close() }
         // The chain's files are let go before the set may merge into them.

@@ -21,9 +21,21 @@ final class EngineLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    fileprivate func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
+    fileprivate func unlock() { pthread_mutex_unlock(mutex) }
+
     func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+}
+
+extension EngineLock {
+    /// `body` under the lock if it is free now; nil (and `body` not run) if it is held.
+    func withLockIfFree<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T? {
+        guard tryLock() else { return nil }
+        defer { unlock() }
         return try body()
     }
 }

@@ -33,14 +33,16 @@ package enum ServedSource {
             let set = try VHDSet.open(path: path, writable: writable)
             let top = try set.openLeaf(writable: writable)
             try ChangeTracker.attach(to: top)
+            let readers = writable ? nil : try ReaderPool(count: readerCount) { () throws(VHDXError) in try set.openLeaf() }
             return EngineDisk(top: top, hold: .set(set), readOnly: !writable,
-                              description: describe(top, "VHD Set \(path), active leaf"), log: log)
+                              description: describe(top, "VHD Set \(path), active leaf"), readers: readers, log: log)
         }
         // The chain resolved as every command resolves it; tracking attached as TrackedOpen does,
         // so each write is seen by it and renews DataWriteGuid through it.
         let top = try VHDXFile.openChain(path: path, writable: writable)
         try ChangeTracker.attach(to: top)
-        return EngineDisk(top: top, hold: .chain, readOnly: !writable, description: describe(top, path), log: log)
+        let readers = writable ? nil : try ReaderPool(count: readerCount) { () throws(VHDXError) in try VHDXFile.openChain(path: path) }
+        return EngineDisk(top: top, hold: .chain, readOnly: !writable, description: describe(top, path), readers: readers, log: log)
     }
 
     /// `--checkpoint`: a checkpoint of the set, the set released (its guest writes to the new
@@ -55,9 +57,10 @@ package enum ServedSource {
         do {
             let top = try VHDXFile.openChain(path: frozen)
             try ChangeTracker.attach(to: top)
+            let readers = try ReaderPool(count: readerCount) { () throws(VHDXError) in try VHDXFile.openChain(path: frozen) }
             log("\(path): checkpoint {\(entry.id)} taken\(entry.changeID.map { " (change ID \($0))" } ?? ""); serving its frozen chain read-only; the set is free for its guest meanwhile")
             return EngineDisk(top: top, hold: .checkpoint(setPath: path, snapshot: entry.id), readOnly: true,
-                              description: describe(top, "VHD Set \(path), checkpoint {\(entry.id)}"), log: log)
+                              description: describe(top, "VHD Set \(path), checkpoint {\(entry.id)}"), readers: readers, log: log)
         } catch {
             if let set = try? VHDSet.open(path: path, writable: true) { _ = try? set.delete(entry.id, keepReference: true) }
             throw error
@@ -99,6 +102,10 @@ package enum ServedSource {
             throw error
         }
     }
+
+    /// Read-only exports read on this many handles at once: nbdcopy's four connections (more
+    /// gain nothing on the cores this is built for, and each handle has its own caches).
+    static let readerCount = 4
 
     static func describe(_ top: VHDXFile, _ what: String) -> String {
         let n = top.chain.count
