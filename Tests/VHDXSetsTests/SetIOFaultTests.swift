@@ -61,39 +61,46 @@ struct SetIOFaultTests {
         let base = try op.prepare()
         let before = base.model
         let clean = try SetLab(copying: base)
-        let counter = IOFaultPlan()
-        try counter.run(in: clean.dir) { try op.run(clean) }
+        try op.run(clean)
         try op.model(clean)
         let after = clean.model
         let lineageAfter = try op.lineageAfter(base)
-        let sweep = IOFaultSweep("\(op)")
-        for p in IOFaultSweep.points(counter.kinds, limit: 8) {
-            let lab = try SetLab(copying: base, name: "iofault")
-            let plan = IOFaultPlan(failAt: p.index, code: p.code)
+        // Sampled calls on every file, then every call on the set file itself.
+        for file in [nil, ".vhds"] {
+            let counter = IOFaultPlan(file: file)
             do {
-                try plan.run(in: lab.dir) { try op.run(lab) }
-                Issue.record("\(op): succeeded although \(plan.fired ?? "no call") failed with \(IOFaultPlan.name(p.code))")
-            } catch {
-                sweep.failedWithIOError()
-                #expect(IOFaultSweep.isIOError(error, code: p.code), "\(op): \(plan.fired ?? "?") with \(IOFaultPlan.name(p.code)) became \(error), not an I/O error")
+                let lab = try SetLab(copying: base, name: "iocount")
+                try counter.run(in: lab.dir) { try op.run(lab) }
             }
-            sweep.visited(plan)
-            let context = "\(op), \(plan.fired ?? "?") failed with \(IOFaultPlan.name(p.code))"
+            let sweep = IOFaultSweep("\(op) (\(file ?? "any file"))")
+            for p in IOFaultSweep.points(counter.kinds, limit: file == nil ? 6 : 8) {
+                let lab = try SetLab(copying: base, name: "iofault")
+                let plan = IOFaultPlan(failAt: p.index, code: p.code, file: file)
+                do {
+                    try plan.run(in: lab.dir) { try op.run(lab) }
+                    Issue.record("\(op): succeeded although \(plan.fired ?? "no call") failed with \(IOFaultPlan.name(p.code))")
+                } catch {
+                    sweep.failedWithIOError()
+                    #expect(IOFaultSweep.isIOError(error, code: p.code), "\(op): \(plan.fired ?? "?") with \(IOFaultPlan.name(p.code)) became \(error), not an I/O error")
+                }
+                sweep.visited(plan)
+                let context = "\(op), \(plan.fired ?? "?") failed with \(IOFaultPlan.name(p.code))"
 
-            let ro = try lab.content()
-            #expect(sameBytes(ro, before) || sameBytes(ro, after), "\(context): content is neither before nor after")
-            do {
-                let recovered = try lab.open(writable: true)
-                #expect(recovered.record.pending == nil && recovered.record.unlinkQueue.isEmpty, "\(context): recovery left work")
+                let ro = try lab.content()
+                #expect(sameBytes(ro, before) || sameBytes(ro, after), "\(context): content is neither before nor after")
+                do {
+                    let recovered = try lab.open(writable: true)
+                    #expect(recovered.record.pending == nil && recovered.record.unlinkQueue.isEmpty, "\(context): recovery left work")
+                }
+                let rc = try lab.content()
+                #expect(sameBytes(rc, before) || sameBytes(rc, after), "\(context): content after recovery")
+                try SetCrashTests.expectClean(lab, context)
+                lab.model = rc
+                let line = sameBytes(rc, after) && !sameBytes(before, after) ? lineageAfter : base.lineage
+                try lab.verifyChanges(mustAnswer: Set(line), context)
             }
-            let rc = try lab.content()
-            #expect(sameBytes(rc, before) || sameBytes(rc, after), "\(context): content after recovery")
-            try SetCrashTests.expectClean(lab, context)
-            lab.model = rc
-            let line = sameBytes(rc, after) && !sameBytes(before, after) ? lineageAfter : base.lineage
-            try lab.verifyChanges(mustAnswer: Set(line), context)
-        }
-        print(sweep.summary(calls: counter.count))
+            print(sweep.summary(calls: counter.count))
             #expect(sweep.problems.isEmpty, "\(sweep.problems)")
+        }
     }
 }
