@@ -55,6 +55,18 @@ struct SetIOFaultTests {
         }
     }
 
+    @Test("a set under another name that cannot be read is not 'not a set': recognising it fails with the I/O error, and the next run recognises it")
+    func recognisingASet() throws {
+        let lab = try SetLab(size: 8 << 20)
+        let renamed = lab.dir + "/disk.set"
+        try FileManager.default.copyItem(atPath: lab.setPath, toPath: renamed)
+        let plan = IOFaultPlan(failAt: 0, code: EIO, calls: [.read], file: "disk.set")
+        let error = #expect(throws: VHDXError.self) { try plan.run(in: lab.dir) { try VHDSet.looksLikeSet(renamed) } }
+        #expect(error?.code == .io, "\(String(describing: error))")
+        #expect(plan.fired != nil, "the fault never fired: the test proves nothing")
+        #expect(try VHDSet.looksLikeSet(renamed))
+    }
+
     @Test("an injected EIO/ENOSPC/EACCES at every read, write, flush, rename and unlink of each set operation: an I/O error; the set reads as before or after, completes, and answers every change ID",
           arguments: SetCrashTests.operations)
     func operationFaults(_ op: SetCrashTests.Operation) throws {
