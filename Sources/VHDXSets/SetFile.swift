@@ -22,7 +22,7 @@ package final class SetFile {
             let head = try storage.read(count: 28, at: offset)
             heads.append(head)
             if head.prefix(8).allSatisfy({ $0 == 0 }) { copies.append(nil); continue }
-            copies.append(SetFile.readCopy(storage, at: offset, size: size, head: head))
+            copies.append(try SetFile.readCopy(storage, at: offset, size: size, head: head))
         }
         let valid = copies.enumerated().compactMap { (i, c) -> (Int, SetRecord)? in
             if case .success(let r)? = c { return (i, r) } else { return nil }
@@ -43,15 +43,20 @@ package final class SetFile {
         }
     }
 
-    static func readCopy(_ storage: Storage, at offset: UInt64, size: UInt64, head: [UInt8]) -> Result<SetRecord, FormatError> {
+    /// One copy, decoded: a failure when its bytes are damaged or cut off. A read that fails
+    /// (EIO, EACCES) throws instead: a device that cannot be read now says nothing about the
+    /// copy, and taking the other (older) copy as current would make the next update overwrite
+    /// the newer one.
+    static func readCopy(_ storage: Storage, at offset: UInt64, size: UInt64, head: [UInt8]) throws(VHDXError) -> Result<SetRecord, FormatError> {
+        let length: Int
         do throws(FormatError) {
-            let length = try SetRecordCodec.statedLength(head, at: offset)
-            guard offset + UInt64(length) <= size else {
-                throw FormatError(.truncated, SetRecordCodec.structure, at: offset, "the copy states \(length) bytes, the file ends \(size - offset) bytes after its start")
-            }
-            guard let bytes = try? storage.read(count: length, at: offset) else {
-                throw FormatError(.truncated, SetRecordCodec.structure, at: offset, "the copy could not be read")
-            }
+            length = try SetRecordCodec.statedLength(head, at: offset)
+        } catch { return .failure(error) }
+        guard offset + UInt64(length) <= size else {
+            return .failure(FormatError(.truncated, SetRecordCodec.structure, at: offset, "the copy states \(length) bytes, the file ends \(size - offset) bytes after its start"))
+        }
+        let bytes = try storage.read(count: length, at: offset)
+        do throws(FormatError) {
             return .success(try SetRecordCodec.decode(bytes, at: offset))
         } catch { return .failure(error) }
     }

@@ -14,13 +14,15 @@ extension VHDSet {
     /// Everything about the set but the leaf chain's own structure (the CLI checks that with
     /// the engine's chain check): the other copy of the set file, every snapshot's file
     /// (present, unmodified; off the leaf's chain, its structure too), the leaf's chain
-    /// matching the set, what an interrupted operation left.
-    public func check() -> [SetFinding] {
+    /// matching the set, what an interrupted operation left. A file that cannot be read (an
+    /// I/O error) is not a finding: the check could not run, and that error is thrown.
+    public func check() throws(VHDXError) -> [SetFinding] {
         var out: [SetFinding] = []
         if let c = copyProblem { out.append(SetFinding(severity: .corruption, message: c, path: path)) }
         let onLeafChain = Set(record.leafAncestry())
         for e in record.snapshots {
             if let p = problem(with: e) {
+                if p.code == .io { throw p }
                 out.append(SetFinding(severity: .corruption, message: p.message, path: p.path))
             } else if e.hasFile && !onLeafChain.contains(e.id) {
                 // Files of other branches: their own structure (the leaf's chain is the
@@ -31,11 +33,13 @@ extension VHDSet {
                         out.append(SetFinding(severity: .corruption, message: "snapshot {\(e.id)}'s file: \(f.message)", path: absolute(e.path)))
                     }
                 } catch {
+                    if error.code == .io { throw error }
                     out.append(SetFinding(severity: .corruption, message: "snapshot {\(e.id)}'s file cannot be checked: \(error.message)", path: error.path))
                 }
             }
         }
         do { _ = try openLeaf() } catch {
+            if error.code == .io { throw error }
             out.append(SetFinding(severity: .corruption, message: "the active leaf's chain cannot be opened: \(error.message)", path: error.path))
         }
         if let p = record.pending {

@@ -32,7 +32,7 @@ extension VHDSet {
             result.droppedEntries.append(e.id)
             return true
         }
-        let pruned = prune(&next, keepOtherBranches: false)
+        let pruned = try prune(&next, keepOtherBranches: false)
         result.droppedEntries += pruned.entries
         result.droppedAliases = pruned.aliases
         try commit(next)
@@ -49,13 +49,14 @@ extension VHDSet {
     /// never answer again: refused by the file of the leaf's chain that sealed them (expired
     /// from its history, reset, never sealed there) or sealed by no file the set has, so an
     /// ID of a branch `apply` may return to stays. When the leaf's chain cannot be opened (or,
-    /// keeping other branches, a file of theirs cannot be read), nothing is decided and
-    /// nothing dropped.
-    func prune(_ next: inout SetRecord, keepOtherBranches: Bool) -> (entries: [GUID], aliases: Int) {
+    /// keeping other branches, a file of theirs cannot be opened), nothing is decided and
+    /// nothing dropped. An I/O error is thrown instead: what a device that fails now would have
+    /// said is unknown, and the operation fails rather than completing with less done.
+    func prune(_ next: inout SetRecord, keepOtherBranches: Bool) throws(VHDXError) -> (entries: [GUID], aliases: Int) {
         let ids = next.snapshots.filter(\.isReferenceOnly).compactMap(\.changeID) + next.aliases.map(\.target)
         var lost: Set<ChangeID> = []
         if !ids.isEmpty {
-            guard let l = unanswerable(Set(ids), keepOtherBranches: keepOtherBranches) else { return ([], 0) }
+            guard let l = try unanswerable(Set(ids), keepOtherBranches: keepOtherBranches) else { return ([], 0) }
             lost = l
         }
         var entries: [GUID] = []
@@ -71,13 +72,20 @@ extension VHDSet {
 
     /// The IDs of `ids` the set cannot answer (see `prune`); nil when that cannot be decided.
     /// The leaf's chain is opened once for all of them.
-    func unanswerable(_ ids: Set<ChangeID>, keepOtherBranches: Bool) -> Set<ChangeID>? {
-        guard let top = try? openLeaf() else { return nil }
+    func unanswerable(_ ids: Set<ChangeID>, keepOtherBranches: Bool) throws(VHDXError) -> Set<ChangeID>? {
+        let top: VHDXFile
+        do { top = try openLeaf() } catch {
+            if error.code == .io { throw error }
+            return nil
+        }
         var chainTracking: Set<GUID> = []
         for layer in top.chain {
             do {
                 if let t = try ChangeTracker.view(of: layer, observe: false) { chainTracking.insert(t.header.trackingID) }
-            } catch { return nil }
+            } catch {
+                if error.code == .io { throw error }
+                return nil
+            }
         }
         var offChainTracking: Set<GUID>?
         var out = Set<ChangeID>()
@@ -88,12 +96,13 @@ extension VHDSet {
             } catch is ChangeTrackingError {
                 // Refused: decided below.
             } catch {
+                if let e = error as? VHDXError, e.code == .io { throw e }
                 if keepOtherBranches { return nil }
             }
             if keepOtherBranches {
                 let sealedBy = throughAliases(id).0.trackingID
                 if !chainTracking.contains(sealedBy) {
-                    if offChainTracking == nil { offChainTracking = offChainTrackingIDs() }
+                    if offChainTracking == nil { offChainTracking = try offChainTrackingIDs() }
                     guard let off = offChainTracking else { return nil }
                     if off.contains(sealedBy) { continue }
                 }
@@ -105,13 +114,16 @@ extension VHDSet {
 
     /// The tracking ids of the set's files off the leaf's chain (other branches); nil when one
     /// cannot be read.
-    private func offChainTrackingIDs() -> Set<GUID>? {
+    private func offChainTrackingIDs() throws(VHDXError) -> Set<GUID>? {
         let onChain = Set(record.leafAncestry())
         var out: Set<GUID> = []
         for e in record.snapshots where e.hasFile && !onChain.contains(e.id) {
             do {
                 if let t = try ChangeTracker.view(of: VHDXFile.openFile(path: contained(e.path)), observe: false) { out.insert(t.header.trackingID) }
-            } catch { return nil }
+            } catch {
+                if error.code == .io { throw error }
+                return nil
+            }
         }
         return out
     }

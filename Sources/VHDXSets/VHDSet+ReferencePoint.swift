@@ -22,7 +22,7 @@ extension VHDSet {
     /// refused when it still has no room for one more entry (checkpoint, reference point).
     func recordWithRoomForAnEntry() throws(VHDXError) -> SetRecord {
         var next = record
-        _ = prune(&next, keepOtherBranches: true)
+        _ = try prune(&next, keepOtherBranches: true)
         guard next.snapshots.count < SetFileLayout.maxSnapshots else {
             throw VHDXError(.tooLarge, "the set has \(next.snapshots.count) snapshot entries, the most it holds; delete some (`vhdx set delete`), or run `vhdx set optimize` to drop reference points no longer answerable on this branch", path: path)
         }

@@ -11,6 +11,19 @@ extension VHDSet {
         do { return modified(entry, dataWriteGUID: try VHDXFile.openFile(path: absolute(entry.path)).header.dataWriteGUID) } catch { return error }
     }
 
+    /// The problem of every snapshot that has one (`problem(with:)`), for `list`. A file that
+    /// cannot be read (an I/O error) is not a problem of the snapshot: that error is thrown, so
+    /// a transient fault is never listed as a missing or modified checkpoint.
+    public func problems() throws(VHDXError) -> [GUID: VHDXError] {
+        var out: [GUID: VHDXError] = [:]
+        for e in record.snapshots {
+            guard let p = problem(with: e) else { continue }
+            if p.code == .io { throw p }
+            out[e.id] = p
+        }
+        return out
+    }
+
     /// The error for a snapshot whose file is not there (nil: it is).
     func missing(_ entry: SnapshotEntry) -> VHDXError? {
         let p = absolute(entry.path)

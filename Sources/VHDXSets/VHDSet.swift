@@ -44,10 +44,12 @@ public final class VHDSet {
     /// Whether `path` names a set: the `.vhds` extension in any case (the name says set, so
     /// whatever the file holds is judged as a set: an error then says what it is), or a file
     /// starting with our set signature under any name. What the CLI uses to route an argument.
-    public static func looksLikeSet(_ path: String) -> Bool {
+    /// A file that opens but cannot be read (EIO) throws: guessing "not a set" would route a
+    /// set to the image commands, which would call it a corrupt image.
+    public static func looksLikeSet(_ path: String) throws(VHDXError) -> Bool {
         if path.lowercased().hasSuffix(".vhds") { return true }
-        guard let storage = try? FileStorage(path: path, lock: false), let head = try? storage.read(count: 8, at: 0) else { return false }
-        return head == SetFileLayout.signature
+        guard let storage = try? FileStorage(path: path, lock: false), try storage.size() >= 8 else { return false }
+        return try storage.read(count: 8, at: 0) == SetFileLayout.signature
     }
 
     /// A path of the set made usable from here.

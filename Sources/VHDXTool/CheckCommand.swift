@@ -42,7 +42,7 @@ struct CheckCommand: ParsableCommand {
             if r.complete, let tracker = try ChangeTracker.attach(to: try VHDXFile.openFile(path: file)) {
                 r.findings += try tracker.checkFindings()
             }
-            if let set = target.set { r.findings += set.check().map(Finding.init(set:)) }
+            if let set = target.set { r.findings += try set.check().map(Finding.init(set:)) }
             // An export stream fails the signature like any non-VHDX file (exit 2, README); the
             // finding says what it is instead of quoting its magic.
             ExportStreamArgument.explain(&r.findings, file: file)

@@ -11,7 +11,7 @@ struct ImageTarget {
     let set: VHDSet?
 
     static func resolve(_ argument: String, writable: Bool, parents: ParentArguments? = nil) throws(VHDXError) -> ImageTarget {
-        guard VHDSet.looksLikeSet(argument) else { return ImageTarget(path: argument, set: nil) }
+        guard try VHDSet.looksLikeSet(argument) else { return ImageTarget(path: argument, set: nil) }
         if let parents, parents.parent != nil || !parents.searchDirs.isEmpty || parents.ignoreIdMismatch {
             throw VHDXError(.invalidArgument, "--parent, --search-dir and --ignore-id-mismatch do not apply to a VHD Set: it names its own chain (`vhdx set relink` points it at a moved file)", path: argument)
         }

@@ -10,7 +10,7 @@ enum SetName {
     /// reparent, create --parent): opened as a VHDX it would only be "corrupt image". `role`
     /// names the argument, `instead` what to do with a set. A usage error (exit 64).
     static func refuse(_ path: String, as role: String, in command: String, _ instead: String) throws {
-        guard VHDSet.looksLikeSet(path) else { return }
+        guard try VHDSet.looksLikeSet(path) else { return }
         let what = isSetName(path) ? "names a VHD Set (.vhds)" : "is a VHD Set (it starts with the set signature)"
         throw ValidationError("\(role) \(printable(path)) \(what), and `vhdx \(command)` works on single VHDX files: \(instead)")
     }

@@ -169,9 +169,9 @@ struct TrackingCrashTests {
             // run's flush points can differ from the clean run's by one: a point that the run
             // did not reach is no problem, but some points must have crashed.
             if k < clean.flushes, run.crashed { sweep.visited("flush \(k)", crashed: true) }
-            for seed in 0..<2 as Range<UInt64> {
+            for seed in TestScale.seeds(2) {
                 let image = run.crashed ? storage.crashImage(seed: seed &+ UInt64(k) &* 7919) : storage.volatile
-                problems += try verify(image, run, exact: false).map { "flush \(k) seed \(seed): \($0)" }
+                problems += try verify(image, run, exact: false).map { "flush \(k) \(TestScale.replay(seed: seed, filter: "TrackingCrashTests")): \($0)" }
                 sweep.checkedResult()
                 if !run.crashed { break }
             }

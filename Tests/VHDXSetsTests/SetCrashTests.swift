@@ -143,11 +143,41 @@ struct SetCrashTests {
         #expect(sweep.problems.isEmpty, "\(sweep.problems)")
     }
 
+    /// Once a set operation that deletes files returns (a delete merging the leaf into its
+    /// parent, an apply discarding the leaf), a power loss leaves the set as it returned it: the
+    /// deleted files stay deleted. The crash model (`CrashPlan` with lost unflushed state)
+    /// undoes every deletion whose directory was not flushed afterwards, so without the
+    /// directory fsync after the unlinks (`VHDSet.removeFile`) a file the set no longer names
+    /// comes back, taking its space for good.
+    @Test("once a delete or a discarding apply returns, the files it deleted stay deleted after a power loss",
+          arguments: ["delete --keep-reference", "apply --discard"])
+    func deletionsAreDurableOnReturn(_ op: String) throws {
+        let lab = try SetCrashTests.twoCheckpoints()
+        let plan = CrashPlan(crashAtFlush: .max, loseUnflushed: true)
+        let filesBefore = Set(try FileManager.default.contentsOfDirectory(atPath: lab.dir).filter { $0.hasSuffix(".avhdx") })
+        let first = try SetCrashTests.snapshot(lab, 0), second = try SetCrashTests.snapshot(lab, 1)
+        try plan.run(in: lab.dir) {
+            if op == "apply --discard" {
+                try lab.apply(first, discard: true)
+            } else {
+                _ = try lab.open(writable: true).delete(second.id, keepReference: true)
+            }
+        }
+        let expected = lab.model
+        let filesAfter = Set(try FileManager.default.contentsOfDirectory(atPath: lab.dir).filter { $0.hasSuffix(".avhdx") })
+        #expect(!filesBefore.subtracting(filesAfter).isEmpty, "\(op) deleted no file: the test proves nothing")
+        plan.powerLoss()
+        #expect(sameBytes(try lab.content(), expected), "\(op): the content changed at the power loss")
+        let present = Set(try FileManager.default.contentsOfDirectory(atPath: lab.dir).filter { $0.hasSuffix(".avhdx") })
+        #expect(present == filesAfter, "\(op): after a power loss the folder holds \(present.sorted()), not \(filesAfter.sorted()): a deletion was not made durable (directory fsync)")
+        try SetCrashTests.expectClean(lab, "\(op), power loss after it returned")
+    }
+
     /// No corruption in the set (copies, links, frozen files) nor in the leaf's chain; leaked
     /// space is allowed (a crash can leave an unreferenced block).
     static func expectClean(_ lab: SetLab, _ context: String) throws {
         let s = try lab.open()
-        let findings = s.check().filter { $0.severity == .corruption }
+        let findings = try s.check().filter { $0.severity == .corruption }
         #expect(findings.isEmpty, "\(context): set findings \(findings)")
         let report = try Checker.checkChain(path: s.leafPath, parents: .default)
         let bad = report.findings.filter { $0.kind == .corruption }

@@ -58,7 +58,7 @@ struct SetFileTests {
             #expect(s.record.sequence == current - 1, "the older copy is used")
             #expect(s.record.leafPath == before.leafPath)
             #expect(s.copyProblem?.contains("damaged") == true, "\(String(describing: s.copyProblem))")
-            #expect(s.check().contains { $0.severity == .corruption })
+            #expect(try s.check().contains { $0.severity == .corruption })
         }
         _ = try lab.open(writable: true).optimize()
         #expect(try lab.open().copyProblem == nil, "the update repaired the damaged copy")

@@ -280,17 +280,17 @@ struct ChildCrashTests {
             let durable = storage.durable
             add("durable only", durable)
             add("all unflushed writes landed", storage.volatile)
-            for seed in 0..<2 as Range<UInt64> { add("torn, seed \(seed)", storage.crashImage(seed: seed &* 7919 &+ UInt64(k))) }
+            for seed in TestScale.seeds(2) { add("torn, \(TestScale.replay(seed: seed, filter: "ChildCrashTests"))", storage.crashImage(seed: seed &* 7919 &+ UInt64(k))) }
             // Whole writes lost, none torn: each unflushed write alone missing (a log entry
             // that landed without the data written before it, say), and random subsets. Random
             // tearing per 512-byte sector almost never lands a whole multi-sector log entry, so
             // these are the variants that test what a complete entry may rely on.
             let n = recorder.writeCount
             for i in 0..<min(n, 12) { add("unflushed write \(i + 1)/\(n) lost", recorder.image(durable) { $0 != i }) }
-            for seed: UInt64 in 0..<2 {
+            for seed in TestScale.seeds(2) {
                 var rng = SplitMix(seed: 0xC0FFEE &+ seed &* 31 &+ UInt64(k))
                 let keep = (0..<n).map { _ in rng.next() % 2 == 0 }
-                add("whole unflushed writes, seed \(seed)", recorder.image(durable) { keep[$0] })
+                add("whole unflushed writes, \(TestScale.replay(seed: seed, filter: "ChildCrashTests"))", recorder.image(durable) { keep[$0] })
             }
             for (variant, image) in variants {
                 let context = "\(op) crash at flush \(k)/\(flushPoints) \(variant)"

@@ -405,6 +405,23 @@ struct MergeTests {
         try MergeTests.qemuCheck(a)
     }
 
+    /// Once a merge returns, what it did survives a power loss: the ancestor holds the merged
+    /// content and the merged files stay deleted. The crash model (`CrashPlan` with lost
+    /// unflushed state) undoes every deletion whose directory was not flushed afterwards, so
+    /// without the directory fsync after the unlinks (`Merger.remove`) the child comes back.
+    @Test func mergedFilesStayDeletedAfterAPowerLoss() throws {
+        let dir = try MergeTests.folder()
+        let (a, c) = try MergeTests.standardPair(dir)
+        let expected = try MergeTests.content(c)
+        let plan = CrashPlan(crashAtFlush: .max, loseUnflushed: true)
+        let r = try plan.run(in: dir) { try Merger.merge(childPath: c) }
+        #expect(r.removedPaths == [c])
+        plan.powerLoss()
+        #expect(!FileManager.default.fileExists(atPath: c), "the merged child is back after a power loss: its deletion was not made durable (directory fsync)")
+        #expect(MergeTests.firstDifference(try MergeTests.content(a), expected) == nil, "the merged ancestor lost data at the power loss")
+        #expect(try Checker.check(path: a).corruptions == 0)
+    }
+
     @Test func rerunAfterOnlyTheLinkageStep() throws {
         let dir = try MergeTests.folder()
         let (a, c) = try MergeTests.standardPair(dir)
@@ -596,12 +613,13 @@ struct MergeTests {
             let storage = CrashStorage(s.layers[k - 1])
             storage.crashAtFlush = f
             #expect(!session(storage), "no crash at flush \(f)")
-            for seed in 0..<2 as Range<UInt64> {
+            let seeds = TestScale.seeds(2)
+            for seed in seeds {
                 var layers = s.layers
                 layers[k - 1] = storage.crashImage(seed: seed &* 7919 &+ UInt64(f))
                 // The re-run once per crash point (the slow part in a debug build), the chain
                 // check for every tear pattern.
-                try MergeTests.verifyAfterCrash(s, layers, "\(s) linkage crash at flush \(f)/\(flushes) seed \(seed)", rerun: seed == 0)
+                try MergeTests.verifyAfterCrash(s, layers, "\(s) linkage crash at flush \(f)/\(flushes) \(TestScale.replay(seed: seed, filter: "MergeTests/crashDuringLinkage"))", rerun: seed == seeds[0])
             }
         }
     }
@@ -636,10 +654,11 @@ struct MergeTests {
             let storage = CrashStorage(ancestor)
             storage.crashAtFlush = f
             #expect(!session(storage), "no crash at flush \(f)")
-            for seed in 0..<2 as Range<UInt64> {
+            let seeds = TestScale.seeds(2)
+            for seed in seeds {
                 var layers = linked
                 layers[k] = storage.crashImage(seed: seed &* 7919 &+ UInt64(f))
-                try MergeTests.verifyAfterCrash(s, layers, "\(s) fold crash at flush \(f)/\(flushes) seed \(seed)", rerun: seed == 0)
+                try MergeTests.verifyAfterCrash(s, layers, "\(s) fold crash at flush \(f)/\(flushes) \(TestScale.replay(seed: seed, filter: "MergeTests/crashDuringFold"))", rerun: seed == seeds[0])
             }
         }
     }

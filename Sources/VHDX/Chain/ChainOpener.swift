@@ -87,6 +87,9 @@ struct ParentResolver {
         var tried: [String] = []
         var mismatched: (VHDXFile, String)?
         var cyclic: String?
+        /// A candidate that could not be read (EIO, EACCES): it may be the parent, so nothing
+        /// can be concluded about the others.
+        var unreadable: VHDXError?
         for path in candidates {
             if let problem = ParentPaths.problem(with: path) { tried.append("\(path): \(problem)"); continue }
             guard let id = FileIdentity(path: path) else { tried.append("\(path): not found"); continue }
@@ -100,6 +103,7 @@ struct ParentResolver {
             let parent: VHDXFile
             do { parent = try VHDXFile.openFile(path: path) } catch {
                 tried.append("\(path): \(error.code): \(error.message)")
+                if error.code == .io && unreadable == nil { unreadable = error }
                 continue
             }
             guard parent.layout.logicalSectorSize == child.layout.logicalSectorSize else {
@@ -116,6 +120,11 @@ struct ParentResolver {
             }
             seen.append(id)
             return (parent, ParentLink(path: path, match: match, rejected: tried))
+        }
+        // An I/O error is not "not found" nor "mismatch": the parent may be the file that failed.
+        if let unreadable {
+            throw VHDXError(.io, "a candidate parent could not be read (\(unreadable.message)). Tried:\n  " + tried.joined(separator: "\n  "),
+                            path: unreadable.path ?? childPath, cause: unreadable.cause)
         }
         if let cyclic, mismatched == nil {
             throw VHDXError(.cyclicChain, "the parent \(cyclic) is already part of the chain (a cyclic chain). Tried:\n  " + tried.joined(separator: "\n  "),

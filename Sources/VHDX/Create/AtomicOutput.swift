@@ -36,7 +36,7 @@ package func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStor
         FileSystem.removeQuietly(tmp)
         throw error.naming(path, insteadOf: tmp, replacing: exists)
     }
-    try FileSystem.synchronizeDirectory(containing: path)
+    try synchronizeAfterRename(path, replaced: exists)
 }
 
 /// Renames a finished temporary file over `path` (or, without `overwrite`, only to a free name)
@@ -46,8 +46,30 @@ package func writeAtomically(_ path: String, overwrite: Bool, _ build: (FileStor
 /// under the name while it was built).
 package func publish(_ tmp: String, as path: String, overwrite: Bool = true) throws(VHDXError) {
     try refuseNonRegularOutput(path)
+    var st = stat()
+    let replaced = stat(path, &st) == 0
     try rename(tmp, as: path, overwrite: overwrite)
-    try FileSystem.synchronizeDirectory(containing: path)
+    try synchronizeAfterRename(path, replaced: replaced)
+}
+
+/// The directory flush that makes a rename into `path` durable. When it fails (EIO, a full
+/// disk), a new name is removed again, so the command fails with nothing created and a re-run
+/// needs no `--force`; a replaced file cannot be brought back, and the error says the new
+/// content is in place but may not survive a power loss.
+private func synchronizeAfterRename(_ path: String, replaced: Bool) throws(VHDXError) {
+    do {
+        try FileSystem.synchronizeDirectory(containing: path)
+    } catch {
+        var e = error
+        if replaced {
+            e.message += " (\(path) was replaced, but the replacement may not survive a power loss)"
+        } else {
+            FileSystem.removeQuietly(path)
+            e.message += " (\(path) was not created)"
+        }
+        e.path = e.path ?? path
+        throw e
+    }
 }
 
 /// The rename of `publish`, without the directory flush.

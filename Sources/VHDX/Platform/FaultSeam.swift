@@ -1,11 +1,15 @@
 import Synchronization
 
-/// What a fault plan sees of the file system layer (`FileSystem`): every change it makes, on
-/// any thread, before it is made. A plan may throw to make the change fail (a simulated power
-/// loss stops everything from some point on) and may record what a change replaces (to undo
-/// what was never flushed). The crash plans themselves live in the test support target; the
-/// engine only has this seam.
+/// What a fault plan sees of the file system layer (`FileSystem`): every change it makes, and
+/// every read, on any thread, before it is made. A plan may throw to make the call fail (a
+/// simulated power loss stops everything from some point on; an injected EIO, ENOSPC or
+/// EACCES fails one call) and may record what a change replaces (to undo what was never
+/// flushed). The plans themselves live in the test support target; the engine only has this
+/// seam.
 package protocol FileSystemFaults: AnyObject, Sendable {
+    /// Before up to `count` bytes are read from the open file `fd` (named `path` at its open):
+    /// at `offset`, or at the stream's position (nil) for a file read front to back.
+    func willRead(fd: Int32, path: String, offset: UInt64?, count: Int) throws(VHDXError)
     /// Before `count` bytes are written at `offset` of the open file `fd` (named `path` at its
     /// open): a write, a kernel copy into it, a hole punched.
     func willWrite(fd: Int32, path: String, offset: UInt64, count: Int) throws(VHDXError)
@@ -21,6 +25,11 @@ package protocol FileSystemFaults: AnyObject, Sendable {
     func willUnlink(path: String) throws(VHDXError)
     /// Before the directory `path` is flushed (fsync), which makes renames and deletions in it durable.
     func willSyncDirectory(path: String) throws(VHDXError)
+}
+
+extension FileSystemFaults {
+    /// Reads change nothing: a plan that only simulates power loss need not see them.
+    package func willRead(fd: Int32, path: String, offset: UInt64?, count: Int) throws(VHDXError) {}
 }
 
 /// The process-wide registry of fault plans, each scoped to a directory: a plan sees the
@@ -69,6 +78,9 @@ package enum FaultSeam {
 
     // The hooks `FileSystem` calls before each change.
 
+    static func willRead(_ fd: Int32, offset: UInt64?, count: Int) throws(VHDXError) {
+        if let (path, plan) = plan(for: fd) { try plan.willRead(fd: fd, path: path, offset: offset, count: count) }
+    }
     static func willWrite(_ fd: Int32, offset: UInt64, count: Int) throws(VHDXError) {
         if let (path, plan) = plan(for: fd) { try plan.willWrite(fd: fd, path: path, offset: offset, count: count) }
     }

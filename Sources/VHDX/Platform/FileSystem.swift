@@ -10,8 +10,8 @@ internal import CPlatform
 /// errors that keep the errno (`VHDXError.errno`), so a caller tells a full disk (ENOSPC) from
 /// a failing one (EIO) or a refusal (EACCES).
 ///
-/// It is also the fault-injection seam: every write, copy, flush, truncate, rename, unlink
-/// and directory flush passes `FaultSeam` first, on whatever thread it runs.
+/// It is also the fault-injection seam: every read, write, copy, flush, truncate, rename,
+/// unlink and directory flush passes `FaultSeam` first, on whatever thread it runs.
 package enum FileSystem {
     package enum OpenMode { case readOnly, readWrite, create }
 
@@ -44,6 +44,20 @@ package enum FileSystem {
         return fd
     }
 
+    /// Opens `path` to be read front to back (an export stream): a regular file, a pipe or a
+    /// device; a directory is refused. Close it with `close`.
+    package static func openForReading(_ path: String) throws(VHDXError) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("cannot open", errno, path: path) }
+        var st = stat()
+        if fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+            _ = cClose(fd)
+            throw VHDXError(.invalidArgument, "is a directory", path: path)
+        }
+        FaultSeam.opened(fd, path: path)
+        return fd
+    }
+
     static func describe(_ type: mode_t) -> String {
         switch type {
         case S_IFDIR: "a directory"
@@ -63,6 +77,7 @@ package enum FileSystem {
 
     /// Reads up to `buffer.count` bytes at `offset`; fewer only at end of file.
     package static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, path: String) throws(VHDXError) -> Int {
+        try FaultSeam.willRead(fd, offset: offset, count: buffer.count)
         var done = 0
         while done < buffer.count {
             let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
@@ -105,6 +120,7 @@ package enum FileSystem {
 
     /// Reads up to `count` bytes of a stream (a pipe, standard input); fewer only at its end.
     package static func readStream(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(VHDXError) -> Int {
+        try FaultSeam.willRead(fd, offset: nil, count: buffer.count)
         var done = 0
         while done < buffer.count {
             let n = cRead(fd, buffer.baseAddress! + done, buffer.count - done)

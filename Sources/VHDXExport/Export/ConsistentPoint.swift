@@ -32,7 +32,7 @@ final class ConsistentPoint {
     /// Checks first that `since` (if any) can be answered and that `check` accepts the files the
     /// export reads (its output must not be one of them), so a refused export seals nothing.
     static func take(_ path: String, since: ChangeID?, check: ([String]) throws -> Void) throws -> ConsistentPoint {
-        if VHDSet.looksLikeSet(path) {
+        if try VHDSet.looksLikeSet(path) {
             let set = try VHDSet.open(path: path, writable: true)
             let leaf = try set.openLeaf(writable: true)
             guard let tracker = try ChangeTracker.attach(to: leaf) else {

@@ -82,11 +82,10 @@ public enum Exporter {
         } catch let e as ChangeTrackingError where since != nil {
             throw ExportError(.needsFull, "change tracking cannot answer from \(since!): \(e.reason.rawValue): \(e.message). Take a full export", path: source)
         }
+        let summary: ExportSummary
         do {
-            let summary = try run(point, source: source, output: output, form: form, base: base, baseImage: options.base,
-                                  since: since, overwrite: options.overwrite, started: started, progress: progress)
-            try point.release()
-            return summary
+            summary = try run(point, source: source, output: output, form: form, base: base, baseImage: options.base,
+                              since: since, overwrite: options.overwrite, started: started, progress: progress)
         } catch {
             // Sealed but not published (the output's name was taken meanwhile, a full disk at
             // the rename): the seal is taken back, so a failed export costs no history.
@@ -94,6 +93,10 @@ public enum Exporter {
             try? point.release()
             throw error
         }
+        // Published: the seal stays, whatever happens now (a failure to close the source is
+        // reported, but the output holds the sealed ID and the next incremental starts from it).
+        try point.release()
+        return summary
     }
 
     /// The output's folder must exist and be writable before anything is sealed.

@@ -6,8 +6,16 @@ enum OriginStore {
     /// The image's record, nil when it has none (not made by export or restore).
     static func read(_ image: VHDXFile) throws(ExportError) -> ImageOrigin? {
         guard let region = image.region(ImageOrigin.regionGUID) else { return nil }
+        let page: [UInt8]
         do {
-            let page = try image.readMetadataPage(at: region.fileOffset)
+            page = try image.readMetadataPage(at: region.fileOffset)
+        } catch let e where e.code == .io {
+            // A device that cannot be read now says nothing about the record: never "damaged".
+            throw ExportError(.io, "reading the image's export origin record failed: \(e.message)", path: image.path)
+        } catch {
+            throw ExportError(.damaged, "the image's export origin record is damaged: \(error)", path: image.path)
+        }
+        do {
             return try ImageOrigin.decode(page, at: region.fileOffset)
         } catch {
             throw ExportError(.damaged, "the image's export origin record is damaged: \(error)", path: image.path)

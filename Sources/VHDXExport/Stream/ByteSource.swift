@@ -21,14 +21,12 @@ final class ByteSource {
             owned = false
             self.name = name ?? ByteSource.standardInput
         } else {
-            let f = open(path, O_RDONLY | O_CLOEXEC)
-            guard f >= 0 else {
-                let e = errno
-                throw ExportError(.invalid, "cannot open: \(String(cString: strerror(e)))", path: name ?? path)
-            }
-            var st = stat()
-            if fstat(f, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-                close(f)
+            let f: Int32
+            do throws(VHDXError) {
+                f = try FileSystem.openForReading(path)
+            } catch let e where e.code == .io {
+                throw ExportError(.io, e.message, path: name ?? path)
+            } catch {
                 throw ExportError(.invalid, "is a directory, not an export", path: name ?? path)
             }
             fd = f
@@ -37,7 +35,7 @@ final class ByteSource {
         }
     }
 
-    deinit { if owned { close(fd) } }
+    deinit { if owned { FileSystem.close(fd) } }
 
     /// Exactly `count` bytes, or fewer at the end of the stream.
     func read(_ count: Int) throws(ExportError) -> [UInt8] {

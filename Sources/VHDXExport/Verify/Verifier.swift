@@ -82,7 +82,7 @@ public enum Verifier {
     /// leaf through its chain, checked to be the chain the set describes (the set is returned:
     /// its shared lock keeps writers out while it lives).
     static func openImage(_ path: String) throws(VHDXError) -> (DiskImage, VHDSet?) {
-        guard VHDSet.looksLikeSet(path) else { return (try DiskImage(path: path), nil) }
+        guard try VHDSet.looksLikeSet(path) else { return (try DiskImage(path: path), nil) }
         let set = try VHDSet.open(path: path)
         _ = try set.openLeaf()
         return (try DiskImage(path: set.leafPath), set)

@@ -17,6 +17,8 @@ struct SetListCommand: ParsableCommand {
     func run() throws {
         let s: VHDSet
         do { s = try VHDSet.open(path: set) } catch { Output.fail(error) }
+        let problems: [GUID: VHDXError]
+        do { problems = try s.problems() } catch { Output.fail(error) }
         let r = s.record
         let ancestry = r.leafAncestry()
         let shown = r.snapshots.filter { all || !$0.isRetained }
@@ -30,7 +32,7 @@ struct SetListCommand: ParsableCommand {
                     ("change-id", e.changeID.map { .string($0.description) } ?? .null),
                     ("frozen-data-write-guid", e.hasFile ? .string(e.frozenDataWriteGUID.description) : .null),
                     ("ancestor-of-leaf", .bool(ancestry.contains(e.id))),
-                    ("problem", s.problem(with: e).map { .string($0.message) } ?? .null),
+                    ("problem", problems[e.id].map { .string($0.message) } ?? .null),
                 ])
             }
             Output.data(JSON.object([
@@ -54,7 +56,7 @@ struct SetListCommand: ParsableCommand {
             if ancestry.contains(e.id) { l += "  [leaf's ancestor]" }
             lines.append(l)
             if let c = e.changeID { lines.append("      change ID \(c)") }
-            if let p = s.problem(with: e) { lines.append("      PROBLEM: \(printable(p.message))") }
+            if let p = problems[e.id] { lines.append("      PROBLEM: \(printable(p.message))") }
         }
         Output.data(lines.joined(separator: "\n"))
     }
