@@ -139,7 +139,7 @@ echo "== random 4 KiB I/O: fio --ioengine=nbd, iodepth 16, ${FIO_SECS} s a job, 
 fio_iops() { # RW URI -> IOPS
     fio --name=j --ioengine=nbd --uri="$2" --rw="$1" --bs=4k --iodepth=16 --size=$((SIZE_GIB))g \
         --runtime="$FIO_SECS" --time_based --randseed=42 --output-format=json 2>/dev/null |
-        /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(int(j["read"]["iops"] + j["write"]["iops"]))'
+        /usr/bin/python3 -c 'import json,sys; t=sys.stdin.read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print(int(j["read"]["iops"] + j["write"]["iops"]))'
 }
 declare -A iops
 for name in vhdx qemu-nbd; do
