@@ -54,7 +54,7 @@ final class DiskLab {
 
     /// Writes through the engine as any tracked writer does (set: through its leaf).
     func engineWrite(_ path: String, _ bytes: [UInt8], at offset: UInt64, tracked: Bool = true) throws {
-        let image = VHDSet.looksLikeSet(path) ? try VHDSet.open(path: path, writable: true).openLeaf(writable: true)
+        let image = try VHDSet.looksLikeSet(path) ? try VHDSet.open(path: path, writable: true).openLeaf(writable: true)
                                               : try VHDXFile.openChain(path: path, writable: true)
         if tracked { try ChangeTracker.attach(to: image) }
         try image.write(bytes, at: offset)
@@ -63,7 +63,7 @@ final class DiskLab {
 
     /// Seals the disk's (or set's) current change ID.
     func seal(_ path: String) throws -> ChangeID {
-        if VHDSet.looksLikeSet(path) { return try VHDSet.open(path: path, writable: true).seal() }
+        if try VHDSet.looksLikeSet(path) { return try VHDSet.open(path: path, writable: true).seal() }
         let image = try VHDXFile.openChain(path: path, writable: true)
         let id = try ChangeTracking.tracker(of: image).seal()
         try image.close()
@@ -72,7 +72,7 @@ final class DiskLab {
 
     /// The whole virtual disk as the engine reads it.
     func content(_ path: String) throws -> [UInt8] {
-        let image = VHDSet.looksLikeSet(path) ? try VHDSet.open(path: path).openLeaf() : try VHDXFile.openChain(path: path)
+        let image = try VHDSet.looksLikeSet(path) ? try VHDSet.open(path: path).openLeaf() : try VHDXFile.openChain(path: path)
         return try image.read(at: 0, count: Int(image.virtualSize))
     }
 

@@ -17,7 +17,7 @@ package enum ServedSource {
             if options.overlay != nil {
                 throw VHDXError(.invalidArgument, "--checkpoint and --overlay do not go together: --checkpoint serves a set's frozen checkpoint read-only, --overlay serves a backup read-write through a new child; choose one", path: path)
             }
-            guard VHDSet.looksLikeSet(path) else {
+            guard try VHDSet.looksLikeSet(path) else {
                 throw VHDXError(.invalidArgument, "--checkpoint needs a VHD Set (.vhds): a checkpoint freezes the set's leaf while its guest keeps writing to a new one. A plain disk is consistent while served (the server holds its writer lock): serve it without --checkpoint", path: path)
             }
             return try checkpoint(path, log: log)
@@ -29,7 +29,7 @@ package enum ServedSource {
             return try overlay(path, child: child, log: log)
         }
         let writable = !options.readOnly
-        if VHDSet.looksLikeSet(path) {
+        if try VHDSet.looksLikeSet(path) {
             let set = try VHDSet.open(path: path, writable: writable)
             let top = try set.openLeaf(writable: writable)
             try ChangeTracker.attach(to: top)
@@ -75,7 +75,7 @@ package enum ServedSource {
         var set: VHDSet?
         let parentPath: String
         let chain: [String]
-        if VHDSet.looksLikeSet(path) {
+        if try VHDSet.looksLikeSet(path) {
             let s = try VHDSet.open(path: path)
             chain = [path] + (try s.openLeaf()).chain.map(\.path)
             parentPath = s.leafPath
