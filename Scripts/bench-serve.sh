@@ -77,7 +77,7 @@ start_server() {
             else "$VHDX" serve "$image" --read-only --socket "$SOCK" >"$W/$name.log" 2>&1 &
             fi ;;
         qemu-nbd)
-            if ((writable)); then qemu-nbd -t -f vhdx -k "$SOCK" --cache=none --aio=native "$image" 2>"$W/$name.log" &
+            if ((writable)); then qemu-nbd -t -f vhdx -k "$SOCK" "$image" 2>"$W/$name.log" &
             else qemu-nbd -t -f vhdx -r -k "$SOCK" "$image" 2>"$W/$name.log" &
             fi ;;
         nbdkit)
@@ -156,7 +156,7 @@ for job in randread randwrite; do
     awk -v j=$job -v v="${iops[vhdx,$job]}" -v q="${iops[qemu-nbd,$job]}" 'BEGIN {
         printf "%-12s %12d %12d %10.2f %s\n", j, v, q, v / q, (v >= q ? "(target >= 1: met)" : "(target >= 1: NOT met)") }'
 done
-echo "(qemu-nbd writable runs with --cache=none --aio=native, its fastest durable mode; vhdx serve's image checked clean after)"
+echo "(both servers with their defaults: the page cache, durable at FLUSH; vhdx serve's image checked clean after)"
 echo
 
 # ---------------------------------------------------------------- 3. block status
@@ -199,7 +199,8 @@ stop_server
 awk -v a="$empty_best" -v e="$extents" -v b="$best" -v d="$dirty" 'BEGIN {
     printf "%-52s %8.1f ms (%d extents)\n", "nbdinfo --map, empty 64 TiB dynamic disk", a / 1000, e
     printf "%-52s %8.1f ms (%d dirty extents)\n", "nbdinfo --map=qemu:dirty-bitmap:ID, 16,384 writes", b / 1000, d
-    printf "target < 50 ms a map: %s\n", (a < 50000 && b < 50000 ? "met" : "NOT met") }'
+    printf "target < 50 ms a map: 64 TiB %s, dirty bitmap %s\n", (a < 50000 ? "met" : "NOT met"), (b < 50000 ? "met" : "NOT met")
+    printf "(a client without NBD extended headers asks at most 4 GiB per BLOCK_STATUS: 64 TiB is 16,384 round trips)\n" }'
 ((dirty == 16384)) || die "the dirty map has $dirty dirty extents after 16,384 scattered writes (expected 16,384)"
 echo
 
