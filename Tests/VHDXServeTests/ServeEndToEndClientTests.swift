@@ -59,7 +59,7 @@ struct ServeEndToEndClientTests {
         try Shell.require("qemu-io")
         let dir = try E2E.dir("e2e-pull")
         let disk = dir + "/vm.vhdx"
-        try E2E.ok("create '\(disk)' 64M")
+        try E2E.ok("create '\(disk)' 128M")
         try E2E.ok("track enable '\(disk)'")
         try E2E.ok("write '\(disk)' --offset 0 --pattern 0x11 --length 16M")
         let id = try E2E.ok("track seal '\(disk)'")
@@ -68,15 +68,25 @@ struct ServeEndToEndClientTests {
         var server = try ServeProcess(disk)
         let backup = dir + "/backup.raw"
         try Shell.run("nbdcopy '\(server.uri)' '\(backup)'")
-        // The day: the guest writes, trims and zeroes through the server.
+        // The day: the guest writes, trims and zeroes through the server; qemu-io writes and
+        // discards too.
         try E2E.python(Self.guestScript, [server.uri])
+        try Shell.run("qemu-io -f raw -c 'write -P 0x66 50M 192k' -c 'discard 52M 1M' '\(server.uri)'")
+        // qemu-img maps the served disk through base:allocation: data where the guest wrote,
+        // holes that read zeros where nothing was ever written (the disk's upper half).
+        let qmap = try Shell.run("qemu-img map --output=json -f raw '\(server.uri)'").stdout
+        let extents = try #require(try JSONSerialization.jsonObject(with: Data(qmap.utf8)) as? [[String: Any]], "\(qmap.prefix(200))")
+        #expect(extents.contains { ($0["data"] as? Bool) == true && ($0["start"] as? Int ?? -1) <= 50 << 20 && 50 << 20 < ($0["start"] as? Int ?? 0) + ($0["length"] as? Int ?? 0) },
+                "qemu-img map shows the written range as data: \(qmap.prefix(400))")
+        #expect(extents.contains { ($0["zero"] as? Bool) == true && ($0["start"] as? Int ?? -1) <= 100 << 20 && 100 << 20 < ($0["start"] as? Int ?? 0) + ($0["length"] as? Int ?? 0) },
+                "qemu-img map shows the unwritten range as zero: \(qmap.prefix(400))")
         // Night 2: the changed ranges since the ID, pulled onto the previous backup.
         let context = "qemu:dirty-bitmap:\(id)"
         let list = try Shell.run("nbdinfo --list '\(server.uri)'").stdout
         #expect(list.contains(context), "the ID is offered: \(list)")
         let pulled = try Shell.run("/usr/bin/python3 '\(Self.pullClient)' '\(server.uri)' '\(context)' '\(backup)'").stdout
         let bytes = try #require(Int(pulled.split(separator: " ").first ?? ""), "\(pulled)")
-        #expect(bytes > 0 && bytes < 64 << 20, "only what changed is pulled: \(pulled)")
+        #expect(bytes > 0 && bytes < 128 << 20, "only what changed is pulled: \(pulled)")
         let map = try Shell.run("nbdinfo --json --map='\(context)' '\(server.uri)'").stdout
         #expect(map.contains("\"type\": 1") || map.contains("\"type\":1"), "the JSON map marks dirty extents: \(map.prefix(300))")
         #expect(server.stop() == 0, "\(server.stderr)")
