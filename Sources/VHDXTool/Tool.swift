@@ -5,7 +5,7 @@ import VHDX
 struct Tool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vhdx",
-        abstract: "Create, write, inspect, check, convert, resize, compact, compare, merge and reparent VHDX virtual disks and chains; track changes, keep VHD Sets, export and restore backups.",
+        abstract: "Create, write, inspect, check, convert, resize, compact, compare, merge and reparent VHDX virtual disks and chains; track changes, keep VHD Sets, export and restore backups, serve disks over NBD.",
         discussion: """
             Exit codes: 0 success; 1 error (message on stderr); 64 bad usage (also a refused size, \
             output format or change ID). Besides: `check`: 1 the check could not run, 2 corruption \

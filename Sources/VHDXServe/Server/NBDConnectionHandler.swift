@@ -50,6 +50,8 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     private var terms: NBDExportTerms?
     private var inFlight = 0
     private var inFlightBytes = 0
+    /// A parsed request waiting for the server-wide budget (`InFlightBudget`).
+    private var stalled: (request: NBDRequest, payload: ByteBuffer?)?
     /// After NBD_CMD_DISC or the server's stop: nothing more is read; close once in-flight
     /// requests are answered.
     private var draining = false
@@ -142,7 +144,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     // MARK: Flow control
 
     private var paused: Bool {
-        if busy || draining || closing || phase == .closed { return true }
+        if busy || draining || closing || phase == .closed || stalled != nil { return true }
         if let context, !context.channel.isWritable { return true }
         if phase == .transmission && !admitsMore { return true }
         return false
@@ -162,7 +164,7 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
 
     /// Parses as many whole messages from `input` as the phase and the limits allow.
     private func process() {
-        while context != nil, phase != .closed, !closing, !busy, !draining {
+        while context != nil, phase != .closed, !closing, !busy, !draining, stalled == nil {
             // Taken out of `input` so this is the storage's only owner: growing it never copies.
             guard var buffer = input.take(), buffer.readableBytes > 0 else { break }
             if discardRemaining > 0 {
@@ -522,6 +524,14 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             return
         }
         let cost = request.type == .read || request.type == .write ? Int(request.length) : 0
+        if cost > 0 {
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            guard core.budget.take(cost, orWait: { loop.execute { bound.value.resumeStalled() } }) else {
+                stalled = (request, payload)
+                return
+            }
+        }
         inFlight += 1
         inFlightBytes += cost
         let job = NBDJob(request: request, payload: payload, structuredReplies: terms.structuredReplies, contexts: contexts,
@@ -536,9 +546,14 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
             inFlightBytes -= cost
             switch result {
             case .success(let reply):
+                // The budget counts the disk's work only: a reply waiting for a slow client is
+                // bounded by the channel's write watermark, which stops reading from that client
+                // alone; holding the budget for it would let clients that do not read starve the rest.
+                if cost > 0 { core.budget.give(cost) }
                 writeReply(reply)
                 scheduleFlush()
             case .failure(let error):
+                if cost > 0 { core.budget.give(cost) }
                 log("\(request.type) not run: \(error); dropped")
                 hardClose()
                 return
@@ -578,6 +593,16 @@ final class NBDConnectionHandler: ChannelDuplexHandler {
     private func writeReply(_ reply: ByteBuffer) {
         guard let context, phase != .closed else { return }
         context.write(wrapOutboundOut(reply), promise: nil)
+    }
+
+    /// Runs the request that waited for the server-wide budget, then goes on reading.
+    private func resumeStalled() {
+        guard let s = stalled else { return }
+        stalled = nil
+        guard context != nil, phase != .closed else { return }
+        handleRequest(s.request, payload: s.payload)
+        process()
+        updateReadInterest()
     }
 
     /// One flush for the replies that complete in the same turn of the event loop.

@@ -13,6 +13,8 @@ final class NBDServerCore: Sendable {
     let pool: NIOThreadPool
     let sslContext: NIOSSLContext?
     let connections = Mutex(NBDConnections())
+    /// Read and write bytes in flight across every connection.
+    let budget: InFlightBudget
 
     init(disk: any ServedDisk, configuration: NBDServerConfiguration, pool: NIOThreadPool, sslContext: NIOSSLContext?) {
         self.disk = disk
@@ -20,6 +22,7 @@ final class NBDServerCore: Sendable {
         self.configuration = configuration
         self.pool = pool
         self.sslContext = sslContext
+        self.budget = InFlightBudget(limit: configuration.maxInFlightBytesTotal)
     }
 }
 
@@ -91,7 +94,7 @@ package final class NBDServer: Sendable {
             .serverChannelOption(.backlog, value: 128)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: isTCP ? 1 : 0)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 64 << 10, maximum: 1 << 20))
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 8 << 20))
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 512 << 10, high: 2 << 20))
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { channel in
                 if isTCP {

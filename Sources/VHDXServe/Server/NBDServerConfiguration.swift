@@ -47,7 +47,10 @@ package struct NBDServerConfiguration: Sendable {
     package var maxInFlightRequests = 64
     /// Payload bytes (reads and writes) one connection may have in flight; one request of up to
     /// the payload cap is always admitted when nothing else is in flight.
-    package var maxInFlightBytes = 16 << 20
+    package var maxInFlightBytes = 4 << 20
+    /// Payload bytes in flight across all connections (what bounds memory with many clients);
+    /// a request is always admitted when nothing is in flight.
+    package var maxInFlightBytesTotal = 32 << 20
     /// Threads that run the disk's calls.
     package var diskThreads = max(4, System.coreCount)
     /// Threads that run the sockets.
