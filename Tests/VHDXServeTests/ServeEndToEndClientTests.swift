@@ -58,11 +58,7 @@ struct ServeEndToEndClientTests {
         try Shell.require("nbdinfo")
         try Shell.require("qemu-io")
         let dir = try E2E.dir("e2e-pull")
-        let disk = dir + "/vm.vhdx"
-        try E2E.ok("create '\(disk)' 128M")
-        try E2E.ok("track enable '\(disk)'")
-        try E2E.ok("write '\(disk)' --offset 0 --pattern 0x11 --length 16M")
-        let id = try E2E.ok("track seal '\(disk)'")
+        let (disk, id) = try E2E.trackedDisk(in: dir, size: "128M", data: "--pattern 0x11 --length 16M")
 
         // Night 1: the full pull, at the sealed ID (nothing written since).
         var server = try ServeProcess(disk)
@@ -111,11 +107,7 @@ struct ServeEndToEndClientTests {
     @Test("SIGKILL during writes: the image reopens clean and tracking covers every byte that changed")
     func killDuringWrites() throws {
         let dir = try E2E.dir("e2e-kill")
-        let disk = dir + "/vm.vhdx"
-        try E2E.ok("create '\(disk)' 64M")
-        try E2E.ok("track enable '\(disk)' --granule 64K")
-        try E2E.ok("write '\(disk)' --offset 0 --pattern 0x11 --length 8M")
-        let id = try E2E.ok("track seal '\(disk)'")
+        let (disk, id) = try E2E.trackedDisk(in: dir, size: "64M", granule: "64K", data: "--pattern 0x11 --length 8M")
         try E2E.ok("convert '\(disk)' '\(dir)/before.raw'")
         let server = try ServeProcess(disk)
         // A writer that never stops (until the server dies under it).
@@ -155,10 +147,7 @@ struct ServeEndToEndClientTests {
     func overlayLeavesTheBackupUntouched() throws {
         try Shell.require("qemu-io")
         let dir = try E2E.dir("e2e-overlay")
-        let disk = dir + "/vm.vhdx"
-        try E2E.ok("create '\(disk)' 32M")
-        try E2E.ok("track enable '\(disk)'")
-        try E2E.ok("write '\(disk)' --offset 0 --pattern 0x31 --length 8M")
+        let (disk, _) = try E2E.trackedDisk(in: dir, size: "32M", data: "--pattern 0x31 --length 8M")
         try E2E.ok("export '\(disk)' '\(dir)/full.vhdx'")
         try E2E.ok("write '\(disk)' --offset 4M --pattern 0x32 --length 8M")
         try E2E.ok("export '\(disk)' '\(dir)/inc1.avhdx' --base '\(dir)/full.vhdx'")

@@ -96,6 +96,16 @@ enum E2E {
         return r.stdout
     }
 
+    /// `DIR/vm.vhdx`: created, tracked, written at offset 0 (`data`: `--pattern … --length …`)
+    /// and sealed; the sealed change ID.
+    static func trackedDisk(in dir: String, size: String, granule: String? = nil, data: String) throws -> (disk: String, id: String) {
+        let disk = dir + "/vm.vhdx"
+        try ok("create '\(disk)' \(size)")
+        try ok("track enable '\(disk)'" + (granule.map { " --granule \($0)" } ?? ""))
+        try ok("write '\(disk)' --offset 0 \(data)")
+        return (disk, try ok("track seal '\(disk)'"))
+    }
+
     static func dir(_ name: String) throws -> String {
         let d = Fixtures.tempPath(name)
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
