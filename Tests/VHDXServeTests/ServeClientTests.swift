@@ -57,6 +57,20 @@ import VHDXTestSupport
         #expect(sameBytes(pulled, disk.bytes))
     }
 
+    /// A server-wide budget far smaller than nbdcopy keeps in flight: requests wait for it
+    /// (`InFlightBudget`) and are resumed as others finish; every byte still arrives.
+    @Test func requestsWaitingForTheServerBudgetAllComplete() throws {
+        try Shell.require("nbdcopy")
+        let disk = Self.patternedDisk(readOnly: true)
+        let s = try TestServer.start(disk) { $0.maxInFlightBytesTotal = 64 << 10 }
+        defer { try? s.stop() }
+        let out = Fixtures.tempPath("pulled.raw")
+        defer { unlink(out) }
+        try runTool("nbdcopy --connections=4 --requests=16 '\(s.uri)' '\(out)'")
+        let pulled = try [UInt8](Data(contentsOf: URL(fileURLWithPath: out)))
+        #expect(sameBytes(pulled, disk.bytes))
+    }
+
     @Test func pythonLibnbdDrivesEveryCommand() throws {
         let disk = Self.patternedDisk()
         let s = try TestServer.start(disk)

@@ -79,6 +79,14 @@ enum E2E {
         String(try Shell.run("'\(try vhdxBinary())' convert '\(source)' - | \(Shell.sha256Command) -").stdout.prefix(64))
     }
 
+    /// SHA-256 of a `size`-byte disk of zeros with `fills` (offset, length, byte) applied in order:
+    /// the expected content from a model, not from our own reader.
+    static func modelSHA(size: Int, _ fills: [(Int, Int, UInt8)]) -> String {
+        var bytes = [UInt8](repeating: 0, count: size)
+        for (at, n, b) in fills { bytes.replaceSubrange(at..<at + n, with: repeatElement(b, count: n)) }
+        return sha256Hex(bytes)
+    }
+
     /// SHA-256 of what `nbdcopy URI` pulls.
     static func pullSHA(_ uri: String) throws -> String {
         try Shell.require("nbdcopy")
