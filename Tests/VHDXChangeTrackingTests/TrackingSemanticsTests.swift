@@ -141,23 +141,29 @@ struct TrackingSemanticsTests {
 
     @Test("20,000 scattered 4 KiB writes on a 4 GiB disk are answered exactly (the set is stored as a bitmap)")
     func scatteredSetStaysExact() throws {
-        let m = MemoryStorage(maxSize: 1 << 34)
+        // A sparse file, not memory: the writes touch every 32 MiB block, and a memory storage
+        // then holds (and zero-fills) all 4 GiB.
+        let path = Fixtures.tempPath("scattered.vhdx")
+        defer { try? FileManager.default.removeItem(atPath: path) }
         var o = CreateOptions(virtualSize: 4 << 30)
         o.blockSize = 32 << 20
-        try VHDXCreator.create(on: m, options: o)
-        var image = try VHDXFile(storage: m)
-        var tracker = try ChangeTracking.enable(image)
-        let id = try tracker.seal()
-        var rng = SystemRandomNumberGenerator()
+        try VHDXCreator.create(path: path, options: o)
         var written = Set<UInt64>()
-        let page = [UInt8](repeating: 0x5A, count: 4096)
-        for _ in 0..<20_000 {
-            let g = UInt64.random(in: 0..<(4 << 30) / T.granule, using: &rng)
-            try image.write(page, at: g * T.granule)
-            written.insert(g)
+        let id: ChangeID
+        do {  // the writing session, closed (and its lock dropped) before the reopen
+            let image = try VHDXFile.open(path: path, writable: true)
+            let tracker = try ChangeTracking.enable(image)
+            id = try tracker.seal()
+            var rng = SystemRandomNumberGenerator()
+            let page = [UInt8](repeating: 0x5A, count: 4096)
+            for _ in 0..<20_000 {
+                let g = UInt64.random(in: 0..<(4 << 30) / T.granule, using: &rng)
+                try image.write(page, at: g * T.granule)
+                written.insert(g)
+            }
+            try image.close()
         }
-        try image.close()
-        (image, tracker) = try T.open(m)
+        let (image, tracker) = try T.open(try FileStorage(path: path, mode: .readWrite))
         let a = try tracker.changes(since: id)
         #expect(a.exact)
         #expect(T.granules(a) == written)

@@ -10,11 +10,29 @@ public enum Fixtures {
 
     public static let sharedDir: URL = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
 
+    /// This process's scratch directory, `$TMPDIR/vhdx-tests-<pid>`: removed when the process
+    /// exits, and a run removes the ones processes that died before their exit (a killed run, a
+    /// crash) left behind. A whole run writes a few GiB here, so leaking it fills a disk in days.
     public static let workDir: URL = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vhdx-tests-\(getpid())")
+        let tmp = FileManager.default.temporaryDirectory
+        removeLeftovers(in: tmp)
+        let dir = tmp.appendingPathComponent("vhdx-tests-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: Fixtures.workDir) }
         return dir
     }()
+
+    /// Removes `vhdx-tests-<pid>` directories whose process is gone (kill(pid, 0) says ESRCH);
+    /// those of live processes — a parallel run — are left alone.
+    private static func removeLeftovers(in tmp: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []
+        for name in names where name.hasPrefix("vhdx-tests-") {
+            guard let pid = pid_t(name.dropFirst("vhdx-tests-".count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: tmp.appendingPathComponent(name))
+            }
+        }
+    }
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var inflated: [String: String] = [:]
