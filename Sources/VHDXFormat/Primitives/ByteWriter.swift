@@ -13,7 +13,7 @@ public struct ByteWriter {
     public mutating func write(_ v: UInt64) { writeLE(v, 8) }
     public mutating func write(_ g: GUID) { bytes.append(contentsOf: g.bytes) }
     public mutating func write(_ b: [UInt8]) { bytes.append(contentsOf: b) }
-    public mutating func writeZeros(_ n: Int) { bytes.append(contentsOf: repeatElement(0, count: n)) }
+    public mutating func writeZeros(_ n: Int) { bytes.append(contentsOf: [UInt8](repeating: 0, count: n)) }  // an array: a memset, not a generic per-byte loop in debug builds
 
     /// Pads with zeros up to `size` bytes in total.
     public mutating func pad(to size: Int) {

@@ -3,8 +3,8 @@ internal import CCRC32C
 /// CRC-32C (Castagnoli), reflected polynomial 0x82F63B78, init and final XOR 0xFFFFFFFF.
 ///
 /// VHDX checksums cover only headers (4 KiB), region tables (64 KiB) and log entries, never
-/// payload, so a table-driven slicing-by-8 in Swift is fast enough. This is the single entry point
-/// so a hardware version can replace it if profiling ever asks.
+/// payload; export streams checksum every payload. Every entry point ends in the buffer path: the
+/// CPU's CRC-32C instruction when it has one, else slicing-by-8 in Swift (`software`).
 public enum CRC32C {
     static let tables: [[UInt32]] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
@@ -19,24 +19,12 @@ public enum CRC32C {
         return t
     }()
 
-    /// Continues a running CRC (pass the previous result as `crc`, start with 0).
+    /// Continues a running CRC (pass the previous result as `crc`, start with 0). Contiguous
+    /// bytes (arrays and their slices: every caller) take the buffer path below, so no generic
+    /// per-byte loop runs — that loop was most of the time metadata checksums took in a debug build.
     public static func update(_ crc: UInt32, _ bytes: some Collection<UInt8>) -> UInt32 {
-        var c = ~crc
-        let t = tables
-        let a = Array(bytes)
-        var i = 0
-        let n = a.count
-        while i + 8 <= n {
-            let lo = c ^ (UInt32(a[i]) | UInt32(a[i + 1]) << 8 | UInt32(a[i + 2]) << 16 | UInt32(a[i + 3]) << 24)
-            c = t[7][Int(lo & 0xFF)] ^ t[6][Int((lo >> 8) & 0xFF)] ^ t[5][Int((lo >> 16) & 0xFF)] ^ t[4][Int(lo >> 24)]
-                ^ t[3][Int(a[i + 4])] ^ t[2][Int(a[i + 5])] ^ t[1][Int(a[i + 6])] ^ t[0][Int(a[i + 7])]
-            i += 8
-        }
-        while i < n {
-            c = t[0][Int((c ^ UInt32(a[i])) & 0xFF)] ^ (c >> 8)
-            i += 1
-        }
-        return ~c
+        if let c = bytes.withContiguousStorageIfAvailable({ unsafe update(crc, UnsafeRawBufferPointer($0)) }) { return c }
+        return unsafe Array(bytes).withUnsafeBytes { unsafe update(crc, $0) }
     }
 
     public static func checksum(_ bytes: some Collection<UInt8>) -> UInt32 { update(0, bytes) }
