@@ -108,7 +108,7 @@ package struct RawConverter {
         var at = v
         try typed { try buffer.withUnsafeMutableBytes { b in
             // Clear only what this run writes: a fragmented chain has many short zero runs.
-            UnsafeMutableRawBufferPointer(rebasing: b[0..<Int(min(UInt64(b.count), count))]).initializeMemory(as: UInt8.self, repeating: 0)
+            UnsafeMutableRawBufferPointer(rebasing: b[0..<Int(min(UInt64(b.count), count))]).zeroFill()
             while left > 0 {
                 let n = Int(min(UInt64(b.count), left))
                 try out.write(UnsafeRawBufferPointer(rebasing: b[0..<n]), at: at)

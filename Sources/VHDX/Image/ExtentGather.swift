@@ -60,7 +60,7 @@ struct ExtentGather {
     /// Bytes [at, at + length) read as zeros: written now, and no span may cover them.
     mutating func zeros(at: Int, length: Int) {
         close(above: open.count)
-        UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + length]).initializeMemory(as: UInt8.self, repeating: 0)
+        UnsafeMutableRawBufferPointer(rebasing: buffer[at..<at + length]).zeroFill()
     }
 
     /// Reads every span, deepest layer first, so the layers above overwrite the gaps a

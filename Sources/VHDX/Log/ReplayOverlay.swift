@@ -69,13 +69,13 @@ package final class ReplayOverlay: Storage {
             try base.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(fromBase)]), at: offset)
         }
         if fromBase < count {
-            UnsafeMutableRawBufferPointer(rebasing: buffer[Int(fromBase)...]).initializeMemory(as: UInt8.self, repeating: 0)
+            UnsafeMutableRawBufferPointer(rebasing: buffer[Int(fromBase)...]).zeroFill()
         }
         let end = offset + count
         guard offset < touchedHigh, end > touchedLow else { return }
         for z in zeroRanges where z.lowerBound < end && z.upperBound > offset {
             let a = max(z.lowerBound, offset) - offset, b = min(z.upperBound, end) - offset
-            UnsafeMutableRawBufferPointer(rebasing: buffer[Int(a)..<Int(b)]).initializeMemory(as: UInt8.self, repeating: 0)
+            UnsafeMutableRawBufferPointer(rebasing: buffer[Int(a)..<Int(b)]).zeroFill()
         }
         var s = offset / 4096
         while s * 4096 < end {
