@@ -13,13 +13,15 @@ import VHDXSets
 /// after the seal takes it back (`undoSeal`). A set records the sealed ID as a reference point
 /// (what Hyper-V's backup flow leaves: the checkpoint deleted, its reference point kept).
 final class ConsistentPoint {
-    /// The disk at the target ID; nil once released.
-    private(set) var image: VHDXFile!
+    /// The disk at the target ID, held (open, under its writer lock) until `release`, closed
+    /// after it. Never nil: a point exists only while it has its disk.
+    let image: VHDXFile
     let targetID: ChangeID
     let granule: UInt64
     private let set: VHDSet?
     private let tracker: ChangeTracker
     private var sealed = false
+    private var released = false
 
     private init(image: VHDXFile, tracker: ChangeTracker, set: VHDSet?) {
         self.image = image
@@ -76,9 +78,9 @@ final class ConsistentPoint {
 
     /// Ends the hold: closes the disk; a set records the sealed ID as a reference point.
     func release() throws {
-        guard image != nil else { return }
+        guard !released else { return }
         try image.close()
-        image = nil
+        released = true
         if let set, sealed { try set.addReferencePoint(targetID) }
     }
 }
