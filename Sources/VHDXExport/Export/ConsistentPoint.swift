@@ -13,18 +13,20 @@ import VHDXSets
 /// after the seal takes it back (`undoSeal`). A set records the sealed ID as a reference point
 /// (what Hyper-V's backup flow leaves: the checkpoint deleted, its reference point kept).
 final class ConsistentPoint {
-    /// The disk at the target ID, held (open, under its writer lock) until `release`, closed
-    /// after it. Never nil: a point exists only while it has its disk.
-    let image: VHDXFile
+    /// The disk at the target ID, valid while the point holds it (until `release`).
+    unowned let image: VHDXFile
+    /// The owning reference, dropped by `release`: the disk's handle, and with it its lock, must
+    /// be gone before a set records the reference point (pruning the set opens the leaf).
+    private var held: VHDXFile?
     let targetID: ChangeID
     let granule: UInt64
     private let set: VHDSet?
     private let tracker: ChangeTracker
     private var sealed = false
-    private var released = false
 
     private init(image: VHDXFile, tracker: ChangeTracker, set: VHDSet?) {
         self.image = image
+        self.held = image
         self.tracker = tracker
         self.targetID = tracker.reserveNextID()
         self.granule = tracker.header.geometry.granule
@@ -78,9 +80,9 @@ final class ConsistentPoint {
 
     /// Ends the hold: closes the disk; a set records the sealed ID as a reference point.
     func release() throws {
-        guard !released else { return }
+        guard held != nil else { return }
         try image.close()
-        released = true
+        held = nil
         if let set, sealed { try set.addReferencePoint(targetID) }
     }
 }
