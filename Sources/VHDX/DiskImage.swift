@@ -5,16 +5,26 @@ import Darwin
 #endif
 import VHDXFormat
 
-/// A virtual disk that can be compared: a VHDX image read through the engine, or a raw disk
-/// image (any file that does not start with the VHDX signature) whose bytes are the disk.
+/// A virtual disk to convert or compare: a VHDX image read through the engine (a differencing
+/// image through its chain), or a raw disk image (any file that does not start with the VHDX
+/// signature) whose bytes are the disk.
+///
+/// Open one with ``init(path:parents:)``; convert it with ``convert(to:format:overwrite:progress:)``
+/// or ``writeRaw(toDescriptor:progress:)``, compare two with ``compare(with:options:progress:)``.
 ///
 /// Besides `read`, it answers which ranges are *allocated*: for VHDX the BAT (data and partial
 /// blocks are allocated; zero, unmapped, not-present and undefined ones are not and read as
 /// zeros), for raw files the filesystem's holes (SEEK_DATA / SEEK_HOLE), every byte counting as
 /// allocated where the filesystem cannot say. Unallocated ranges always read as zeros, so a
-/// comparison can skip them without reading.
-package final class DiskImage {
-    package enum Format: String, Sendable { case vhdx, raw }
+/// comparison can skip them without reading, and a conversion never reads them.
+public final class DiskImage {
+    /// What the file holds.
+    public enum Format: String, Sendable {
+        /// A VHDX image (it starts with the signature "vhdxfile").
+        case vhdx
+        /// Any other file: its bytes are the disk.
+        case raw
+    }
 
     /// A run of bytes `[range)` that is allocated, or not, throughout.
     package struct AllocationRun: Equatable, Sendable {
@@ -29,11 +39,16 @@ package final class DiskImage {
     /// "vhdxfile", the first 8 bytes of every VHDX file.
     package static let signature: [UInt8] = Array("vhdxfile".utf8)
 
-    package let path: String
-    package let format: Format
-    package let virtualSize: UInt64
-    /// The open image, for VHDX inputs.
-    package let vhdx: VHDXFile?
+    /// The path it was opened with.
+    public let path: String
+    /// The disk's size in bytes: a VHDX's virtual size, a raw file's length.
+    public let virtualSize: UInt64
+    /// What the disk is read through: the engine's handle, or the file's bytes themselves.
+    enum Backing {
+        case vhdx(VHDXFile)
+        case raw
+    }
+    let backing: Backing
     let file: FileStorage
     /// The last run answered; a comparison asks about the same run many times in a row.
     private var cached: AllocationRun?
@@ -42,7 +57,9 @@ package final class DiskImage {
 
     /// Opens `path` read-only: as VHDX when it starts with the signature (a damaged VHDX is an
     /// error, never silently compared as raw), otherwise as a raw image.
-    package init(path: String, parents: ParentOptions = .default) throws(VHDXError) {
+    /// A differencing VHDX's parents are found as ``VHDXFile/open(path:writable:parents:)`` finds
+    /// them; the whole chain is opened here, or the error names every path it tried.
+    public init(path: String, parents: ParentOptions = .default) throws(VHDXError) {
         let storage = try FileStorage(path: path, mode: .readOnly)
         var head = [UInt8](repeating: 0, count: 8)
         let n = try typed { try head.withUnsafeMutableBytes { b in try storage.readAvailable(into: b, at: 0) } }
@@ -51,19 +68,34 @@ package final class DiskImage {
         if n == 8 && head == DiskImage.signature {
             let image = try VHDXFile(storage: storage)
             try image.attachParents(parents)
-            self.format = .vhdx
-            self.vhdx = image
+            self.backing = .vhdx(image)
             self.virtualSize = image.virtualSize
         } else {
-            self.format = .raw
-            self.vhdx = nil
+            self.backing = .raw
             self.virtualSize = try storage.size()
         }
     }
 
-    /// Fills `buffer` with disk bytes from `offset`; the range must lie within `virtualSize`.
-    package func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
-        if let vhdx { return try vhdx.read(into: buffer, at: offset) }
+    /// Whether the file is a VHDX image or a raw disk.
+    public var format: Format {
+        switch backing {
+        case .vhdx: .vhdx
+        case .raw: .raw
+        }
+    }
+
+    /// The open image (the top of its chain), for VHDX inputs; nil for a raw disk.
+    public var vhdx: VHDXFile? {
+        switch backing {
+        case .vhdx(let image): image
+        case .raw: nil
+        }
+    }
+
+    /// Fills `buffer` with disk bytes from `offset`; a range beyond `virtualSize` is refused
+    /// (`outOfBounds`).
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(VHDXError) {
+        if case .vhdx(let vhdx) = backing { return try vhdx.read(into: buffer, at: offset) }
         let count = UInt64(buffer.count)
         guard offset <= virtualSize, count <= virtualSize - offset else {
             throw VHDXError(.outOfBounds, "read of \(count) bytes at offset \(offset) is beyond the \(virtualSize)-byte disk", path: path)
@@ -76,7 +108,11 @@ package final class DiskImage {
     package func allocationRun(at offset: UInt64) throws(VHDXError) -> AllocationRun {
         precondition(offset < virtualSize, "allocation query at \(offset) beyond the \(virtualSize)-byte disk")
         if let c = cached, c.range.contains(offset) { return c }
-        let run = vhdx != nil ? try vhdxRun(at: offset) : rawRun(at: offset)
+        let run: AllocationRun
+        switch backing {
+        case .vhdx(let image): run = try vhdxRun(image, at: offset)
+        case .raw: run = rawRun(at: offset)
+        }
         cached = run
         return run
     }
@@ -94,8 +130,7 @@ package final class DiskImage {
 
     // MARK: VHDX: the BAT
 
-    private func vhdxRun(at offset: UInt64) throws(VHDXError) -> AllocationRun {
-        let image = vhdx!
+    private func vhdxRun(_ image: VHDXFile, at offset: UInt64) throws(VHDXError) -> AllocationRun {
         if image.diskType == .differencing { return try chainRun(image, at: offset) }
         let bs = image.blockSize
         let blocks = image.geometry.dataBlockCount
@@ -116,19 +151,25 @@ package final class DiskImage {
         // Resolved a growing window at a time, each byte once: a fragmented chain has short
         // runs, and resolving the whole scan limit per run would make a pass quadratic.
         let limit = min(virtualSize, offset + DiskImage.allocatedScanLimit)
-        var allocated: Bool?
-        var at = offset
         var window: UInt64 = 1 << 20
-        while at < limit {
-            let extents = try image.resolvedExtents(from: at, to: min(limit, at + window))
-            if allocated == nil { allocated = extents[0].kind == .data }
+        var extents = try image.resolvedExtents(from: offset, to: min(limit, offset + window))
+        // The run's kind is the first extent's. (The resolver covers every range it is asked
+        // for; were it ever to answer nothing, "allocated" is the answer that is never wrong:
+        // the caller reads the bytes.)
+        guard let first = extents.first else { return AllocationRun(range: offset..<limit, allocated: true) }
+        let allocated = first.kind == .data
+        var end = offset  // resolved so far
+        while true {
             if let change = extents.first(where: { ($0.kind == .data) != allocated }) {
-                return AllocationRun(range: offset..<change.virtualOffset, allocated: allocated!)
+                return AllocationRun(range: offset..<change.virtualOffset, allocated: allocated)
             }
-            at = extents.last!.end
+            guard let last = extents.last else { break }
+            end = last.end
+            guard end < limit else { break }
             window *= 2
+            extents = try image.resolvedExtents(from: end, to: min(limit, end + window))
         }
-        return AllocationRun(range: offset..<limit, allocated: allocated!)
+        return AllocationRun(range: offset..<min(end, limit), allocated: allocated)
     }
 
     /// Data blocks hold bytes; so, for this purpose, do invalid states (reading them reports

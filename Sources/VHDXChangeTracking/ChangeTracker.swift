@@ -20,7 +20,7 @@ import VHDXFormat
 ///   every earlier ID is answered with "tracking reset".
 public final class ChangeTracker: ChangeObserver {
     /// The region's GUID (required flag clear: readers that do not know it skip it).
-    public static let regionGUID = GUID(text: "bdb5a2c1-b103-477a-afee-d559ea35b8f2")!
+    public static let regionGUID = GUID(0xbdb5a2c1, 0xb103, 0x477a, 0xafee_d559ea35b8f2)  // {bdb5a2c1-b103-477a-afee-d559ea35b8f2}
 
     /// Unowned: an attached tracker is the image's observer (the image owns it). A view that
     /// is not the observer keeps its image alive through `keepAlive`.

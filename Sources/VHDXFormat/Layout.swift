@@ -1,4 +1,4 @@
-/// Fixed offsets, sizes and limits of [MS-VHDX] (see ../shared/docs/vhdx-format.md §1, §6).
+/// Fixed offsets, sizes and limits of [MS-VHDX] (see docs/vhdx-format.md §1, §6).
 public enum Layout {
     public static let KiB: UInt64 = 1024
     public static let MiB: UInt64 = 1024 * 1024

@@ -45,7 +45,7 @@ struct CompareCommand: ParsableCommand {
                 Output.message("vhdx: the images differ in size: \(first) is \(Output.size(a.virtualSize)), \(second) is \(Output.size(b.virtualSize))"
                                + (strict ? "" : "; the tail of the larger one is compared against zeros"))
             }
-            result = try ImageComparer(a, b, strict: strict).compare(progress: reporter.update)
+            result = try a.compare(with: b, options: CompareOptions(strict: strict), progress: reporter.update)
         } catch {
             // A rewritten progress line must not swallow the message.
             if reporter.enabled && reporter.tty && reporter.lastPercent >= 0 && reporter.lastPercent < 100 { Output.raw("\n") }

@@ -50,36 +50,27 @@ struct ConvertCommand: ParsableCommand {
             Output.fail(ValidationError("refusing to overwrite the source \(source) with its own conversion"))
         }
         let format = try OutputFormat(destination: destination)
+        // Only the library's public API from here (DiskImage's convert and writeRaw), as a user's
+        // program would call it.
         do {
             let disk = try DiskImage(path: source, parents: parents.options)
             // A file named as VHDX without the signature is damaged or mislabelled; copying its
             // bytes as a raw disk would hide that.
-            if disk.vhdx == nil, ["vhdx", "avhdx"].contains(OutputFormat.fileExtension(source)) {
+            if disk.format == .raw, ["vhdx", "avhdx"].contains(OutputFormat.fileExtension(source)) {
                 throw VHDXError(.corrupt, "not a VHDX file: it does not start with the signature \"vhdxfile\" (to copy its bytes as a raw disk image, give it a name not ending in .vhdx)", path: source)
             }
             let reporter = ProgressReporter(label: "convert", requested: progress)
             switch format {
             case .vhdx:
-                var o = CreateOptions(virtualSize: disk.virtualSize)
-                o.fixed = fixed
                 let blockSize = blockSize ?? Self.defaultBlockSize
                 guard blockSize.bytes <= UInt64(UInt32.max) else { throw ValidationError("block size must be below 4 GiB") }
-                o.blockSize = UInt32(blockSize.bytes)
-                o.logicalSectorSize = logicalSectorSize ?? disk.vhdx?.layout.logicalSectorSize ?? 512
-                o.physicalSectorSize = physicalSectorSize ?? disk.vhdx?.layout.physicalSectorSize ?? 4096
-                try VHDXConverter(source: disk, options: o).write(toPath: destination, overwrite: force, progress: reporter.update)
-            case .raw, .stdout:
-                // VHDX sources go through the chain's resolved extents (each layer read directly);
-                // raw ones through the filesystem's holes.
-                if let image = disk.vhdx {
-                    let converter = RawConverter(source: image)
-                    if format == .stdout { try converter.write(toDescriptor: 1, progress: reporter.update) }
-                    else { try converter.write(toPath: destination, overwrite: force, progress: reporter.update) }
-                } else {
-                    let copier = RawCopier(source: disk)
-                    if format == .stdout { try copier.write(toDescriptor: 1, progress: reporter.update) }
-                    else { try copier.write(toPath: destination, overwrite: force, progress: reporter.update) }
-                }
+                let layout = VHDXConversionOptions(fixed: fixed, blockSize: UInt32(blockSize.bytes),
+                                                   logicalSectorSize: logicalSectorSize, physicalSectorSize: physicalSectorSize)
+                try disk.convert(to: destination, format: .vhdx(layout), overwrite: force, progress: reporter.update)
+            case .raw:
+                try disk.convert(to: destination, format: .raw, overwrite: force, progress: reporter.update)
+            case .stdout:
+                try disk.writeRaw(toDescriptor: 1, progress: reporter.update)
             }
         } catch { Output.fail(error) }
     }

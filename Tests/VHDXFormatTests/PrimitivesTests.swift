@@ -48,6 +48,50 @@ struct PrimitivesTests {
     @Test("malformed GUID text is rejected", arguments: ["", "{}", "2DC27766-F623-4200-9D64-115E9BFD4A0", "2DC27766F623-4200-9D64-115E9BFD4A08X", "ZZC27766-F623-4200-9D64-115E9BFD4A08"])
     func guidRejects(_ s: String) { #expect(GUID(text: s) == nil) }
 
+    /// The known GUIDs are constants built from integer literals; each must be the GUID the
+    /// spec's text names (parsed here, in the test, not at run time in the library).
+    @Test("the known GUIDs are the spec's", arguments: [
+        (KnownGUID.batRegion, "2DC27766-F623-4200-9D64-115E9BFD4A08"),
+        (KnownGUID.metadataRegion, "8B7CA206-4790-4B9A-B8FE-575F050F886E"),
+        (KnownGUID.fileParameters, "CAA16737-FA36-4D43-B3B6-33F0AA44E76B"),
+        (KnownGUID.virtualDiskSize, "2FA54224-CD1B-4876-B211-5DBED83BF4B8"),
+        (KnownGUID.virtualDiskID, "BECA12AB-B2E6-4523-93EF-C309E000C746"),
+        (KnownGUID.logicalSectorSize, "8141BF1D-A96F-4709-BA47-F233A8FAAB5F"),
+        (KnownGUID.physicalSectorSize, "CDA348C7-445D-4471-9CC9-E9885251C556"),
+        (KnownGUID.parentLocator, "A8D35F2D-B30B-454D-ABF7-D3D84834AB0C"),
+        (KnownGUID.parentLocatorTypeVHDX, "B04AEFB7-D19E-4A81-B789-25B8E9445913"),
+    ])
+    func knownGUIDs(_ c: (GUID, String)) {
+        #expect(c.0 == GUID(text: c.1))
+        #expect(c.0.description == c.1.lowercased())
+    }
+
+    /// A GUID is 16 bytes held inline; bytes of any other count are refused (nil), never a trap,
+    /// and the order is the on-disk bytes' order.
+    @Test("a GUID is a 16-byte value; bytes round-trip; wrong counts give nil")
+    func guidValue() throws {
+        #expect(MemoryLayout<GUID>.size == 16)
+        let raw: [UInt8] = (0..<16).map { UInt8($0 * 17) }
+        let g = try #require(GUID(bytes: raw))
+        #expect(g.bytes == raw)
+        #expect(GUID(bytes: raw[...]) == g)
+        #expect(GUID(bytes: raw.dropLast()) == nil)
+        #expect(GUID(bytes: raw + [0]) == nil)
+        #expect(GUID(bytes: []) == nil)
+        #expect(GUID.zero.bytes == [UInt8](repeating: 0, count: 16) && GUID.zero.isZero && !g.isZero)
+        var r = ByteReader(raw, structure: "test")
+        #expect(try r.readGUID("id") == g)
+        var short = ByteReader(Array(raw.prefix(15)), structure: "test")
+        #expect(throws: FormatError.self) { try short.readGUID("id") }
+        // Order: lexicographic over the on-disk bytes, as before.
+        var rng = SystemRandomNumberGenerator()
+        let many = (0..<200).map { _ in GUID.random(using: &rng) }
+        #expect(many.sorted().map(\.bytes) == many.map(\.bytes).sorted { $0.lexicographicallyPrecedes($1) })
+        for x in many {
+            #expect(x.bytes[7] >> 4 == 4 && x.bytes[8] >> 6 == 2, "version 4, RFC variant: \(x)")
+        }
+    }
+
     @Test func readerNeverTrapsPastEnd() {
         var r = ByteReader([1, 2, 3], base: 100, structure: "x")
         #expect(throws: FormatError(.truncated, "x", field: "f", "")) { try r.readUInt32("f") }

@@ -35,4 +35,19 @@ struct SectorBitmapTests {
             #expect(got.map { $0.bits } == expected.map { $0.1 }, "trial \(trial)")
         }
     }
+
+    /// The module never traps on input: a bit range past the slice (or before it, or one whose
+    /// end overflows) reports the bits the slice holds instead of stopping the process.
+    @Test func aRangeOutsideTheSliceIsClipped() {
+        let bytes: [UInt8] = [0x0F, 0xFF]  // bits 0-3 and 8-15 set, 4-7 clear
+        bytes.withUnsafeBytes { b in
+            let whole = SectorBitmap.runs(b, first: 0, count: 16).map { $0.bits }
+            #expect(whole == [0..<4, 4..<8, 8..<16])
+            #expect(SectorBitmap.runs(b, first: 4, count: 100).map { $0.bits } == [4..<8, 8..<16])
+            #expect(SectorBitmap.runs(b, first: -3, count: 6).map { $0.bits } == [0..<3])
+            #expect(SectorBitmap.runs(b, first: 12, count: .max).map { $0.bits } == [12..<16])
+            #expect(SectorBitmap.runs(b, first: 20, count: 4).isEmpty)
+            #expect(SectorBitmap.runs(b, first: 3, count: -1).isEmpty)
+        }
+    }
 }

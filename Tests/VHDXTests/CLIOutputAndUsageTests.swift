@@ -119,7 +119,9 @@ struct CLIOutputAndUsageTests {
     func helpListsEveryExitCode() throws {
         let help = try vhdx("--help").stdout.replacingOccurrences(of: "\n", with: " ")
         for code in ["0 success", "1 error", "64 bad usage", "2 corruption", "3 only leaked space", "4 the change ID cannot", "4 tracking cannot answer",
-                     "2 an input is damaged", "3 refused", "3 the exports do not follow each other"] {
+                     "2 an input is damaged", "3 refused", "3 the exports do not follow each other",
+                     // the backup commands' own codes beside 0/1/64: export's 2 and 3, compare's and verify's 1
+                     "2 the base is damaged or not an export", "3 the base is another disk's", "1 different", "2 an input could not be opened"] {
             #expect(help.contains(code), "help lacks \(code.debugDescription): \(help)")
         }
     }

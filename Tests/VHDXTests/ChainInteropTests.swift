@@ -260,7 +260,7 @@ struct ChainInteropTests {
         let limit = sizes.min()!
         let modelPrefix = limit == model.size ? expected : try prefixSHA(model.path, limit)
         // libvhdi also reads ZERO, UNMAPPED and UNDEFINED blocks of a differencing layer from
-        // the parent instead of as zeros (vhdx-format.md §9: every state below 6 counts as
+        // the parent instead of as zeros (docs/vhdx-format.md §9: every state below 6 counts as
         // unallocated), and within them reads sectors whose bitmap bit is still set from the
         // file at the entry's offset (0: the header). `libvhdiView` is the model with exactly
         // those changes; libvhdi must return one of the two (today the view), nothing else.

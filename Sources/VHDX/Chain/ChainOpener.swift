@@ -17,7 +17,11 @@ extension VHDXFile {
     /// The image and its ancestors, child first.
     public var chain: [VHDXFile] {
         var out = [self]
-        while let p = out.last!.parent { out.append(p) }
+        var top = self
+        while let p = top.parent {
+            out.append(p)
+            top = p
+        }
         return out
     }
 

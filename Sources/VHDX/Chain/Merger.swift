@@ -36,7 +36,7 @@ public struct MergeResult: Sendable {
 ///    the chain never sees the ancestor's bytes there, old or new or torn.
 ///  * The layer directly above the ancestor links to it at every instant. The new
 ///    DataWriteGuid G goes first into that layer's parent_linkage2 (a logged locator change,
-///    made durable), and only then into the ancestor's headers (vhdx-format.md §2.4, §7).
+///    made durable), and only then into the ancestor's headers (docs/vhdx-format.md §2.4, §7).
 /// So a merge interrupted anywhere leaves the chain reading its original content, and running
 /// it again completes it. Other children of the ancestor are cut off by the new DataWriteGuid,
 /// as they must be: the ancestor's content changed under them.

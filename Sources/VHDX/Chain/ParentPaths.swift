@@ -41,9 +41,9 @@ package enum ParentPaths {
         if let abs = locator["absolute_win32_path"] {
             var parts = components(abs)
             if parts.first == "?" { parts.removeFirst() }
-            if let drive = parts.first, drive.count == 2, drive.hasSuffix(":"), drive.first!.isLetter {
+            if let drive = parts.first, drive.count == 2, drive.hasSuffix(":"), let letter = drive.first, letter.isLetter {
                 let rest = parts.dropFirst().joined(separator: "/")
-                add("/mnt/\(drive.first!.lowercased())/" + rest)
+                add("/mnt/\(letter.lowercased())/" + rest)
                 add("/" + rest)
             }
             if let last = parts.last { names.append(last) }
@@ -97,7 +97,7 @@ package enum ParentPaths {
     /// `\\?\C:\…` for a WSL-mounted drive path (`/mnt/c/…`); nil where no drive letter applies.
     static func win32Path(forPOSIX path: String) -> String? {
         let parts = components(path)
-        guard parts.count >= 3, parts[0] == "mnt", parts[1].count == 1, parts[1].first!.isLetter else { return nil }
+        guard parts.count >= 3, parts[0] == "mnt", parts[1].count == 1, parts[1].first?.isLetter == true else { return nil }
         return "\\\\?\\\(parts[1].uppercased()):\\" + parts[2...].joined(separator: "\\")
     }
 

@@ -1,7 +1,7 @@
 import VHDXFormat
 
 /// Validates a whole image and reports every problem it finds, not only the first
-/// (vhdx-format.md §10, plus allocation checks: BAT states, overlaps, end of file, leaks).
+/// (docs/vhdx-format.md §10, plus allocation checks: BAT states, overlaps, end of file, leaks).
 /// Never writes: a pending log is applied in memory for the check.
 public enum Checker {
     static let maxFindingsPerStructure = 64

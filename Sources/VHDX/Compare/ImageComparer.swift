@@ -5,30 +5,6 @@ import Darwin
 #endif
 import VHDXFormat
 
-/// The outcome of comparing two disks.
-package struct CompareResult: Equatable, Sendable {
-    package enum Reason: String, Sendable {
-        /// The bytes differ (or, by default, a longer disk's tail is not all zeros).
-        case content
-        /// Strict mode: one side is allocated where the other is not.
-        case allocation
-        /// Strict mode: the disks have different sizes (and agree up to the shorter one's end).
-        case size
-    }
-
-    package var identical: Bool { firstDifference == nil }
-    /// The first byte offset at which the disks differ, nil when identical.
-    package var firstDifference: UInt64?
-    package var reason: Reason?
-    package var sizeA: UInt64
-    package var sizeB: UInt64
-    /// Bytes of virtual disk that were checked and found equal: `[0, comparedBytes)`. The whole
-    /// compared range when identical, `firstDifference` otherwise.
-    package var comparedBytes: UInt64
-    /// Bytes actually read from the two inputs together (unallocated ranges are not read).
-    package var bytesRead: UInt64
-}
-
 /// Compares two disks like `qemu-img compare`.
 ///
 /// Default: unallocated reads as zeros, and when the sizes differ the longer disk's tail must be
@@ -37,7 +13,8 @@ package struct CompareResult: Equatable, Sendable {
 ///
 /// Ranges unallocated on both sides are skipped without reading; everything else is compared in
 /// `chunkSize` pieces (memcmp, or a word-wise zero check against an unallocated side). Memory:
-/// two chunk buffers.
+/// two chunk buffers. The engine of `DiskImage.compare(with:options:progress:)`, the public API;
+/// tests also choose its chunk size.
 package struct ImageComparer {
     package typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
     package static let defaultChunkSize = 4 << 20

@@ -90,8 +90,9 @@ package struct VHDXConverter {
         var runStart: Int?
         var i = 0
         func flush(_ s: Int, _ e: Int) throws(VHDXError) {
-            if fileOffset == nil { fileOffset = allocate() }
-            try out.write(UnsafeRawBufferPointer(rebasing: chunk[s..<e]), at: fileOffset! + blockOffset + UInt64(s))
+            let block = fileOffset ?? allocate()
+            fileOffset = block
+            try out.write(UnsafeRawBufferPointer(rebasing: chunk[s..<e]), at: block + blockOffset + UInt64(s))
         }
         while i < chunk.count {
             let n = min(g, chunk.count - i)

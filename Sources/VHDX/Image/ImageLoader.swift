@@ -44,7 +44,7 @@ public struct LogReplayInfo: Sendable {
     }
 }
 
-/// Decodes an image's structures in the order of vhdx-format.md §10, reporting every problem
+/// Decodes an image's structures in the order of docs/vhdx-format.md §10, reporting every problem
 /// it can see as a `Finding` and throwing only when it cannot go on. Open and check share it, so
 /// what `check` reports is exactly what an open sees.
 struct ImageLoader {

@@ -1,6 +1,6 @@
 import VHDXFormat
 
-/// Replays an active sequence into the file itself (vhdx-format.md §5.5): apply every update in
+/// Replays an active sequence into the file itself (docs/vhdx-format.md §5.5): apply every update in
 /// order, grow the file to the head's LastFileOffset, flush. The caller renews FileWriteGuid
 /// before and marks the log applied (LogGuid = 0) after, through `HeaderUpdater`.
 enum LogReplay {

@@ -1,6 +1,6 @@
 import VHDXFormat
 
-/// The active log sequence of [MS-VHDX] 2.3.3 (vhdx-format.md §5.4): the newest valid, complete
+/// The active log sequence of [MS-VHDX] 2.3.3 (docs/vhdx-format.md §5.4): the newest valid, complete
 /// run of entries whose head's Tail points inside it. `entries` starts at the tail entry.
 package struct LogSequence: Sendable {
     package struct Located: Sendable {

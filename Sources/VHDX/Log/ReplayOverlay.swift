@@ -1,6 +1,6 @@
 import VHDXFormat
 
-/// A read-only view of a file with a log sequence applied in memory (vhdx-format.md §5.5): the
+/// A read-only view of a file with a log sequence applied in memory (docs/vhdx-format.md §5.5): the
 /// region tables, metadata and BAT are read through it, and the file itself is never written.
 /// Later updates win over earlier ones, as a real replay in order would leave them.
 package final class ReplayOverlay: Storage {

@@ -13,8 +13,11 @@ import VHDXSets
 /// after the seal takes it back (`undoSeal`). A set records the sealed ID as a reference point
 /// (what Hyper-V's backup flow leaves: the checkpoint deleted, its reference point kept).
 final class ConsistentPoint {
-    /// The disk at the target ID; nil once released.
-    private(set) var image: VHDXFile!
+    /// The disk at the target ID, valid while the point holds it (until `release`).
+    unowned let image: VHDXFile
+    /// The owning reference, dropped by `release`: the disk's handle, and with it its lock, must
+    /// be gone before a set records the reference point (pruning the set opens the leaf).
+    private var held: VHDXFile?
     let targetID: ChangeID
     let granule: UInt64
     private let set: VHDSet?
@@ -23,6 +26,7 @@ final class ConsistentPoint {
 
     private init(image: VHDXFile, tracker: ChangeTracker, set: VHDSet?) {
         self.image = image
+        self.held = image
         self.tracker = tracker
         self.targetID = tracker.reserveNextID()
         self.granule = tracker.header.geometry.granule
@@ -76,9 +80,9 @@ final class ConsistentPoint {
 
     /// Ends the hold: closes the disk; a set records the sealed ID as a reference point.
     func release() throws {
-        guard image != nil else { return }
+        guard held != nil else { return }
         try image.close()
-        image = nil
+        held = nil
         if let set, sealed { try set.addReferencePoint(targetID) }
     }
 }

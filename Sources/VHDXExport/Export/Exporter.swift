@@ -62,8 +62,15 @@ public enum Exporter {
         if form == .vhdx, since != nil {
             throw ExportError(.invalid, "an incremental export goes to a differencing .avhdx over the previous export, or to a stream", path: output)
         }
-        if form == .avhdx, try options.base.map({ try OriginStore.looksLikeVHDX($0) }) != true {
-            throw ExportError(.invalid, "an .avhdx export is a differencing image over the previous export: name that .vhdx or .avhdx as the base", path: output)
+        let target: Target
+        switch form {
+        case .stream: target = .stream
+        case .vhdx: target = .vhdx
+        case .avhdx:
+            guard let parent = options.base, try OriginStore.looksLikeVHDX(parent) else {
+                throw ExportError(.invalid, "an .avhdx export is a differencing image over the previous export: name that .vhdx or .avhdx as the base", path: output)
+            }
+            target = .avhdx(parent: parent)
         }
         try refuseExisting(output, overwrite: options.overwrite)
         if output != "-" { try refuseNonRegularOutput(output) }
@@ -79,12 +86,13 @@ public enum Exporter {
         } catch let e as ChangeTrackingError where base != nil && e.reason == .otherDisk {
             // The base names another disk: the wrong base, not a reason to take a full export.
             throw ExportError(.otherDisk, "the base is an export of another disk than the source: \(e.message)", path: options.base)
-        } catch let e as ChangeTrackingError where since != nil {
-            throw ExportError(.needsFull, "change tracking cannot answer from \(since!): \(e.reason.rawValue): \(e.message). Take a full export", path: source)
+        } catch let e as ChangeTrackingError {
+            guard let since else { throw e }
+            throw ExportError(.needsFull, "change tracking cannot answer from \(since): \(e.reason.rawValue): \(e.message). Take a full export", path: source)
         }
         let summary: ExportSummary
         do {
-            summary = try run(point, source: source, output: output, form: form, base: base, baseImage: options.base,
+            summary = try run(point, source: source, output: output, target: target, base: base, baseImage: options.base,
                               since: since, overwrite: options.overwrite, started: started, progress: progress)
         } catch {
             // Sealed but not published (the output's name was taken meanwhile, a full disk at
@@ -119,9 +127,24 @@ public enum Exporter {
         return .stream
     }
 
-    private static func run(_ point: ConsistentPoint, source: String, output: String, form: ExportSummary.Form, base: StreamHeader?,
+    /// The output's form; an `.avhdx` carries the image it is a child of (the base, checked to
+    /// be a VHDX before anything is held).
+    private enum Target {
+        case stream, vhdx
+        case avhdx(parent: String)
+
+        var form: ExportSummary.Form {
+            switch self {
+            case .stream: .stream
+            case .vhdx: .vhdx
+            case .avhdx: .avhdx
+            }
+        }
+    }
+
+    private static func run(_ point: ConsistentPoint, source: String, output: String, target: Target, base: StreamHeader?,
                             baseImage: String?, since: ChangeID?, overwrite: Bool, started: Double, progress: Progress?) throws -> ExportSummary {
-        let image = point.image!
+        let image = point.image
         if let base, base.sourceDiskID != image.layout.virtualDiskID {
             throw ExportError(.otherDisk, "the base is an export of the disk {\(base.sourceDiskID)}, the source is {\(image.layout.virtualDiskID)}", path: baseImage)
         }
@@ -130,23 +153,24 @@ public enum Exporter {
                                             physicalSectorSize: image.physicalSectorSize, blockSize: UInt32(image.blockSize),
                                             granule: point.granule, created: UInt64(Clock.wall() * 1000))
         let d = header.digestBlock
-        var summary = ExportSummary(form: form, header: header)
+        var summary = ExportSummary(form: target.form, header: header)
         // A full .vhdx copies the chain's data extents as they are; the other forms read a plan.
         func reader() throws -> SourceReader {
-            let plan = since == nil ? try ExportPlan.full(image, digestBlock: d)
-                : ExportPlan.incremental(try point.changes(since: since!), digestBlock: d, size: image.virtualSize, baseSize: base?.virtualSize)
+            let plan = if let since {
+                ExportPlan.incremental(try point.changes(since: since), digestBlock: d, size: image.virtualSize, baseSize: base?.virtualSize)
+            } else { try ExportPlan.full(image, digestBlock: d) }
             return SourceReader(image: image, plan: plan, digestBlock: d, progress: progress)
         }
-        switch form {
+        switch target {
         case .stream:
             let r = try reader()
             try writeStream(r, header: header, output: output, overwrite: overwrite, seal: point.seal, summary: &summary)
             summary.scannedBytes = r.scanned
         case .vhdx:
             try writeImage(point, header: header, output: output, overwrite: overwrite, progress: progress, summary: &summary)
-        case .avhdx:
+        case .avhdx(let parent):
             let r = try reader()
-            try writeChild(r, header: header, parent: baseImage!, output: output, overwrite: overwrite, seal: point.seal, summary: &summary)
+            try writeChild(r, header: header, parent: parent, output: output, overwrite: overwrite, seal: point.seal, summary: &summary)
             summary.scannedBytes = r.scanned
         }
         summary.seconds = Clock.now() - started

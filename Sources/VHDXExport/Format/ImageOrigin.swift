@@ -4,7 +4,7 @@ import VHDXFormat
 /// own (other readers skip it): the export whose target content it is, and an apply under way
 /// (EXPORT-FORMAT.md §6). Updated only through the image's log.
 public struct ImageOrigin: Equatable, Sendable {
-    package static let regionGUID = GUID(text: "0faf8a1a-b3d4-45fc-a8a6-7bf52d9528c2")!
+    package static let regionGUID = GUID(0x0faf8a1a, 0xb3d4, 0x45fc, 0xa8a6_7bf52d9528c2)  // {0faf8a1a-b3d4-45fc-a8a6-7bf52d9528c2}
     static let magic: [UInt8] = Array("vhdxorg1".utf8)
     static let pageSize = 4096
 

@@ -53,8 +53,12 @@ public struct ByteReader {
         return Array(bytes[position..<position + n])
     }
 
+    /// Sixteen bytes, checked to be there first: a fixed-size read that cannot fail otherwise.
     public mutating func readGUID(_ field: String) throws(FormatError) -> GUID {
-        GUID(bytes: try readBytes(16, field))
+        try need(16, field)
+        defer { position += 16 }
+        func packed(_ at: Int) -> UInt64 { bytes[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+        return GUID(high: packed(position), low: packed(position + 8))
     }
 
     public mutating func skip(_ n: Int, _ field: String) throws(FormatError) {

@@ -1,16 +1,47 @@
 /// A GUID in Microsoft's mixed-endian on-disk layout: Data1 (u32) and Data2/Data3 (u16) are
 /// little-endian, Data4 is 8 raw bytes. `bytes` is the on-disk form; `description` the text form.
+///
+/// A 16-byte value (no heap storage): the on-disk bytes 0–7 and 8–15, each packed big-endian
+/// into a `UInt64`, so comparing (`high`, `low`) orders GUIDs like their bytes. Nothing here
+/// traps: bytes of the wrong count or malformed text give nil.
 public struct GUID: Hashable, Sendable, CustomStringConvertible, Comparable {
-    public let bytes: [UInt8]
+    /// On-disk bytes 0–7, the first one in the top byte.
+    let high: UInt64
+    /// On-disk bytes 8–15 (Data4), the first one in the top byte.
+    let low: UInt64
 
-    public init(bytes: [UInt8]) {
-        precondition(bytes.count == 16, "a GUID is 16 bytes")
-        self.bytes = bytes
+    init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
     }
 
-    public static let zero = GUID(bytes: [UInt8](repeating: 0, count: 16))
+    /// The GUID whose text form is `data1-data2-data3-data4`, written as integer literals:
+    /// `GUID(0x2DC27766, 0xF623, 0x4200, 0x9D64_115E9BFD4A08)` is
+    /// {2DC27766-F623-4200-9D64-115E9BFD4A08}. For constants: nothing is parsed at run time.
+    public init(_ data1: UInt32, _ data2: UInt16, _ data3: UInt16, _ data4: UInt64) {
+        // On disk Data1..Data3 are little-endian: their low byte comes first.
+        high = UInt64(data1.byteSwapped) << 32 | UInt64(data2.byteSwapped) << 16 | UInt64(data3.byteSwapped)
+        low = data4
+    }
 
-    public var isZero: Bool { bytes.allSatisfy { $0 == 0 } }
+    /// From its 16 on-disk bytes; nil unless there are exactly 16.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 16 else { return nil }
+        var h: UInt64 = 0, l: UInt64 = 0
+        for (i, b) in bytes.enumerated() {
+            if i < 8 { h = h << 8 | UInt64(b) } else { l = l << 8 | UInt64(b) }
+        }
+        self.init(high: h, low: l)
+    }
+
+    /// The 16 on-disk bytes.
+    public var bytes: [UInt8] {
+        (0..<16).map { i in UInt8(truncatingIfNeeded: (i < 8 ? high : low) >> UInt64(56 - 8 * (i % 8))) }
+    }
+
+    public static let zero = GUID(high: 0, low: 0)
+
+    public var isZero: Bool { high == 0 && low == 0 }
 
     /// Parses "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX", with or without braces, any case.
     public init?(text: String) {
@@ -18,17 +49,18 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible, Comparable {
         if s.hasPrefix("{") && s.hasSuffix("}") { s = s.dropFirst().dropLast() }
         let parts = s.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 5, parts.map(\.count) == [8, 4, 4, 4, 12] else { return nil }
-        var raw: [UInt8] = []
+        // The text is big-endian: the five fields as numbers, Data4 being the last two.
+        var fields: [UInt64] = []
         for part in parts {
-            var chars = Array(part.utf8)
-            while chars.count >= 2 {
-                guard let hi = GUID.nibble(chars[0]), let lo = GUID.nibble(chars[1]) else { return nil }
-                raw.append(hi << 4 | lo)
-                chars.removeFirst(2)
+            var value: UInt64 = 0
+            for c in part.utf8 {
+                guard let n = GUID.nibble(c) else { return nil }
+                value = value << 4 | UInt64(n)
             }
+            fields.append(value)
         }
-        // raw is the big-endian text order; swap Data1..Data3 into on-disk order.
-        self.bytes = [raw[3], raw[2], raw[1], raw[0], raw[5], raw[4], raw[7], raw[6]] + raw[8..<16]
+        self.init(UInt32(truncatingIfNeeded: fields[0]), UInt16(truncatingIfNeeded: fields[1]), UInt16(truncatingIfNeeded: fields[2]),
+                  fields[3] << 48 | fields[4])
     }
 
     /// A new random (version 4) GUID.
@@ -38,10 +70,16 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible, Comparable {
     }
 
     public static func random(using rng: inout some RandomNumberGenerator) -> GUID {
-        var b = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        b[7] = (b[7] & 0x0F) | 0x40  // version nibble sits in Data3's high byte, stored second
-        b[8] = (b[8] & 0x3F) | 0x80
-        return GUID(bytes: b)
+        // One byte at a time, in on-disk order, as before the GUID was two integers: a seeded
+        // generator gives the same GUIDs it always did.
+        var h: UInt64 = 0, l: UInt64 = 0
+        for i in 0..<16 {
+            let b = UInt64(UInt8.random(in: 0...255, using: &rng))
+            if i < 8 { h = h << 8 | b } else { l = l << 8 | b }
+        }
+        h = (h & ~0xF0) | 0x40                  // version nibble: Data3's high byte, stored second (byte 7)
+        l = (l & ~(0xC0 << 56)) | (0x80 << 56)  // variant bits: byte 8
+        return GUID(high: h, low: l)
     }
 
     public var description: String {
@@ -53,7 +91,7 @@ public struct GUID: Hashable, Sendable, CustomStringConvertible, Comparable {
             + String(c[16..<20]) + "-" + String(c[20..<32])
     }
 
-    public static func < (a: GUID, b: GUID) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    public static func < (a: GUID, b: GUID) -> Bool { (a.high, a.low) < (b.high, b.low) }
 
     private static func nibble(_ c: UInt8) -> UInt8? {
         switch c {

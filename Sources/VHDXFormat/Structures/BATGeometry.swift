@@ -1,4 +1,4 @@
-/// The BAT arithmetic of [MS-VHDX] 2.5 (vhdx-format.md §3): chunk ratio, interleaving of
+/// The BAT arithmetic of [MS-VHDX] 2.5 (docs/vhdx-format.md §3): chunk ratio, interleaving of
 /// sector-bitmap entries after every ChunkRatio payload entries, and the table's entry count.
 /// All inputs are validated by the caller's parsers (block size, sector size, disk size), and
 /// every derived value fits comfortably in UInt64 for disks up to 64 TiB.

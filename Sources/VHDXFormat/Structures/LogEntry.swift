@@ -1,5 +1,5 @@
 /// A whole log entry ([MS-VHDX] 2.3.1): descriptor sectors, then one data sector per data
-/// descriptor. `decodeValid` applies the checklist of vhdx-format.md §5.3 and yields the updates
+/// descriptor. `decodeValid` applies the checklist of docs/vhdx-format.md §5.3 and yields the updates
 /// in the order they must be applied.
 public struct LogEntry: Equatable, Sendable {
     public enum Update: Equatable, Sendable {

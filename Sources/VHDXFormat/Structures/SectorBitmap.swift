@@ -1,14 +1,17 @@
-/// A differencing disk's sector bitmap (vhdx-format.md §4): one bit per logical sector,
+/// A differencing disk's sector bitmap (docs/vhdx-format.md §4): one bit per logical sector,
 /// LSB-first within each byte; 1 = the sector's data is in this file, 0 = read the parent.
 /// These helpers work on any slice of the bitmap, addressed by bit (= sector) number relative
 /// to the slice's first byte.
 public enum SectorBitmap {
     /// Runs of equal bits over bits [first, first + count), in order: (bit value, bit range).
+    /// Only bits the slice holds are reported: a range reaching past it (or before it) is
+    /// clipped to the slice, never a trap, since this module promises not to trap on input.
     public static func runs(_ bytes: UnsafeRawBufferPointer, first: Int, count: Int) -> [(present: Bool, bits: Range<Int>)] {
         var out: [(Bool, Range<Int>)] = []
-        var i = first
-        let end = first + count
-        precondition(end <= bytes.count * 8, "bit range past the bitmap slice")
+        let limit = bytes.count * 8
+        var i = min(max(first, 0), limit)
+        // first + count, clipped to the slice without overflowing.
+        let end = count <= 0 ? i : max(i, first > limit - count ? limit : first + count)
         while i < end {
             let j = unsafe runEnd(bytes, from: i, to: end)
             out.append((unsafe bit(bytes, i), i..<j))

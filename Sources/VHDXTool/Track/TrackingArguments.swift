@@ -29,7 +29,7 @@ enum TrackingArguments {
     /// What is wrong with the granule and history for `image` (bounds: its logical sector size
     /// and block size), nil when nothing is; nil too without a granule (the default fits).
     static func problem(granule: ByteCount?, history: UInt32?, for image: VHDXFile) -> String? {
-        problem(granule: granule, history: history, logicalSectorSize: UInt64(image.layout.logicalSectorSize),
+        problem(granule: granule, history: history, logicalSectorSize: UInt64(image.logicalSectorSize),
                 blockSize: image.blockSize, virtualSize: image.virtualSize)
     }
 
