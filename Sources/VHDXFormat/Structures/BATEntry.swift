@@ -50,15 +50,16 @@ public struct BATEntry: Equatable, Sendable {
     /// reserved bits: the entry a sparse disk holds by the million, tested with one compare.
     @inlinable public var isPlainDataless: Bool { raw & ~UInt64(3) == 0 }
 
-    /// The entry at `index` (in entries) of little-endian table bytes.
+    /// The entry at `index` (in entries) of little-endian table bytes, which must hold it
+    /// (the hot loops over whole BAT pages; the array form below checks).
     @inlinable public static func load(from table: UnsafeRawBufferPointer, index: Int) -> BATEntry {
-        BATEntry(raw: UInt64(littleEndian: table.loadUnaligned(fromByteOffset: index * encodedSize, as: UInt64.self)))
+        BATEntry(raw: UInt64(littleEndian: unsafe table.loadUnaligned(fromByteOffset: index * encodedSize, as: UInt64.self)))
     }
 
     /// The entry at `index` (in entries) of little-endian table bytes; nil past their end.
     public static func load(from table: [UInt8], index: Int) -> BATEntry? {
         guard index >= 0, (index + 1) * encodedSize <= table.count else { return nil }
-        return table.withUnsafeBytes { load(from: $0, index: index) }
+        return unsafe table.withUnsafeBytes { unsafe load(from: $0, index: index) }
     }
 
     /// Writes the entry's 8 little-endian bytes over entry `index` of `table`; false (nothing
