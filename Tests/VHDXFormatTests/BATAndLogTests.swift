@@ -40,6 +40,32 @@ struct BATAndLogTests {
         #expect(BATEntry(raw: 0x8).reservedBits == 1)
     }
 
+    @Test func batEntryTypedConstructorsAndBytes() throws {
+        // Offsets are bytes on a 1 MiB boundary; a misaligned one is refused, never truncated.
+        #expect(MiBOffset(bytes: (5 << 20) + 4096) == nil)
+        let at = try #require(MiBOffset(bytes: 5 << 20))
+        let data = BATEntry(state: .fullyPresent, offset: at)
+        #expect(data == BATEntry(state: 6, fileOffsetMB: 5) && data.offset == at && data.fileOffset == 5 << 20)
+        #expect(BATEntry(state: .partiallyPresent, offset: at.advanced(byMegabytes: 2)).raw == 7 | (7 << 20))
+        #expect(BATEntry(sectorBitmap: .present, offset: at) == BATEntry(state: 6, fileOffsetMB: 5))
+        #expect(BATEntry.notPresent.raw == 0 && BATEntry.undefined.raw == 1 && BATEntry.zero.raw == 2 && BATEntry.unmapped.raw == 3)
+        let dataless: [BATEntry] = [.notPresent, .undefined, .zero, .unmapped]
+        #expect(dataless.filter { !$0.isPlainDataless }.isEmpty)
+        #expect(!data.isPlainDataless && !BATEntry(raw: 0x8).isPlainDataless)
+
+        // Eight little-endian bytes per entry, in and out of a table; out of range does nothing.
+        var table = [UInt8](repeating: 0xEE, count: 16)
+        #expect(data.encode(into: &table, index: 1))
+        #expect(Array(table[8...]) == [0x06, 0x00, 0x50, 0x00, 0x00, 0x00, 0x00, 0x00])
+        #expect(Array(table[..<8]) == [UInt8](repeating: 0xEE, count: 8))
+        #expect(BATEntry.load(from: table, index: 1) == data)
+        #expect(!data.encode(into: &table, index: 2) && BATEntry.load(from: table, index: 2) == nil)
+        var w = ByteWriter()
+        data.encode(into: &w)
+        #expect(w.bytes == Array(table[8...]))
+        #expect(table.withUnsafeBytes { BATEntry.load(from: $0, index: 1) } == data)
+    }
+
     static let guid = GUID(text: "01234567-89ab-cdef-0123-456789abcdef")!
 
     static func entry(seq: UInt64 = 3) -> [UInt8] {

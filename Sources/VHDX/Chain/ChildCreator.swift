@@ -47,7 +47,7 @@ extension VHDXCreator {
             var builder = ImageBuilder(storage: storage, options: o, plan: plan)
             builder.parentLocator = locator
             try builder.writeStructures()
-            try builder.writeBAT { _ in BATEntry(raw: 0) }  // every block NOT_PRESENT: all from the parent
+            try builder.writeBAT { _ in .notPresent }  // every block NOT_PRESENT: all from the parent
             try storage.resize(to: plan.payloadStart)
         }
     }

@@ -103,12 +103,12 @@ struct BATChecks {
     mutating func visit(page raw: UnsafeRawBufferPointer, first: UInt64) {
         let cr = chunkRatio
         for k in 0..<raw.count / 8 {
-            let value = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self))
+            let entry = BATEntry.load(from: raw, index: k)
             let isSB = slot == cr
             let number = isSB ? chunk : chunk * cr + slot
             if isSB { slot = 0; chunk += 1 } else { slot += 1 }
-            if !isSB, value & ~UInt64(3) == 0, value == 0 || number < dataBlockCount { continue }
-            visit(index: first + UInt64(k), entry: BATEntry(raw: value), isSB: isSB, number: number)
+            if !isSB, entry.isPlainDataless, entry.state == PayloadBlockState.notPresent.rawValue || number < dataBlockCount { continue }
+            visit(index: first + UInt64(k), entry: entry, isSB: isSB, number: number)
         }
     }
 
@@ -121,7 +121,7 @@ struct BATChecks {
         if isSB {
             switch entry.state {
             case SectorBitmapState.notPresent.rawValue:
-                if entry.fileOffsetMB != 0 {
+                if entry.fileOffset != 0 {
                     findings.append(Finding(.corruption, "BAT", at: at, "sector bitmap entry \(index) (chunk \(number)) is not present but has file offset \(entry.fileOffset)"))
                 }
             case SectorBitmapState.present.rawValue where layout.fileParameters.hasParent:
@@ -134,7 +134,7 @@ struct BATChecks {
             return
         }
         guard number < g.dataBlockCount else {
-            if entry.raw != 0 {
+            if entry != .notPresent {
                 findings.append(Finding(.corruption, "BAT", at: at, "entry \(index) is past the last block (\(g.dataBlockCount)) but not empty"))
             }
             return
@@ -153,7 +153,7 @@ struct BATChecks {
             let needed = isLast ? (min(g.blockSize, layout.virtualDiskSize - number * g.blockSize).roundedUp(to: Layout.MiB) ?? g.blockSize) : g.blockSize
             allocate(entry.fileOffset, g.blockSize, "block \(number)", at: at, needed: needed)
         case .notPresent, .zero:
-            if entry.fileOffsetMB != 0 {
+            if entry.fileOffset != 0 {
                 findings.append(Finding(.corruption, "BAT", at: at,
                                         "block \(number) is \(PayloadBlockState(rawValue: entry.state)!) but has file offset \(entry.fileOffset) (must be 0; Hyper-V rejects it)"))
             }

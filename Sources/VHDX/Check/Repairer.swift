@@ -37,7 +37,7 @@ public enum Repairer {
         let goodBytes = try storage.read(count: RegionTable.encodedSize, at: offsets[good])
         let otherBytes = try storage.read(count: RegionTable.encodedSize, at: offsets[1 - good])
         if goodBytes != otherBytes {
-            try image.commitMetadata(LogEntry.Update.sectors(of: goodBytes, at: offsets[1 - good]))
+            try image.commit(MetadataTransaction(pages: LogEntry.Update.sectors(of: goodBytes, at: offsets[1 - good])))
             out.repaired.append("restored region table copy \(2 - good) from copy \(good + 1) through the log")
         }
         try image.close()

@@ -70,15 +70,15 @@ package struct VHDXConverter {
             progress?(end, options.virtualSize)
         }
         var cursor = 0
-        try builder.writeBAT { i in
+        try builder.writeBAT { (i) throws(VHDXError) -> BATEntry in
             let (isSB, block) = g.classify(index: i)
             if options.fixed {
-                guard !isSB, block < g.dataBlockCount else { return BATEntry(raw: 0) }
-                return BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: (plan.payloadStart + block * g.blockSize) / Layout.MiB)
+                guard !isSB, block < g.dataBlockCount else { return .notPresent }
+                return try .dataBlock(at: plan.payloadStart + block * g.blockSize)
             }
-            guard cursor < allocated.count, allocated[cursor].0 == i else { return BATEntry(raw: 0) }
+            guard cursor < allocated.count, allocated[cursor].0 == i else { return .notPresent }
             cursor += 1
-            return BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: allocated[cursor - 1].1 / Layout.MiB)
+            return try .dataBlock(at: allocated[cursor - 1].1)
         }
         try out.resize(to: options.fixed ? plan.payloadStart + g.dataBlockCount * g.blockSize : max(next, plan.payloadStart))
     }

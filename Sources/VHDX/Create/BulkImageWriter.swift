@@ -103,14 +103,12 @@ package final class BulkImageWriter {
     /// the file. The caller flushes and publishes it.
     package func finish() throws(VHDXError) {
         let g = plan.geometry
-        try ImageBuilder(storage: storage, options: options, plan: plan).writeBAT { i in
+        try ImageBuilder(storage: storage, options: options, plan: plan).writeBAT { (i) throws(VHDXError) -> BATEntry in
             let (isSB, block) = g.classify(index: i)
-            guard !isSB, block < g.dataBlockCount else { return BATEntry(raw: 0) }
-            if options.fixed {
-                return BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: fixedOffset(block) / Layout.MiB)
-            }
-            guard let b = blocks[block] else { return BATEntry(raw: 0) }
-            return BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: b.offset / Layout.MiB)
+            guard !isSB, block < g.dataBlockCount else { return .notPresent }
+            if options.fixed { return try .dataBlock(at: fixedOffset(block)) }
+            guard let b = blocks[block] else { return .notPresent }
+            return try .dataBlock(at: b.offset)
         }
         var end = options.fixed ? plan.payloadStart + g.dataBlockCount * g.blockSize : max(next, plan.payloadStart)
         if !regions.isEmpty {

@@ -73,16 +73,28 @@ struct ImageBuilder {
     }
 
     /// Writes BAT entries (index, entry) in one pass over the region, 1 MiB at a time.
-    func writeBAT(_ entryAt: (UInt64) -> BATEntry) throws(VHDXError) {
+    func writeBAT(_ entryAt: (UInt64) throws(VHDXError) -> BATEntry) throws(VHDXError) {
         let total = plan.geometry.totalEntries
         var index: UInt64 = 0
         let perChunk: UInt64 = 128 * 1024
         while index < total {
             let n = min(perChunk, total - index)
             var w = ByteWriter(capacity: Int(n) * 8)
-            for i in index..<index + n { w.write(entryAt(i).raw) }
+            for i in index..<index + n { try entryAt(i).encode(into: &w) }
             try storage.write(w.bytes, at: plan.batOffset + index * 8)
             index += n
         }
+    }
+}
+
+extension BATEntry {
+    /// A FULLY_PRESENT entry for a block a writer placed at `offset`, which its layout keeps
+    /// 1 MiB-aligned; a misaligned one is an internal error, thrown rather than written with
+    /// its low bits dropped.
+    static func dataBlock(at offset: UInt64) throws(VHDXError) -> BATEntry {
+        guard let aligned = MiBOffset(bytes: offset) else {
+            throw VHDXError(.invalidArgument, "internal: a block placed at \(offset), not on a 1 MiB boundary")
+        }
+        return BATEntry(state: .fullyPresent, offset: aligned)
     }
 }

@@ -22,14 +22,14 @@ public enum VHDXCreator {
         if options.fixed {
             // Every block allocated, in order, right after the BAT; their bytes are the file's
             // zero-filled extension.
-            try builder.writeBAT { i in
+            try builder.writeBAT { (i) throws(VHDXError) -> BATEntry in
                 let (isSB, block) = g.classify(index: i)
-                guard !isSB, block < g.dataBlockCount else { return BATEntry(raw: 0) }
-                return BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: (plan.payloadStart + block * g.blockSize) / Layout.MiB)
+                guard !isSB, block < g.dataBlockCount else { return .notPresent }
+                return try .dataBlock(at: plan.payloadStart + block * g.blockSize)
             }
             try storage.resize(to: plan.payloadStart + g.dataBlockCount * g.blockSize)
         } else {
-            try builder.writeBAT { _ in BATEntry(raw: 0) }
+            try builder.writeBAT { _ in .notPresent }
             try storage.resize(to: plan.payloadStart)
         }
     }

@@ -2,11 +2,14 @@ import VHDXFormat
 
 /// On-demand access to the BAT through a small page cache, so memory stays bounded whatever the
 /// disk size (a 64 TiB disk with 1 MiB blocks has a 512 MiB BAT).
+///
+/// Reading code only reads it: the cache changes with the file only through `apply`, which
+/// takes the proof of a committed `MetadataTransaction`.
 final class BATTable {
     /// Swapped from a replay overlay to the file once a writable open replays its log there.
-    var storage: Storage
-    let regionOffset: UInt64
-    let entryCount: UInt64
+    private(set) var storage: Storage
+    private(set) var regionOffset: UInt64
+    private(set) var entryCount: UInt64
     static let pageEntries: UInt64 = 128 * 1024  // 1 MiB of entries
     static let maxPages = 16
     private var pages: [UInt64: [UInt8]] = [:]
@@ -22,15 +25,14 @@ final class BATTable {
         precondition(index < entryCount, "BAT index out of range")
         let page = index / BATTable.pageEntries
         let bytes = try load(page)
-        let at = Int(index % BATTable.pageEntries) * 8
-        return BATEntry(raw: loadUInt64LE(bytes, at: at)!)
+        return BATEntry.load(from: bytes, index: Int(index % BATTable.pageEntries))!
     }
 
     /// Calls `body` with every entry in index order, one page at a time, without filling the cache.
     func forEach(_ body: (UInt64, BATEntry) throws(VHDXError) -> Void) throws(VHDXError) {
         try forEachPage { (first, raw) throws(VHDXError) in
             for k in 0..<raw.count / 8 {
-                try body(first + UInt64(k), BATEntry(raw: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self))))
+                try body(first + UInt64(k), BATEntry.load(from: raw, index: k))
             }
         }
     }
@@ -47,15 +49,29 @@ final class BATTable {
         }
     }
 
-    /// Keeps a cached page in step with an entry just written to the file.
-    func store(_ index: UInt64, _ entry: BATEntry) {
-        let page = index / BATTable.pageEntries
-        guard pages[page] != nil else { return }
-        let at = Int(index % BATTable.pageEntries) * 8
-        for k in 0..<8 { pages[page]![at + k] = UInt8(truncatingIfNeeded: entry.raw >> (8 * UInt64(k))) }
+    /// Keeps cached pages in step with entries a committed transaction just wrote to the file.
+    func apply(_ committed: CommittedTransaction, _ entries: [(UInt64, BATEntry)]) {
+        for (index, entry) in entries {
+            let page = index / BATTable.pageEntries
+            guard pages[page] != nil else { continue }
+            entry.encode(into: &pages[page]!, index: Int(index % BATTable.pageEntries))
+        }
     }
 
-    func invalidate() {
+    /// Follows a committed transaction that moved or resized the table: nothing cached survives.
+    func apply(_ committed: CommittedTransaction, regionOffset: UInt64, entryCount: UInt64) {
+        self.regionOffset = regionOffset
+        self.entryCount = entryCount
+        invalidate()
+    }
+
+    /// Reads from `storage` from now on (the file, once a writable open replayed its log into
+    /// it: the same bytes the overlay showed, so the cache stays valid).
+    func read(from storage: Storage) {
+        self.storage = storage
+    }
+
+    private func invalidate() {
         pages.removeAll()
         order.removeAll()
     }

@@ -102,10 +102,10 @@ extension VHDXFile {
         var slot: UInt64 = 0, block: UInt64 = 0
         try bat.forEachPage { (_, raw) throws(VHDXError) in
             for k in 0..<raw.count / 8 {
-                let entry = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self))
+                let entry = BATEntry.load(from: raw, index: k)
                 if slot == cr {
                     slot = 0
-                    if entry & 7 == UInt64(SectorBitmapState.present.rawValue) {
+                    if entry.state == SectorBitmapState.present.rawValue {
                         s.sectorBitmapBlocks += 1
                         s.allocatedBytes += Layout.sectorBitmapBlockSize
                     }
@@ -114,10 +114,10 @@ extension VHDXFile {
                 slot += 1
                 block += 1
                 guard block <= blocks else { continue }
-                let state = Int(entry & 7)
+                let state = Int(entry.state)
                 byState[state] += 1
                 if state >= 6 {
-                    let offset = entry & 0xFFFF_FFFF_FFF0_0000
+                    let offset = entry.fileOffset
                     allocated += 1
                     if let previousEnd, previousEnd != offset { fragmented += 1 }
                     previousEnd = offset &+ g.blockSize

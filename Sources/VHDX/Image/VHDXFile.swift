@@ -23,7 +23,8 @@ public final class VHDXFile {
     public internal(set) var logReplay: LogReplayInfo?
     /// A writable open's pending log, until `prepareForWrites` writes it into the file.
     var pendingLog: LogSequence?
-    var bat: BATTable
+    /// The BAT, read through a page cache that only a committed `MetadataTransaction` changes.
+    let bat: BATTable
     /// Sector-bitmap pages read lately (differencing images); emptied by every metadata change.
     let bitmapPages = SectorBitmapCache()
     /// The parent this differencing image reads through, opened read-only (see `attachParents`).
@@ -31,15 +32,15 @@ public final class VHDXFile {
     /// How `parent` was found and accepted.
     public internal(set) var parentLink: ParentLink?
 
-    // Write-session state (writable opens only).
-    var journal = Journal()
-    var dataWriteGUIDRenewed = false
-    /// Where the next block goes: past every object the image references.
-    var nextFreeOffset: UInt64 = 0
+    /// The write path's state (writable opens only): the log session, the free-space cursor,
+    /// the observer's staged pages. Changed only through its own operations (WriteSession.swift).
+    let session: WriteSession
     /// Told about every change to virtual content before it is applied (`ChangeObserver`).
     package var observer: ChangeObserver?
-    /// Observer pages (4 KiB, by file offset) waiting to ride with the next metadata commit.
-    var stagedPages: [(fileOffset: UInt64, bytes: [UInt8])] = []
+    /// The metadata log's session state (read-only view).
+    var journal: Journal { session.journal }
+    /// Where the next block goes (read-only view).
+    var nextFreeOffset: UInt64 { session.nextFreeOffset }
 
     /// The file's path (or the storage's name).
     public var path: String { storage.name }
@@ -91,7 +92,7 @@ public final class VHDXFile {
         // Nothing to finish when nothing was written through this handle (the gate never
         // opened: the file is as it was found, a pending log still there for the next open).
         guard storage.isWritable, (storage as? WriteGate)?.opened ?? true,
-              journal.logGUID != nil || !stagedPages.isEmpty else { return }
+              session.hasUnfinishedWork else { return }
         observer = nil
         try? close()
     }
@@ -145,7 +146,7 @@ public final class VHDXFile {
         self.logReplay = sequence.map { LogReplayInfo($0, inMemory: true) }
         self.pendingLog = base.isWritable ? sequence : nil
         self.bat = BATTable(storage: io, regionOffset: layout.batRegion.fileOffset, entryCount: layout.batEntriesUsed)
-        nextFreeOffset = end
+        self.session = WriteSession(nextFreeOffset: end)
         // Weak: a handle being destroyed (deinit) must not prepare anything; the gate then
         // stays shut and nothing is written.
         gate?.prepare = { [weak self] () throws(VHDXError) in
@@ -171,7 +172,7 @@ public final class VHDXFile {
         pendingLog = nil
         logReplay?.inMemory = false
         io = storage
-        bat.storage = storage
+        bat.read(from: storage)
         bitmapPages.removeAll()
         try observer?.didReplayLog(self)
     }

@@ -21,21 +21,33 @@ import VHDXFormat
 /// the headers are written with LogGuid zero, and the entry goes to offset 0 as the first of a
 /// new LogGuid (steps 2-3). A crash in between leaves LogGuid zero and nothing to replay; the
 /// old LogGuid's entries that the new ones overwrite are ignored by replay whatever their state.
-struct Journal {
-    var logGUID: GUID?
-    var sequence: UInt64 = 0
-    var position: UInt64 = 0
+///
+/// The session's log state lives here and changes only in this file (the log protocol below);
+/// everything else reads it.
+final class Journal {
+    fileprivate(set) var logGUID: GUID?
+    fileprivate(set) var sequence: UInt64 = 0
+    fileprivate(set) var position: UInt64 = 0
     /// The durable entry's updates while they are being written in place; a failure there
     /// leaves them here, and they are written again before anything else (replay's job, done
     /// by the session itself) so the log can still be cleared.
-    var unapplied: [LogEntry.Update] = []
+    fileprivate(set) var unapplied: [LogEntry.Update] = []
     /// Set when a change failed part-way (VHDXFile+Failure): the session takes no more changes.
-    var failure: VHDXError?
+    fileprivate(set) var failure: VHDXError?
+
+    /// A fresh LogGuid's state: nothing logged under it yet; sequence numbers keep rising.
+    fileprivate func restart(keepingSequence: Bool) {
+        logGUID = nil
+        if !keepingSequence { sequence = 0 }
+        position = 0
+        unapplied = []
+    }
 }
 
 extension VHDXFile {
-    /// Commits 4 KiB-aligned metadata updates through the log, then applies them.
-    func commitMetadata(_ updates: [LogEntry.Update]) throws(VHDXError) {
+    /// Commits 4 KiB-aligned metadata updates through the log, then applies them. Only a
+    /// `MetadataTransaction` calls this (`VHDXFile.commit`): it gathers a change's pages.
+    func logAndApply(_ updates: [LogEntry.Update]) throws(VHDXError) {
         guard !updates.isEmpty else { return }
         let logLength = UInt64(layout.header.logLength)
         guard logLength > 0 else { throw VHDXError(.unsupported, "the image has no log, so its metadata cannot be changed safely", path: storage.name) }
@@ -116,7 +128,14 @@ extension VHDXFile {
         var h = layout.header
         h.logGUID = .zero
         try writeHeaders(h)
-        journal = Journal(logGUID: nil, sequence: journal.sequence, position: 0)
+        journal.restart(keepingSequence: true)
+    }
+
+    /// Ends the session after `error` (VHDXFile+Failure): no more changes are taken, and the
+    /// log is cleaned up as far as the device lets it.
+    func endSession(after error: VHDXError) {
+        journal.failure = error
+        try? closeJournal()
     }
 
     /// Flushes and empties the log (LogGuid zero), so a clean close leaves nothing to replay.
@@ -127,7 +146,7 @@ extension VHDXFile {
         var h = layout.header
         h.logGUID = .zero
         try writeHeaders(h)
-        journal = Journal(failure: journal.failure)
+        journal.restart(keepingSequence: false)
     }
 }
 

@@ -11,7 +11,7 @@ extension VHDXFile {
     /// - ZERO, UNMAPPED, UNDEFINED: these read as zeros and never from the parent, so the
     ///   block is allocated (zero-filled) and becomes FULLY_PRESENT: a partial block could not
     ///   keep its unwritten sectors reading as zeros otherwise.
-    func writeChildBlock(block: UInt64, inBlock: UInt64, _ piece: UnsafeRawBufferPointer, _ pending: inout PendingMetadata) throws(VHDXError) {
+    func writeChildBlock(block: UInt64, inBlock: UInt64, _ piece: UnsafeRawBufferPointer, _ transaction: inout MetadataTransaction) throws(VHDXError) {
         let entry = try payloadEntry(block: block)
         let index = geometry.payloadIndex(block: block)
         let lss = geometry.logicalSectorSize
@@ -26,27 +26,27 @@ extension VHDXFile {
             try commitStagedPages()
             try storage.write(piece, at: entry.fileOffset + inBlock)
             if whole {
-                pending.bat.append((index, BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: entry.fileOffsetMB)))
+                transaction.batEntries.append((index, BATEntry(state: .fullyPresent, offset: entry.offset)))
             } else {
-                try setSectorBits(block: block, sectors: sectors, in: &pending)
+                try setSectorBits(block: block, sectors: sectors, in: &transaction)
             }
         case .notPresent:
             let at = try allocate(blockSize)
-            try storage.write(piece, at: at + inBlock)
+            try storage.write(piece, at: at.bytes + inBlock)
             if whole {
-                pending.bat.append((index, BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: at / Layout.MiB)))
+                transaction.batEntries.append((index, BATEntry(state: .fullyPresent, offset: at)))
             } else {
-                try setSectorBits(block: block, sectors: sectors, fresh: true, in: &pending)
-                pending.bat.append((index, BATEntry(state: PayloadBlockState.partiallyPresent.rawValue, fileOffsetMB: at / Layout.MiB)))
+                try setSectorBits(block: block, sectors: sectors, fresh: true, in: &transaction)
+                transaction.batEntries.append((index, BATEntry(state: .partiallyPresent, offset: at)))
             }
         case .zero, .unmapped, .unmappedV095, .undefined:
             if isAllZero(piece) { return }
             let at = try allocate(blockSize)
-            try storage.write(piece, at: at + inBlock)
-            pending.bat.append((index, BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: at / Layout.MiB)))
+            try storage.write(piece, at: at.bytes + inBlock)
+            transaction.batEntries.append((index, BATEntry(state: .fullyPresent, offset: at)))
         case nil:
             throw VHDXError(.corrupt, "block \(block) has invalid BAT state \(entry.state)", path: storage.name,
-                            at: layout.batRegion.fileOffset + index * 8)
+                            at: layout.batRegion.fileOffset + index * UInt64(BATEntry.encodedSize))
         }
     }
 }

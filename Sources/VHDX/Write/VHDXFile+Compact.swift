@@ -56,7 +56,7 @@ extension VHDXFile {
         for block in zeroBlocks {
             // Content is unchanged (zeros either way): not a user-visible change, so no observer call.
             let entry = try payloadEntry(block: block)
-            try setBATEntries([(geometry.payloadIndex(block: block), BATEntry(state: PayloadBlockState.zero.rawValue, fileOffsetMB: 0))])
+            try commit(MetadataTransaction(batEntries: [(geometry.payloadIndex(block: block), .zero)]))
             try storage.discard(offset: entry.fileOffset, length: blockSize)
         }
         report.zeroBlocksReleased = zeroBlocks.count
@@ -77,7 +77,7 @@ extension VHDXFile {
                 if s >= cursor + blockSize { gap = cursor; break }
                 cursor = max(cursor, e)
             }
-            guard let target = gap, target < last.offset else { break }
+            guard let target = gap, target < last.offset, let newPlace = MiBOffset(bytes: target) else { break }
             var copied: UInt64 = 0
             while copied < blockSize {
                 let n = min(UInt64(buffer.count), blockSize - copied)
@@ -85,8 +85,8 @@ extension VHDXFile {
                 try typed { try buffer.withUnsafeBytes { b in try storage.write(UnsafeRawBufferPointer(rebasing: b[0..<Int(n)]), at: target + copied) } }
                 copied += n
             }
-            // setBATEntries flushes the copy before logging the new location.
-            try setBATEntries([(geometry.payloadIndex(block: last.block), BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: target / Layout.MiB))])
+            // The commit flushes the copy before logging the new location.
+            try commit(MetadataTransaction(batEntries: [(geometry.payloadIndex(block: last.block), BATEntry(state: .fullyPresent, offset: newPlace))]))
             try storage.discard(offset: last.offset, length: blockSize)
             report.blocksMoved += 1
         }
@@ -99,7 +99,7 @@ extension VHDXFile {
             try storage.resize(to: end)
             try storage.synchronize()
         }
-        nextFreeOffset = end
+        session.resetFreeSpace(to: end)
         report.fileSizeAfter = try storage.size()
         report.diskUsageAfter = try fileStorage?.allocatedBytes()
         if let before = report.diskUsageBefore, let after = report.diskUsageAfter {

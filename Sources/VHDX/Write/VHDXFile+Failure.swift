@@ -21,8 +21,7 @@ extension VHDXFile {
         do {
             return try body()
         } catch {
-            journal.failure = error
-            try? closeJournal()
+            endSession(after: error)
             throw error
         }
     }

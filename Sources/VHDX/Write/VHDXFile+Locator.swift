@@ -44,8 +44,11 @@ extension VHDXFile {
         }
         try put(bytes, at: region + UInt64(offset))
         try put(Array(table.encode()[0..<(32 + 32 * table.entries.count)]), at: region)
-        try commitMetadata(takeStagedPages() + pages.keys.sorted().map { .data(fileOffset: $0, bytes: pages[$0]!) })
-        layout.metadataTable = table
-        layout.parentLocator = locator
+        var transaction = MetadataTransaction(pages: pages.keys.sorted().map { .data(fileOffset: $0, bytes: pages[$0]!) })
+        transaction.layoutChanges.append { layout in
+            layout.metadataTable = table
+            layout.parentLocator = locator
+        }
+        try commit(transaction)
     }
 }

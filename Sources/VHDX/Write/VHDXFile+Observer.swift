@@ -16,8 +16,7 @@ extension VHDXFile {
                 throw VHDXError(.invalidArgument, "an observer page at \(p.fileOffset) (\(p.bytes.count) bytes) is not a 4 KiB page of an observer region", path: storage.name, at: p.fileOffset)
             }
             _ = region
-            stagedPages.removeAll { $0.fileOffset == p.fileOffset }
-            stagedPages.append((p.fileOffset, p.bytes))
+            session.stage(p)
         }
     }
 
@@ -25,20 +24,6 @@ extension VHDXFile {
     package func commitObserverPages(_ pages: [(fileOffset: UInt64, bytes: [UInt8])]) throws(VHDXError) {
         try stageObserverPages(pages)
         try commitStagedPages()
-    }
-
-    /// Commits what the observer staged, in an entry of its own.
-    func commitStagedPages() throws(VHDXError) {
-        guard !stagedPages.isEmpty else { return }
-        try commitMetadata(takeStagedPages())
-    }
-
-    /// The staged pages as log updates, in the order staged, emptying the queue.
-    func takeStagedPages() -> [LogEntry.Update] {
-        guard !stagedPages.isEmpty else { return [] }
-        let updates: [LogEntry.Update] = stagedPages.map { .data(fileOffset: $0.fileOffset, bytes: $0.bytes) }
-        stagedPages = []
-        return updates
     }
 
     /// The region holding `fileOffset`, if it is one an observer may write (not BAT, not metadata).
@@ -51,7 +36,7 @@ extension VHDXFile {
     /// Stops telling the observer (its region is going away); staged pages are dropped.
     package func detachObserver() {
         observer = nil
-        stagedPages = []
+        session.dropStagedPages()
     }
 
     /// The region with `guid`, if the image has one.
@@ -79,18 +64,19 @@ extension VHDXFile {
         }
         try commitStagedPages()
         let offset = try allocate(length)
-        let entry = RegionTableEntry(guid: guid, fileOffset: offset, length: UInt32(length), required: false)
-        var updates: [LogEntry.Update] = []
+        let entry = RegionTableEntry(guid: guid, fileOffset: offset.bytes, length: UInt32(length), required: false)
+        var transaction = MetadataTransaction()
         for p in initialPages {
             guard p.bytes.count == 4096, p.fileOffset % 4096 == 0, p.fileOffset < length else {
                 throw VHDXError(.invalidArgument, "an initial page at region offset \(p.fileOffset) is not a 4 KiB page inside the region", path: storage.name)
             }
-            updates.append(.data(fileOffset: offset + p.fileOffset, bytes: p.bytes))
+            transaction.trailingPages.append(.data(fileOffset: offset.bytes + p.fileOffset, bytes: p.bytes))
         }
         var table = layout.regionTable
         table.entries.append(entry)
-        try commitMetadata(updates + regionTableUpdates(table))
-        layout.regionTable = table
+        transaction.trailingPages += regionTablePages(table)
+        transaction.layoutChanges.append { $0.regionTable = table }
+        try commit(transaction)
         return entry
     }
 
@@ -102,18 +88,12 @@ extension VHDXFile {
               guid != KnownGUID.batRegion, guid != KnownGUID.metadataRegion else {
             throw VHDXError(.invalidArgument, "the image has no removable region {\(guid)}", path: storage.name)
         }
-        stagedPages.removeAll { $0.fileOffset >= entry.fileOffset && $0.fileOffset < entry.end }
+        session.dropStagedPages(in: entry.fileOffset..<entry.end)
         var table = layout.regionTable
         table.entries.removeAll { $0.guid == guid }
-        try commitMetadata(takeStagedPages() + regionTableUpdates(table))
-        layout.regionTable = table
+        var transaction = MetadataTransaction(pages: regionTablePages(table))
+        transaction.layoutChanges.append { $0.regionTable = table }
+        try commit(transaction)
         try storage.discard(offset: entry.fileOffset, length: UInt64(entry.length))
-    }
-
-    /// Both region-table copies holding `table`.
-    private func regionTableUpdates(_ table: RegionTable) -> [LogEntry.Update] {
-        var t = table
-        let bytes = t.encode()
-        return Layout.regionTableOffsets.flatMap { LogEntry.Update.sectors(of: bytes, at: $0) }
     }
 }

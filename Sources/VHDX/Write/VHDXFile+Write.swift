@@ -24,20 +24,20 @@ extension VHDXFile {
             return try typed { try widened.withUnsafeBytes { b in try writeBlocks(b, at: start) } }
         }
         var done: UInt64 = 0
-        var pending = PendingMetadata()
+        var transaction = MetadataTransaction()
         while done < UInt64(data.count) {
             let v = offset + done
             let block = v / blockSize, inBlock = v % blockSize
             let n = min(UInt64(data.count) - done, blockSize - inBlock)
             let piece = UnsafeRawBufferPointer(rebasing: data[Int(done)..<Int(done + n)])
             if diskType == .differencing {
-                try writeChildBlock(block: block, inBlock: inBlock, piece, &pending)
+                try writeChildBlock(block: block, inBlock: inBlock, piece, &transaction)
             } else if let update = try writeWithinBlock(block: block, inBlock: inBlock, piece) {
-                pending.bat.append(update)
+                transaction.batEntries.append(update)
             }
             done += n
         }
-        try commit(pending)
+        try commit(transaction)
     }
 
     /// Writes `bytes` to the virtual disk at `offset`.
@@ -108,7 +108,7 @@ extension VHDXFile {
             guard let observer = self.observer else { return }
             try observer.willChange(self, kind, range, newSize: newSize)
         }
-        if !dataWriteGUIDRenewed {
+        if !session.dataWriteGUIDRenewed {
             // Except a resize: what the observer records about it (the new size) must land in
             // the resize's own log entry, not before it.
             if kind == .resize {
@@ -140,7 +140,7 @@ extension VHDXFile {
         var h = layout.header
         h.dataWriteGUID = chosen
         try writeHeaders(h)
-        dataWriteGUIDRenewed = true
+        session.markDataWriteGUIDRenewed()
     }
 
     /// Throws unless [offset, offset + length) lies inside the virtual disk. Callers that apply
@@ -169,9 +169,9 @@ extension VHDXFile {
         case .notPresent, .undefined, .zero, .unmapped, .unmappedV095:
             // These read as zeros: writing zeros into them changes nothing.
             if isAllZero(piece) { return nil }
-            let fileOffset = try allocate(blockSize)
-            try storage.write(piece, at: fileOffset + inBlock)
-            return (geometry.payloadIndex(block: block), BATEntry(state: PayloadBlockState.fullyPresent.rawValue, fileOffsetMB: fileOffset / Layout.MiB))
+            let at = try allocate(blockSize)
+            try storage.write(piece, at: at.bytes + inBlock)
+            return (geometry.payloadIndex(block: block), BATEntry(state: .fullyPresent, offset: at))
         case .partiallyPresent, nil:
             throw VHDXError(.corrupt, "block \(block) has state \(entry.state), which a non-differencing disk cannot hold", path: storage.name)
         }
@@ -186,10 +186,11 @@ extension VHDXFile {
         }
     }
 
-    private func clear(_ offset: UInt64, _ length: UInt64, to state: PayloadBlockState) throws(VHDXError) {
+    /// `target`: `.zero` or `.unmapped`, what whole blocks become.
+    private func clear(_ offset: UInt64, _ length: UInt64, to target: BATEntry) throws(VHDXError) {
         var v = offset
         let end = offset + length
-        var batUpdates: [(UInt64, BATEntry)] = []
+        var transaction = MetadataTransaction()
         var released: [UInt64] = []
         let zeros = [UInt8](repeating: 0, count: Int(min(blockSize, 8 << 20)))
         while v < end {
@@ -200,26 +201,19 @@ extension VHDXFile {
             let allocated = entry.state == PayloadBlockState.fullyPresent.rawValue || entry.state == PayloadBlockState.partiallyPresent.rawValue
             let whole = inBlock == 0 && v + n == blockEnd
             if whole && diskType != .fixed {
-                if entry.state != state.rawValue {
-                    batUpdates.append((geometry.payloadIndex(block: block), BATEntry(state: state.rawValue, fileOffsetMB: 0)))
+                if entry.state != target.state {
+                    transaction.batEntries.append((geometry.payloadIndex(block: block), target))
                     if allocated { released.append(entry.fileOffset) }
                 }
-            } else if state == .zero {
+            } else if target == .zero {
                 // Through the write path: it skips blocks that already read as zeros, and in a
                 // child it sets the bits of sectors the parent would otherwise supply.
                 try zeroThroughWrites(v, n, zeros)
             }
             v += n
         }
-        try setBATEntries(batUpdates)
+        try commit(transaction)
         // Only once no entry points at them (the change is in the log): release the blocks.
         for offset in released { try storage.discard(offset: offset, length: blockSize) }
-    }
-
-    /// Logs and applies new BAT entries, grouped by the 4 KiB BAT sectors they fall in.
-    func setBATEntries(_ changes: [(UInt64, BATEntry)]) throws(VHDXError) {
-        guard !changes.isEmpty else { return }
-        try commitMetadata(takeStagedPages() + (try batSectorUpdates(changes, regionOffset: layout.batRegion.fileOffset)))
-        for (index, entry) in changes { bat.store(index, entry) }
     }
 }

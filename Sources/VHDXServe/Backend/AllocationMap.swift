@@ -67,7 +67,7 @@ struct AllocationMap {
                 let n = min(Int(g.chunkRatio - slot), count - k, Int(blocks - block))
                 if slot == g.chunkRatio { k += 1; continue }
                 for j in 0..<n {
-                    let e = BATEntry(raw: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: (k + j) * 8, as: UInt64.self)))
+                    let e = BATEntry.load(from: raw, index: k + j)
                     let f: UInt32
                     switch e.state {
                     case PayloadBlockState.fullyPresent.rawValue where e.fileOffset >= Layout.headerSectionSize: f = 0
