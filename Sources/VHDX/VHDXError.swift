@@ -2,6 +2,11 @@ import VHDXFormat
 
 /// An error from the engine: what failed, where (path and file offset) and why, with the
 /// underlying cause (a `FormatError` or an errno) kept for `detailedDescription`.
+///
+/// Equality: two engine errors are equal when their `code`s are equal; message, path, offset,
+/// cause and remedy are ignored. `ChangeTrackingError` and `ExportError` follow the same rule
+/// with their `reason`s, so `#expect(throws: VHDXError(.readOnly, ""))` means "a read-only
+/// refusal", whatever the words.
 public struct VHDXError: Error, CustomStringConvertible, Equatable {
     /// What kind of failure it is.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -85,6 +90,7 @@ public struct VHDXError: Error, CustomStringConvertible, Equatable {
         VHDXError(e.code == .unsupported ? .unsupported : .corrupt, e.description, path: path, at: e.fileOffset, cause: e)
     }
 
+    /// Equal when the codes are (see the type's documentation).
     public static func == (a: VHDXError, b: VHDXError) -> Bool { a.code == b.code }
 
     /// The error as one line: path, code, message and file offset.
@@ -101,6 +107,22 @@ public struct VHDXError: Error, CustomStringConvertible, Equatable {
         var s = description
         if let cause, !(cause is FormatError) { s += "\n  caused by: \(cause)" }
         return s
+    }
+}
+
+/// An error of a module above the engine that can carry an engine error unchanged
+/// (`ChangeTrackingError`, `ExportError`: their typed APIs throw their own type). Code that acts
+/// on the engine's error — an I/O error's errno, a remedy — finds it with `VHDXError.carried(by:)`
+/// whichever API carried it.
+public protocol CarriesEngineError: Error {
+    /// The engine's error as it was thrown, when this error carries one.
+    var engineError: VHDXError? { get }
+}
+
+extension VHDXError {
+    /// `error` itself when it is an engine error, else the engine error it carries, if any.
+    public static func carried(by error: any Error) -> VHDXError? {
+        (error as? VHDXError) ?? (error as? any CarriesEngineError)?.engineError
     }
 }
 

@@ -11,7 +11,7 @@ extension ChangeTracking {
     /// sealed `since`. `until` must be sealed by that same layer, and is only accepted on the
     /// top (an ancestor's later ID predates the layers above it).
     public static func changes(in top: VHDXFile, since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0,
-                               length: UInt64? = nil, maxRanges: Int = .max) throws -> ChangeAnswer {
+                               length: UInt64? = nil, maxRanges: Int = .max) throws(ChangeTrackingError) -> ChangeAnswer {
         // A parent accepted with a DataWriteGuid matching neither linkage (opened with
         // ignoreIDMismatch) changed in ways no tracker saw: whatever layer sealed the ID, what
         // the chain reads through that link is not what it read then.
@@ -21,7 +21,7 @@ extension ChangeTracking {
         var above: [ChangedRange] = []
         var anyTracking = false
         for (depth, layer) in top.chain.enumerated() {
-            let tracker = try ChangeTracker.view(of: layer, observe: false)
+            let tracker = try engine { () throws(VHDXError) in try ChangeTracker.view(of: layer, observe: false) }
             anyTracking = anyTracking || tracker != nil
             // Answered by the layer that sealed it, or by the top alone (its own refusal) when
             // there is nowhere else to look.
@@ -39,7 +39,7 @@ extension ChangeTracking {
             if depth == 0, since.virtualDiskID != layer.layout.virtualDiskID {
                 throw ChangeTrackingError(.otherDisk, "\(since) was sealed on the disk {\(since.virtualDiskID)}, this is {\(layer.layout.virtualDiskID)}", path: top.path)
             }
-            above = ChangedRange.union([above, try ownRanges(of: layer)])
+            above = ChangedRange.union([above, try engine { () throws(VHDXError) in try ownRanges(of: layer) }])
         }
         if !anyTracking {
             throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on this disk or any of its parents (enable it first)", path: top.path)

@@ -7,10 +7,10 @@ extension ChangeTracker {
     /// the end of the disk), at most `maxRanges` ranges. Never smaller than the truth; after
     /// clean closes exactly the granules written (trims and zeroes count).
     ///
-    /// Throws `ChangeTrackingError` when the question cannot be answered (unknown, expired,
-    /// another disk's, reset since), `VHDXError` when the disk cannot be read.
+    /// Throws when the question cannot be answered (unknown, expired, another disk's, reset
+    /// since), or with reason `.engine` when the disk cannot be read.
     public func changes(since: ChangeID, until: ChangeID? = nil, offset: UInt64 = 0, length: UInt64? = nil,
-                        maxRanges: Int = .max) throws -> ChangeAnswer {
+                        maxRanges: Int = .max) throws(ChangeTrackingError) -> ChangeAnswer {
         let from = try answerableEpoch(since)
         var to: UInt64? = nil
         if let until {
@@ -28,7 +28,7 @@ extension ChangeTracker {
             do {
                 lists.append(try readSet(slot: r.slot, count: r.runCount, flags: r.flags, checksum: r.checksum))
             } catch {
-                if error.code == .io { throw error }
+                if error.code == .io { throw ChangeTrackingError(error) }
                 throw ChangeTrackingError(.reset, "the change set of epoch \(r.epoch) is damaged (\(error.message)); this ID can no longer be answered", path: path)
             }
         }
@@ -44,7 +44,7 @@ extension ChangeTracker {
     }
 
     /// The epoch of `id` if this disk can answer from it, else the reason it cannot.
-    func answerableEpoch(_ id: ChangeID) throws -> UInt64 {
+    func answerableEpoch(_ id: ChangeID) throws(ChangeTrackingError) -> UInt64 {
         if id.virtualDiskID != image.layout.virtualDiskID {
             throw ChangeTrackingError(.otherDisk, "\(id) was sealed on the disk {\(id.virtualDiskID)}, this is {\(image.layout.virtualDiskID)}", path: path)
         }

@@ -37,9 +37,9 @@ public enum ChangeTracking {
         try image.removeRegion(ChangeTracker.regionGUID)
     }
 
-    /// The tracker of `image`, or the "not enabled" error.
-    public static func tracker(of image: VHDXFile) throws -> ChangeTracker {
-        guard let t = try ChangeTracker.attach(to: image) else {
+    /// The tracker of `image`, or the "not enabled" error (`.engine` when the region cannot be read).
+    public static func tracker(of image: VHDXFile) throws(ChangeTrackingError) -> ChangeTracker {
+        guard let t = try engine({ () throws(VHDXError) in try ChangeTracker.attach(to: image) }) else {
             throw ChangeTrackingError(.notEnabled, "change tracking is not enabled on this disk (enable it first)", path: image.path)
         }
         return t

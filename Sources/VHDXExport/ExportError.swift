@@ -1,5 +1,14 @@
-/// Why an export, restore, apply or verify refused or failed, with what it was about.
-public struct ExportError: Error, CustomStringConvertible, Equatable {
+import VHDX
+import VHDXChangeTracking
+
+/// Why an export, restore, apply or verify refused or failed, with what it was about. A
+/// failure of the engine (`.engine`) or a question change tracking cannot answer (`.tracking`)
+/// carries that error unchanged, and reads exactly as it does.
+///
+/// Equality: two are equal when their `reason`s are equal — and, for `.engine` and
+/// `.tracking`, the carried error's code or reason; message, path and offset are ignored.
+/// `VHDXError` (by code) and `ChangeTrackingError` (by reason) follow the same rule.
+public struct ExportError: CarriesEngineError, CustomStringConvertible, Equatable {
     public enum Reason: String, Sendable {
         /// A stream or exported image is damaged: a checksum, a digest, a missing or extra
         /// record, a record out of place. Nothing was written.
@@ -22,6 +31,11 @@ public struct ExportError: Error, CustomStringConvertible, Equatable {
         case io = "I/O error"
         /// Something the command cannot do as asked.
         case invalid = "invalid request"
+        /// The engine failed or refused (a file in use, a corrupt image, an I/O error of the
+        /// disk): `engineError` says how.
+        case engine = "engine error"
+        /// Change tracking cannot answer (not enabled on the source, …): `trackingError` says why.
+        case tracking = "change tracking"
     }
 
     public var reason: Reason
@@ -29,6 +43,10 @@ public struct ExportError: Error, CustomStringConvertible, Equatable {
     public var path: String?
     /// For `differs`: the first virtual offset that differs.
     public var offset: UInt64?
+    /// For `.engine`: the engine's error as it was thrown.
+    public var engineError: VHDXError?
+    /// For `.tracking`: change tracking's error as it was thrown.
+    public var trackingError: ChangeTrackingError?
 
     public init(_ reason: Reason, _ message: String, path: String? = nil, offset: UInt64? = nil) {
         self.reason = reason
@@ -37,5 +55,45 @@ public struct ExportError: Error, CustomStringConvertible, Equatable {
         self.offset = offset
     }
 
-    public var description: String { (path.map { "\($0): " } ?? "") + "\(reason.rawValue): \(message)" }
+    /// An engine error, carried unchanged.
+    public init(_ error: VHDXError) {
+        self.init(.engine, error.message, path: error.path)
+        engineError = error
+    }
+
+    /// A change-tracking error, carried unchanged (one that carries an engine error becomes `.engine`).
+    public init(_ error: ChangeTrackingError) {
+        if let e = error.engineError {
+            self.init(e)
+            return
+        }
+        self.init(.tracking, error.message, path: error.path)
+        trackingError = error
+    }
+
+    /// The carried error's own description for `.engine` and `.tracking`.
+    public var description: String {
+        if let engineError { return engineError.description }
+        if let trackingError { return trackingError.description }
+        return (path.map { "\($0): " } ?? "") + "\(reason.rawValue): \(message)"
+    }
+
+    /// Equal when the reasons are, and the carried error's code or reason (see the type's documentation).
+    public static func == (a: ExportError, b: ExportError) -> Bool {
+        a.reason == b.reason && a.engineError?.code == b.engineError?.code && a.trackingError?.reason == b.trackingError?.reason
+    }
+
+    /// Runs the body of a public entry point of this module, which meets the engine's and
+    /// change tracking's errors as well as its own: the one place they become `ExportError`s.
+    static func boundary<T>(_ body: () throws -> T) throws(ExportError) -> T {
+        do { return try body() } catch let e as ExportError {
+            throw e
+        } catch let e as ChangeTrackingError {
+            throw ExportError(e)
+        } catch let e as VHDXError {
+            throw ExportError(e)
+        } catch {
+            throw ExportError(VHDXError(.io, "\(error)", cause: error))
+        }
+    }
 }

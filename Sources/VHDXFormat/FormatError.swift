@@ -1,20 +1,33 @@
 /// A structural problem found while decoding bytes read from a VHDX file.
 ///
 /// Carries what failed (`structure`, `field`), where (`fileOffset`, absolute in the file when the
-/// caller knew it) and why (`code` plus a human `detail`). Equality ignores `detail`, so tests can
-/// compare against a freshly made error.
+/// caller knew it) and why (`code`, machine-readable, plus a human `detail`).
+///
+/// Equality: two format errors are equal when their `code`, `structure` and `field` are equal —
+/// what is wrong and with which field; `fileOffset` and `detail` are ignored, so tests can compare
+/// against a freshly made error. (Engine, tracking and export errors are equal by code or reason
+/// alone: they name no structure.)
 public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        let raw: String
-        public static let truncated = Code(raw: "truncated")
-        public static let badSignature = Code(raw: "bad signature")
-        public static let badChecksum = Code(raw: "bad checksum")
-        public static let reservedNonZero = Code(raw: "reserved field not zero")
-        public static let outOfRange = Code(raw: "value out of range")
-        public static let misaligned = Code(raw: "misaligned")
-        public static let unsupported = Code(raw: "unsupported")
-        public static let inconsistent = Code(raw: "inconsistent")
-        public var description: String { raw }
+    /// What is wrong with the bytes. The raw value is the words the description prints.
+    public enum Code: String, Hashable, Sendable, CustomStringConvertible {
+        /// Fewer bytes than the structure needs.
+        case truncated = "truncated"
+        /// The signature is not the structure's.
+        case badSignature = "bad signature"
+        /// The stored checksum does not match the bytes.
+        case badChecksum = "bad checksum"
+        /// A field the format reserves is not zero.
+        case reservedNonZero = "reserved field not zero"
+        /// A value outside what the format allows.
+        case outOfRange = "value out of range"
+        /// An offset or length not on the boundary the format requires.
+        case misaligned = "misaligned"
+        /// Valid, but something this implementation refuses by rule (a version, a required item).
+        case unsupported = "unsupported"
+        /// Fields that contradict each other.
+        case inconsistent = "inconsistent"
+        /// The code as words.
+        public var description: String { rawValue }
     }
 
     public var code: Code

@@ -22,14 +22,20 @@ extension VHDSet {
             var answer = try ChangeTracking.changes(in: top, since: id, until: until, offset: offset, length: length, maxRanges: maxRanges)
             if aliased { answer.exact = false }
             return answer
-        } catch let e as ChangeTrackingError where e.reason == .unknownID {
-            // Name the snapshot when the ID is one of ours on another branch.
-            let ancestry = Set(record.leafAncestry())
-            if let s = record.snapshots.first(where: { $0.changeID == since }), !ancestry.contains(s.id) {
-                throw ChangeTrackingError(.unknownID, "\(since) is the change ID of snapshot {\(s.id)}, which is not an ancestor of the active leaf (it is on another branch since `set apply`); changes between branches are not answered", path: path)
-            }
-            throw e
+        } catch {
+            throw namingSnapshot(error, since: since)
         }
+    }
+
+    /// `error`, or for an unknown ID that is one of ours on another branch, the error naming
+    /// its snapshot.
+    private func namingSnapshot(_ error: ChangeTrackingError, since: ChangeID) -> ChangeTrackingError {
+        guard error.reason == .unknownID else { return error }
+        let ancestry = Set(record.leafAncestry())
+        if let s = record.snapshots.first(where: { $0.changeID == since }), !ancestry.contains(s.id) {
+            return ChangeTrackingError(.unknownID, "\(since) is the change ID of snapshot {\(s.id)}, which is not an ancestor of the active leaf (it is on another branch since `set apply`); changes between branches are not answered", path: path)
+        }
+        return error
     }
 
     /// The ID that answers for `id`: itself, or (sealed in a file a delete merged away) the

@@ -93,10 +93,10 @@ extension VHDSet {
             do {
                 _ = try changes(in: top, since: id, maxRanges: 1)
                 continue
-            } catch is ChangeTrackingError {
+            } catch let e as ChangeTrackingError where e.reason != .engine {
                 // Refused: decided below.
             } catch {
-                if let e = error as? VHDXError, e.code == .io { throw e }
+                if let e = VHDXError.carried(by: error), e.code == .io { throw e }
                 if keepOtherBranches { return nil }
             }
             if keepOtherBranches {

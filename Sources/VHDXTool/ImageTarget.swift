@@ -34,7 +34,7 @@ extension ImageTarget {
 extension Finding {
     /// A set finding in `check`'s report: corruption (exit 2) or a notice.
     init(set f: SetFinding) {
-        self.init(f.severity == .corruption ? .corruption : .notice, "VHD Set",
+        self.init(f.severity == .corruption ? .corruption : .notice, .setProblem, "VHD Set",
                   (f.path.map { "\($0): " } ?? "") + f.message)
     }
 }

@@ -52,6 +52,7 @@ enum Output {
 
     /// Exits with `code` after printing the error's full description.
     static func fail(_ error: Error, code: Int32 = 1) -> Never {
+        let error = CarriedError.original(error)
         if let e = error as? VHDXError { message("vhdx: \(e.detailedDescription)") } else { message("vhdx: \(error)") }
         if let hint = RemedyHint.line(for: error) { message(hint) }
         exit(code)

@@ -116,7 +116,7 @@ struct TrackingCrashTests {
         let now = try TrackedDisk.content(image)
         for (k, (id, then)) in run.sealed.enumerated() {
             let answer: ChangeAnswer
-            do { answer = try tracker.changes(since: id) } catch let e as ChangeTrackingError where e.reason == .expired {
+            do { answer = try tracker.changes(since: id) } catch where error.reason == .expired {
                 continue
             } catch {
                 problems.append("\(id.epoch): \(error)")

@@ -42,15 +42,15 @@ import VHDXTestSupport
                 do {
                     _ = try tracker.changes(since: first)
                     Issue.record("a query that could not read its sets answered")
-                } catch let e as VHDXError {
-                    #expect(e.code == .io, "\(e)")
+                } catch where error.engineError != nil {
+                    #expect(error.engineError?.code == .io, "\(error)")
                 } catch {
                     Issue.record("a read fault became \(error), not an I/O error")
                 }
                 #expect(throws: VHDXError.self) { try tracker.checkFindings() }
                 #expect(tracker.status.lastReset == nil, "a read fault reset tracking: \(String(describing: tracker.status.lastReset))")
-            } catch let e as VHDXError {
-                #expect(e.code == .io, "\(e)")
+            } catch {
+                #expect(error.engineError?.code == .io, "\(error)")
             }
             #expect(faulty.faults > 0, "the fault was never hit: the test proves nothing")
             if writable { try? image.close() }

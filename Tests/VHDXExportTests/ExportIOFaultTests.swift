@@ -15,7 +15,7 @@ import VHDXTestSupport
 @Suite struct ExportIOFaultTests {
     /// The error says I/O: the export's own reason, or the engine's code with the errno.
     static func isIOError(_ error: Error, code: Int32) -> Bool {
-        if let e = error as? ExportError { return e.reason == .io }
+        if let e = error as? ExportError, e.engineError == nil { return e.reason == .io }
         return IOFaultSweep.isIOError(error, code: code)
     }
 

@@ -155,7 +155,7 @@ package final class IOFaultSweep {
     /// error that says I/O (never damaged, truncated, not a set, reset), carrying the errno
     /// where the engine's error is kept.
     package static func isIOError(_ error: Error, code: Int32) -> Bool {
-        if let e = error as? VHDXError { return e.code == .io && (e.systemErrno == nil || e.systemErrno == code) }
+        if let e = VHDXError.carried(by: error) { return e.code == .io && (e.systemErrno == nil || e.systemErrno == code) }
         return false
     }
 }

@@ -174,7 +174,7 @@ struct HazardTests {
         #expect(storage.bytes.count <= original.count + (64 << 20), "the file grew to \(storage.bytes.count) bytes")
         let before = try Checker.check(storage: MemoryStorage(original, writable: false))
         let after = try Checker.check(storage: MemoryStorage(storage.bytes, writable: false))
-        let overlaps = { (r: CheckReport) in r.findings.filter { $0.message.contains("overlaps") }.count }
+        let overlaps = { (r: CheckReport) in r.findings.filter { $0.code == .overlap }.count }
         #expect(overlaps(after) <= overlaps(before), "writes cross-linked blocks: \(after.findings)")
     }
 

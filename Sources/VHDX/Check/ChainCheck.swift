@@ -12,20 +12,20 @@ extension Checker {
             // The image's own damage is the answer (corrupt, exit 2), not "the check could not
             // run": its parents cannot be reached through it.
             if !report.complete || (error.code == .corrupt && report.corruptions > 0) {
-                report.findings.append(Finding(.notice, "parent chain", "parents not checked: \(error.message)"))
+                report.findings.append(Finding(.notice, .parentsNotChecked, "parent chain", "parents not checked: \(error.message)"))
                 return report
             }
             guard error.code == .parentMismatch || error.code == .cyclicChain else { throw error }
-            report.findings.append(Finding(.corruption, "parent chain", "\(error.path.map { "\($0): " } ?? "")\(error.message)"))
+            report.findings.append(Finding(.corruption, .brokenChain, "parent chain", "\(error.path.map { "\($0): " } ?? "")\(error.message)"))
             return report
         }
         for (child, parent) in zip(top.chain, top.chain.dropFirst()) {
             if let link = child.parentLink {
                 switch link.match {
                 case .parentLinkage2:
-                    report.findings.append(Finding(.notice, "parent chain", "\(child.storage.name) links to \(link.path) by parent_linkage2: a merge into it was started and not completed; the chain still reads correctly, and running the merge again completes it"))
+                    report.findings.append(Finding(.notice, .unfinishedMerge, "parent chain", "\(child.storage.name) links to \(link.path) by parent_linkage2: a merge into it was started and not completed; the chain still reads correctly, and running the merge again completes it"))
                 case .ignored:
-                    report.findings.append(Finding(.notice, "parent chain", "\(child.storage.name): the DataWriteGuid of its parent \(link.path) was not checked (a mismatch was accepted)"))
+                    report.findings.append(Finding(.notice, .parentNotVerified, "parent chain", "\(child.storage.name): the DataWriteGuid of its parent \(link.path) was not checked (a mismatch was accepted)"))
                 case .parentLinkage: break
                 }
             }

@@ -17,7 +17,7 @@ public enum Checker {
             if let sequence {
                 io = try ReplayOverlay(base: storage, sequence: sequence)
                 report.logReplay = LogReplayInfo(sequence, inMemory: true)
-                loader.note(Finding(.notice, "log", at: choice.current.logOffset,
+                loader.note(Finding(.notice, .pendingLog, "log", at: choice.current.logOffset,
                                     "a pending log of \(sequence.entries.count) entries was applied in memory for this check; a repair writes it into the file",
                                     repairable: true))
             }
@@ -32,7 +32,8 @@ public enum Checker {
             report.complete = false
             if error.code == .io { throw error }
             if !loader.findings.contains(where: { !$0.openCanContinue }) {
-                loader.note(Finding(.corruption, "image", at: error.fileOffset, error.message, openCanContinue: false))
+                loader.note(Finding(.corruption, Finding.Code(error, otherwise: .unreadable), "image", at: error.fileOffset, error.message,
+                                    openCanContinue: false))
             }
         }
         // Cap findings per structure so a wrecked table cannot flood the output.
@@ -82,7 +83,7 @@ struct BATChecks {
         for (start, end, what) in objects {
             nominalEnd = max(nominalEnd, end)
             if end > fileSize {
-                writeHazards.append(Finding(.corruption, "layout", at: start, "\(what) [\(start), \(end)) runs past the end of the file (\(fileSize) bytes)"))
+                writeHazards.append(Finding(.corruption, .outOfBounds, "layout", at: start, "\(what) [\(start), \(end)) runs past the end of the file (\(fileSize) bytes)"))
             }
         }
     }
@@ -116,26 +117,26 @@ struct BATChecks {
         let g = layout.geometry
         let at = layout.batRegion.fileOffset + index * 8
         if entry.reservedBits != 0 {
-            findings.append(Finding(.corruption, "BAT", at: at, "entry \(index): reserved bits 3-19 are set (0x\(String(entry.raw, radix: 16)))"))
+            findings.append(Finding(.corruption, .reservedNonZero, "BAT", at: at, "entry \(index): reserved bits 3-19 are set (0x\(String(entry.raw, radix: 16)))"))
         }
         if isSB {
             switch entry.state {
             case SectorBitmapState.notPresent.rawValue:
                 if entry.fileOffset != 0 {
-                    findings.append(Finding(.corruption, "BAT", at: at, "sector bitmap entry \(index) (chunk \(number)) is not present but has file offset \(entry.fileOffset)"))
+                    findings.append(Finding(.corruption, .inconsistent, "BAT", at: at, "sector bitmap entry \(index) (chunk \(number)) is not present but has file offset \(entry.fileOffset)"))
                 }
             case SectorBitmapState.present.rawValue where layout.fileParameters.hasParent:
                 presentBitmaps.insert(number)
                 allocate(entry.fileOffset, Layout.sectorBitmapBlockSize, "sector bitmap of chunk \(number)", at: at)
             default:
-                hazard(Finding(.corruption, "BAT", at: at,
+                hazard(Finding(.corruption, .invalidState, "BAT", at: at,
                                         "sector bitmap entry \(index) (chunk \(number)) has state \(entry.state), invalid for a \(layout.fileParameters.hasParent ? "differencing" : "non-differencing") disk"))
             }
             return
         }
         guard number < g.dataBlockCount else {
             if entry != .notPresent {
-                findings.append(Finding(.corruption, "BAT", at: at, "entry \(index) is past the last block (\(g.dataBlockCount)) but not empty"))
+                findings.append(Finding(.corruption, .outOfBounds, "BAT", at: at, "entry \(index) is past the last block (\(g.dataBlockCount)) but not empty"))
             }
             return
         }
@@ -143,7 +144,7 @@ struct BATChecks {
         case .fullyPresent, .partiallyPresent:
             if entry.state == PayloadBlockState.partiallyPresent.rawValue {
                 if !layout.fileParameters.hasParent {
-                    hazard(Finding(.corruption, "BAT", at: at, "block \(number) is PARTIALLY_PRESENT, invalid in a non-differencing disk"))
+                    hazard(Finding(.corruption, .invalidState, "BAT", at: at, "block \(number) is PARTIALLY_PRESENT, invalid in a non-differencing disk"))
                 }
                 partialChunks.insert(number / g.chunkRatio)
             }
@@ -154,21 +155,21 @@ struct BATChecks {
             allocate(entry.fileOffset, g.blockSize, "block \(number)", at: at, needed: needed)
         case .notPresent, .zero:
             if entry.fileOffset != 0 {
-                findings.append(Finding(.corruption, "BAT", at: at,
+                findings.append(Finding(.corruption, .inconsistent, "BAT", at: at,
                                         "block \(number) is \(PayloadBlockState(rawValue: entry.state)!) but has file offset \(entry.fileOffset) (must be 0; Hyper-V rejects it)"))
             }
         case .undefined, .unmapped:
             break
         case .unmappedV095:
-            findings.append(Finding(.notice, "BAT", at: at, "block \(number) uses state 5, UNMAPPED of the 0.95 draft; read as zeros"))
+            findings.append(Finding(.notice, .draftState, "BAT", at: at, "block \(number) uses state 5, UNMAPPED of the 0.95 draft; read as zeros"))
         case nil:
-            hazard(Finding(.corruption, "BAT", at: at, "block \(number) has reserved state \(entry.state)"))
+            hazard(Finding(.corruption, .invalidState, "BAT", at: at, "block \(number) has reserved state \(entry.state)"))
         }
     }
 
     private mutating func allocate(_ offset: UInt64, _ length: UInt64, _ what: String, at: UInt64, needed: UInt64? = nil) {
         guard offset >= Layout.headerSectionSize else {
-            hazard(Finding(.corruption, "BAT", at: at, "\(what) has file offset \(offset), inside the header section"))
+            hazard(Finding(.corruption, .outOfBounds, "BAT", at: at, "\(what) has file offset \(offset), inside the header section"))
             return
         }
         // Offsets come from the file: a 44-bit MiB count can overflow when a length is added.
@@ -177,7 +178,7 @@ struct BATChecks {
         nominalEnd = max(nominalEnd, end)
         if end > fileSize, let needed, needed <= fileSize, offset <= fileSize - needed { end = fileSize }
         if end > fileSize {
-            hazard(Finding(.corruption, "BAT", at: at, "\(what) at [\(offset), \(end)) runs past the end of the file (\(fileSize) bytes)"))
+            hazard(Finding(.corruption, .outOfBounds, "BAT", at: at, "\(what) at [\(offset), \(end)) runs past the end of the file (\(fileSize) bytes)"))
             return
         }
         objects.append((offset, end, what))
@@ -186,13 +187,13 @@ struct BATChecks {
     mutating func finish() {
         for chunk in partialChunks.sorted() where !presentBitmaps.contains(chunk) {
             let at = layout.batRegion.fileOffset + layout.geometry.sectorBitmapIndex(chunk: chunk) * 8
-            hazard(Finding(.corruption, "BAT", at: at, "chunk \(chunk) has PARTIALLY_PRESENT blocks but no sector bitmap"))
+            hazard(Finding(.corruption, .missing, "BAT", at: at, "chunk \(chunk) has PARTIALLY_PRESENT blocks but no sector bitmap"))
         }
         objects.sort { $0.0 < $1.0 }
         var reach: (UInt64, String)? = nil
         for (start, end, what) in objects {
             if let (prevEnd, prevWhat) = reach, start < prevEnd {
-                hazard(Finding(.corruption, what.hasPrefix("block") || what.hasPrefix("sector") ? "BAT" : "layout", at: start,
+                hazard(Finding(.corruption, .overlap, what.hasPrefix("block") || what.hasPrefix("sector") ? "BAT" : "layout", at: start,
                                         "\(what) [\(start), \(end)) overlaps \(prevWhat)"))
             }
             if reach == nil || end > reach!.0 { reach = (end, what) }
@@ -227,14 +228,14 @@ struct BATChecks {
                 let nonZero = !buffer.withUnsafeBytes { isAllZero(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 if nonZero && runStart == nil { runStart = unit }
                 if !nonZero, let s = runStart {
-                    out.append(Finding(.leak, "allocation", at: s, "\(unit - s) bytes at [\(s), \(unit)) hold data but nothing references them"))
+                    out.append(Finding(.leak, .leak, "allocation", at: s, "\(unit - s) bytes at [\(s), \(unit)) hold data but nothing references them"))
                     leaked += unit - s
                     runStart = nil
                 }
                 unit += UInt64(n)
             }
             if let s = runStart {
-                out.append(Finding(.leak, "allocation", at: s, "\(end - s) bytes at [\(s), \(end)) hold data but nothing references them"))
+                out.append(Finding(.leak, .leak, "allocation", at: s, "\(end - s) bytes at [\(s), \(end)) hold data but nothing references them"))
                 leaked += end - s
             }
         }

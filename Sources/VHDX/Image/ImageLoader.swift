@@ -55,8 +55,10 @@ struct ImageLoader {
 
     mutating func note(_ f: Finding) { findings.append(f) }
 
+    /// The error that stops an open at `f`: a refusal by rule when that is what was found,
+    /// corruption otherwise.
     private func fatal(_ f: Finding) -> VHDXError {
-        VHDXError(f.message.contains("unsupported") ? .unsupported : .corrupt,
+        VHDXError(f.code == .unsupported ? .unsupported : .corrupt,
                   "\(f.structure): \(f.message)", path: storage.name, at: f.fileOffset)
     }
 
@@ -65,7 +67,7 @@ struct ImageLoader {
     mutating func loadHeaders(forWriting: Bool = false) throws(VHDXError) -> (FileIdentifier, HeaderChoice) {
         let size = try storage.size()
         guard size >= Layout.headerSectionSize else {
-            let f = Finding(.corruption, "file", at: size, "the file is \(size) bytes, shorter than the 1 MiB header section", openCanContinue: false)
+            let f = Finding(.corruption, .truncated, "file", at: size, "the file is \(size) bytes, shorter than the 1 MiB header section", openCanContinue: false)
             note(f)
             throw fatal(f)
         }
@@ -88,7 +90,7 @@ struct ImageLoader {
         for case let p? in choice.problems { note(Finding(p, repairable: true, openCanContinue: true)) }
         let h = choice.current
         if h.reserved.contains(where: { $0 != 0 }) {
-            note(Finding(.corruption, "header", at: Layout.headerOffsets[choice.slot] + 80, "reserved bytes are not zero"))
+            note(Finding(.corruption, .reservedNonZero, "header", at: Layout.headerOffsets[choice.slot] + 80, "reserved bytes are not zero"))
         }
         do { try h.validateLogLocation() } catch {
             let f = Finding(error)
@@ -96,7 +98,7 @@ struct ImageLoader {
             throw fatal(f)
         }
         if h.logLength > 0 && h.logOffset + UInt64(h.logLength) > size {
-            let f = Finding(.corruption, "log", at: h.logOffset,
+            let f = Finding(.corruption, .outOfBounds, "log", at: h.logOffset,
                             "the log [\(h.logOffset), \(h.logOffset + UInt64(h.logLength))) runs past the end of the file (\(size) bytes)",
                             openCanContinue: h.logGUID.isZero)
             note(f)
@@ -114,7 +116,8 @@ struct ImageLoader {
         do {
             return try LogSequence.findActive(in: storage, header: header, fileSize: try storage.size())
         } catch {
-            note(Finding(.corruption, "log", at: error.fileOffset ?? header.logOffset, error.message, openCanContinue: false))
+            note(Finding(.corruption, Finding.Code(error, otherwise: .badLog), "log", at: error.fileOffset ?? header.logOffset, error.message,
+                         openCanContinue: false))
             throw error
         }
     }
@@ -135,18 +138,18 @@ struct ImageLoader {
             }
         }
         guard let copy = tables.firstIndex(where: { $0 != nil }), let table = tables[copy] else {
-            let f = Finding(.corruption, "region table", at: Layout.regionTableOffsets[0], "neither region table copy is valid", openCanContinue: false)
+            let f = Finding(.corruption, .noValidCopy, "region table", at: Layout.regionTableOffsets[0], "neither region table copy is valid", openCanContinue: false)
             note(f)
             // An unknown required region is a refusal, not corruption.
-            if findings.contains(where: { $0.message.contains("unsupported") }) {
-                throw VHDXError(.unsupported, findings.last(where: { $0.message.contains("unsupported") })!.message, path: storage.name)
+            if let refusal = findings.last(where: { $0.code == .unsupported }) {
+                throw VHDXError(.unsupported, refusal.message, path: storage.name)
             }
             throw fatal(f)
         }
         if copy == 1 {
-            note(Finding(.notice, "region table", at: Layout.regionTableOffsets[0], "copy 1 is damaged; using copy 2", repairable: true))
+            note(Finding(.notice, .damagedCopy, "region table", at: Layout.regionTableOffsets[0], "copy 1 is damaged; using copy 2", repairable: true))
         } else if tables[1] != nil && raws[0] != raws[1] {
-            note(Finding(.corruption, "region table", at: Layout.regionTableOffsets[1], "the two valid copies differ; using copy 1", repairable: true))
+            note(Finding(.corruption, .copiesDiffer, "region table", at: Layout.regionTableOffsets[1], "the two valid copies differ; using copy 1", repairable: true))
         }
         let bat = table.entry(KnownGUID.batRegion)!
         let meta = table.entry(KnownGUID.metadataRegion)!
@@ -154,12 +157,12 @@ struct ImageLoader {
         for e in table.entries {
             let name = KnownGUID.regionName(e.guid)
             if e.end > fileSize {
-                note(Finding(.corruption, "region table", at: e.fileOffset,
+                note(Finding(.corruption, .outOfBounds, "region table", at: e.fileOffset,
                              "\(name) region [\(e.fileOffset), \(e.end)) runs past the end of the file (\(fileSize) bytes)",
                              openCanContinue: e.guid != KnownGUID.batRegion && e.guid != KnownGUID.metadataRegion))
             }
             if header.logLength > 0 && e.fileOffset < header.logOffset + UInt64(header.logLength) && header.logOffset < e.end {
-                note(Finding(.corruption, "region table", at: e.fileOffset, "\(name) region overlaps the log", openCanContinue: false))
+                note(Finding(.corruption, .overlap, "region table", at: e.fileOffset, "\(name) region overlaps the log", openCanContinue: false))
             }
         }
         if let f = findings.first(where: { !$0.openCanContinue }) { throw fatal(f) }
@@ -179,7 +182,7 @@ struct ImageLoader {
         let known: Set<GUID> = [KnownGUID.fileParameters, KnownGUID.virtualDiskSize, KnownGUID.virtualDiskID,
                                 KnownGUID.logicalSectorSize, KnownGUID.physicalSectorSize, KnownGUID.parentLocator]
         for (i, e) in mt.entries.enumerated() where e.isRequired && !(known.contains(e.itemID) && !e.isUser) {
-            note(Finding(.corruption, "metadata table", at: meta.fileOffset + 32 + UInt64(i) * 32,
+            note(Finding(.corruption, .unsupported, "metadata table", at: meta.fileOffset + 32 + UInt64(i) * 32,
                          "unsupported: required metadata item {\(e.itemID)} is not one this implementation knows", openCanContinue: false))
         }
         if let f = findings.first(where: { !$0.openCanContinue }) { throw fatal(f) }
@@ -189,18 +192,18 @@ struct ImageLoader {
             let name = KnownGUID.metadataItemName(id)
             let at = meta.fileOffset + UInt64(e.offset)
             guard Int(e.length) >= minLength else {
-                let f = Finding(.corruption, "metadata item", at: at, "\(name) is \(e.length) bytes, needs \(minLength)", openCanContinue: false)
+                let f = Finding(.corruption, .truncated, "metadata item", at: at, "\(name) is \(e.length) bytes, needs \(minLength)", openCanContinue: false)
                 note(f)
                 throw fatal(f)
             }
             if minLength > 0 && Int(e.length) != minLength && id != KnownGUID.parentLocator {
-                note(Finding(.corruption, "metadata item", at: at, "\(name) is \(e.length) bytes; the format defines \(minLength)"))
+                note(Finding(.corruption, .outOfRange, "metadata item", at: at, "\(name) is \(e.length) bytes; the format defines \(minLength)"))
             }
             return ByteReader(try io.read(count: Int(e.length), at: at), base: at, structure: name)
         }
         func required(_ id: GUID, _ n: Int) throws(VHDXError) -> ByteReader {
             guard let r = try item(id, minLength: n) else {
-                let f = Finding(.corruption, "metadata table", at: meta.fileOffset,
+                let f = Finding(.corruption, .missing, "metadata table", at: meta.fileOffset,
                                 "required item \(KnownGUID.metadataItemName(id)) is missing", openCanContinue: false)
                 note(f)
                 throw fatal(f)
@@ -225,7 +228,7 @@ struct ImageLoader {
         let lss = try parse { () throws(FormatError) in try SectorSize(parsing: &lsR, item: "logical sector size") }
         let pss = try parse { () throws(FormatError) in try SectorSize(parsing: &psR, item: "physical sector size") }
         guard vs.bytes % UInt64(lss.bytes) == 0 else {
-            let f = Finding(.corruption, "virtual disk size", at: vsR.base,
+            let f = Finding(.corruption, .misaligned, "virtual disk size", at: vsR.base,
                             "\(vs.bytes) bytes is not a multiple of the \(lss.bytes)-byte logical sector", openCanContinue: false)
             note(f)
             throw fatal(f)
@@ -234,25 +237,25 @@ struct ImageLoader {
         if var plR = try item(KnownGUID.parentLocator, minLength: 20) {
             let pl = try parse { () throws(FormatError) in try ParentLocator(parsing: &plR) }
             if pl.locatorType != KnownGUID.parentLocatorTypeVHDX {
-                let f = Finding(.corruption, "parent locator", at: plR.base, "unsupported: locator type {\(pl.locatorType)}", openCanContinue: false)
+                let f = Finding(.corruption, .unsupported, "parent locator", at: plR.base, "unsupported: locator type {\(pl.locatorType)}", openCanContinue: false)
                 note(f)
                 throw fatal(f)
             }
             locator = pl
         }
         if fp.hasParent != (locator != nil) {
-            let f = Finding(.corruption, "file parameters", at: fpR.base,
+            let f = Finding(.corruption, .inconsistent, "file parameters", at: fpR.base,
                             fp.hasParent ? "HasParent is set but there is no parent locator" : "a parent locator is present but HasParent is clear",
                             openCanContinue: !fp.hasParent)
             note(f)
             if !f.openCanContinue { throw fatal(f) }
         }
         if let locator, locator.parentLinkage == nil {
-            note(Finding(.corruption, "parent locator", at: plROffset(mt, meta), "parent_linkage is missing or not a GUID", openCanContinue: true))
+            note(Finding(.corruption, .missing, "parent locator", at: plROffset(mt, meta), "parent_linkage is missing or not a GUID", openCanContinue: true))
         }
         let geometry = BATGeometry(virtualDiskSize: vs.bytes, blockSize: fp.blockSize, logicalSectorSize: lss.bytes, hasParent: fp.hasParent)
         guard geometry.minimumTableBytes <= UInt64(bat.length) else {
-            let f = Finding(.corruption, "BAT", at: bat.fileOffset,
+            let f = Finding(.corruption, .truncated, "BAT", at: bat.fileOffset,
                             "the region holds \(bat.length) bytes but \(geometry.totalEntries) entries need \(geometry.minimumTableBytes)", openCanContinue: false)
             note(f)
             throw fatal(f)

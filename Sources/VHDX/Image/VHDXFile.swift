@@ -128,11 +128,11 @@ public final class VHDXFile {
         if let sequence {
             io = try ReplayOverlay(base: base, sequence: sequence)
             if !base.isWritable {
-                loader.note(Finding(.notice, "log", at: choice.current.logOffset,
+                loader.note(Finding(.notice, .pendingLog, "log", at: choice.current.logOffset,
                                     "applied \(sequence.entries.count) pending log entries (sequence \(sequence.entries.first!.entry.header.sequenceNumber)...\(sequence.head.sequenceNumber)) in memory; the file is unchanged",
                                     repairable: true))
             } else {
-                loader.note(Finding(.notice, "log", at: choice.current.logOffset,
+                loader.note(Finding(.notice, .pendingLog, "log", at: choice.current.logOffset,
                                     "\(sequence.entries.count) pending log entries are applied in memory and written into the file before the first change"))
             }
         }

@@ -48,10 +48,15 @@ public struct ExportSummary: Sendable {
 public enum Exporter {
     public typealias Progress = (_ done: UInt64, _ total: UInt64) -> Void
 
-    /// Throws `ExportError` (`.needsFull` when tracking cannot answer from the base: take a
-    /// full export), `ChangeTrackingError`/`VHDXError` when the disk cannot be read.
+    /// Throws `.needsFull` when tracking cannot answer from the base (take a full export),
+    /// `.tracking` when the source is not tracked, `.engine` when a disk cannot be opened or read.
     public static func export(_ source: String, to output: String, options: ExportOptions = ExportOptions(),
-                              progress: Progress? = nil) throws -> ExportSummary {
+                              progress: Progress? = nil) throws(ExportError) -> ExportSummary {
+        try ExportError.boundary { try exporting(source, to: output, options: options, progress: progress) }
+    }
+
+    static func exporting(_ source: String, to output: String, options: ExportOptions,
+                          progress: Progress?) throws -> ExportSummary {
         let started = Clock.now()
         let form = form(of: output)
         if options.base != nil && options.since != nil {
@@ -86,7 +91,8 @@ public enum Exporter {
         } catch let e as ChangeTrackingError where base != nil && e.reason == .otherDisk {
             // The base names another disk: the wrong base, not a reason to take a full export.
             throw ExportError(.otherDisk, "the base is an export of another disk than the source: \(e.message)", path: options.base)
-        } catch let e as ChangeTrackingError {
+        } catch let e as ChangeTrackingError where e.reason != .engine {
+            // An engine error tracking carries is the disk's failure, not a reason to take a full export.
             guard let since else { throw e }
             throw ExportError(.needsFull, "change tracking cannot answer from \(since): \(e.reason.rawValue): \(e.message). Take a full export", path: source)
         }

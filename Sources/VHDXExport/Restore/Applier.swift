@@ -26,7 +26,11 @@ public struct ApplySummary: Sendable {
 /// refused as a base (apply of another incremental, export --base, restore from it) until
 /// `apply` of X is run again, which completes it. Unmarked, it is the old export or the new one.
 public enum Applier {
-    public static func apply(_ incremental: String, to imagePath: String, progress: Exporter.Progress? = nil) throws -> ApplySummary {
+    public static func apply(_ incremental: String, to imagePath: String, progress: Exporter.Progress? = nil) throws(ExportError) -> ApplySummary {
+        try ExportError.boundary { try applying(incremental, to: imagePath, progress: progress) }
+    }
+
+    static func applying(_ incremental: String, to imagePath: String, progress: Exporter.Progress?) throws -> ApplySummary {
         let started = Clock.now()
         // Not a VHDX at all (a raw image): no origin record can say what it holds, like a VHDX
         // without one (README: exit 2). A missing file stays the open's error.

@@ -24,7 +24,12 @@ public struct RestoreSummary: Sendable {
 /// bytes are written; an input that fails leaves no output behind.
 public enum Restorer {
     public static func restore(to output: String, from inputs: [String], fixed: Bool = false, overwrite: Bool = false,
-                               progress: Exporter.Progress? = nil) throws -> RestoreSummary {
+                               progress: Exporter.Progress? = nil) throws(ExportError) -> RestoreSummary {
+        try ExportError.boundary { try restoring(to: output, from: inputs, fixed: fixed, overwrite: overwrite, progress: progress) }
+    }
+
+    static func restoring(to output: String, from inputs: [String], fixed: Bool, overwrite: Bool,
+                          progress: Exporter.Progress?) throws -> RestoreSummary {
         let started = Clock.now()
         guard let first = inputs.first else { throw ExportError(.invalid, "no export given") }
         let out = FileIdentity(path: output)

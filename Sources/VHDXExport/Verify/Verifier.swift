@@ -25,7 +25,11 @@ public struct VerifyResult: Sendable {
 /// export once. A damaged input wins over a difference (`ExportError.damaged`): a verdict
 /// from damaged input would not mean anything.
 public enum Verifier {
-    public static func verify(_ imagePath: String, against inputs: [String], progress: Exporter.Progress? = nil) throws -> VerifyResult {
+    public static func verify(_ imagePath: String, against inputs: [String], progress: Exporter.Progress? = nil) throws(ExportError) -> VerifyResult {
+        try ExportError.boundary { try verifying(imagePath, against: inputs, progress: progress) }
+    }
+
+    static func verifying(_ imagePath: String, against inputs: [String], progress: Exporter.Progress?) throws -> VerifyResult {
         let started = Clock.now()
         guard let first = inputs.first else { throw ExportError(.invalid, "no export given") }
         let (image, set) = try openImage(imagePath)

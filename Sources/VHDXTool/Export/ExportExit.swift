@@ -11,6 +11,7 @@ enum ExportExit {
     /// The code for an error: damaged input 2, an export that does not go there 3, a base
     /// tracking cannot answer from 4, anything else 1.
     static func code(for error: Error) -> Int32 {
+        let error = CarriedError.original(error)
         switch (error as? ExportError)?.reason {
         case .damaged?, .notAnExport?: return damaged
         case .wrongBase?, .alreadyApplied?, .otherDisk?, .interrupted?: return refused

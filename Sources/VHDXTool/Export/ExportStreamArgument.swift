@@ -21,6 +21,6 @@ enum ExportStreamArgument {
     /// fails first when it is read as VHDX (its size, its signature).
     static func explain(_ findings: inout [Finding], file: String) {
         guard StreamProbe.isExportStream(file) else { return }
-        findings = [Finding(.corruption, "file identifier", at: 0, StreamProbe.notAnImage(file))]
+        findings = [Finding(.corruption, .notAnImage, "file identifier", at: 0, StreamProbe.notAnImage(file))]
     }
 }

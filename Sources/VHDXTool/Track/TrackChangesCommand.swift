@@ -50,7 +50,7 @@ struct TrackChangesCommand: ParsableCommand {
                 answer = try ChangeTracking.changes(in: image, since: since, until: until, offset: offset?.bytes ?? 0, length: length?.bytes,
                                                     maxRanges: maxRanges ?? .max)
             }
-        } catch let e as ChangeTrackingError {
+        } catch let e as ChangeTrackingError where e.reason != .engine {
             Output.fail(e, code: 4)
         } catch { Output.fail(error) }
         if json {

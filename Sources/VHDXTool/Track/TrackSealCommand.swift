@@ -23,7 +23,7 @@ struct TrackSealCommand: ParsableCommand {
             let tracker = try ChangeTracking.tracker(of: image)
             id = try tracker.seal()
             try image.close()
-        } catch let e as ChangeTrackingError {
+        } catch let e as ChangeTrackingError where e.reason != .engine {
             Output.fail(e, code: 4)
         } catch { Output.fail(error) }
         Output.data(json ? JSON.object([("id", .string(id.description))]).text : id.description)
