@@ -182,6 +182,30 @@ struct WriteTests {
         #expect(tail.last == 1)
     }
 
+    @Test("growing over stale BAT entries: the new blocks' entries win over the clearing of the grown part")
+    func growOverStaleBATEntries() throws {
+        let m = try WriteTests.newImage(size: 4 << 20, fixed: true)
+        let probe = try VHDXFile(storage: MemoryStorage(m.bytes, writable: false))
+        let used = probe.layout.batEntriesUsed
+        // Another tool's leftovers in the BAT region past the entries in use (a shrink that left
+        // them, a foreign writer): non-zero entries the grown table must not read as its own.
+        let stale = BATEntry(state: .fullyPresent, offset: MiBOffset(bytes: 1 << 30)!)
+        var bytes = [UInt8](repeating: 0, count: 8 * 4)
+        for k in 0..<4 { stale.encode(into: &bytes, index: k) }
+        try m.write(bytes, at: probe.layout.batRegion.fileOffset + used * 8)
+        let image = try VHDXFile(storage: m)
+        try image.resize(to: 8 << 20)  // fixed: four new allocated blocks (1 MiB) over stale entries
+        try image.write([7], at: (8 << 20) - 1)
+        try image.close()
+        let ro = try VHDXFile(storage: MemoryStorage(m.bytes, writable: false))
+        for block in UInt64(4)..<8 {
+            let e = try ro.payloadEntry(block: block)
+            #expect(e.state == PayloadBlockState.fullyPresent.rawValue, "block \(block) of the grown fixed disk is \(e.state), not fully present")
+        }
+        #expect(try ro.read(at: 4 << 20, count: 4 << 20).dropLast().allSatisfy { $0 == 0 })
+        #expect(try Checker.check(storage: MemoryStorage(m.bytes, writable: false)).exitCode == 0)
+    }
+
     @Test func secondWriterIsRefused() throws {
         let path = Fixtures.tempPath("locked.vhdx")
         try VHDXCreator.create(path: path, options: CreateOptions(virtualSize: 8 << 20))

@@ -78,11 +78,12 @@ extension VHDXFile {
         try logAndApply(session.takeStagedPages())
     }
 
-    /// 4 KiB BAT sector images with `entries` applied and entries in `clearing` made empty
-    /// where the region holds anything (entries a grown table starts to use must read as
-    /// empty, whatever the region held).
+    /// 4 KiB BAT sector images with entries in `clearing` made empty where the region holds
+    /// anything (entries a grown table starts to use must read as empty, whatever the region
+    /// held), then `entries` applied: the clearing comes first, so a grown fixed disk's new
+    /// blocks keep their entries over stale ones.
     private func batSectorPages(_ entries: [(UInt64, BATEntry)], regionOffset: UInt64, clearing: Range<UInt64>) throws(VHDXError) -> [LogEntry.Update] {
-        var all = entries
+        var all: [(UInt64, BATEntry)] = []
         var i = clearing.lowerBound
         while i < clearing.upperBound {
             let n = min(clearing.upperBound - i, 128 * 1024)
@@ -92,6 +93,7 @@ extension VHDXFile {
             }
             i += n
         }
+        all += entries
         let perSector = UInt64(4096 / BATEntry.encodedSize)
         var sectors: [UInt64: [UInt8]] = [:]
         for (index, entry) in all {
