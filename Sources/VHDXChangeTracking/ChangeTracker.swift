@@ -151,10 +151,16 @@ public final class ChangeTracker: ChangeObserver {
         }
         if header.currentSlot != TrackingHeader.noSlot {
             do {
-                // Bounded by the tracked size (a shrink clips the set): a run past it would make the
-                // in-memory set insert a leaf per 4,096 granules up to 64 TiB (gigabytes).
-                current.insert(try readSet(slot: header.currentSlot, count: header.currentRunCount, flags: header.currentFlags,
-                                           checksum: header.currentChecksum, upTo: header.trackedSize))
+                // A shrink commits the new tracked size with the header and rewrites the set at the
+                // next persist, so a crash between them leaves runs past the end: granules the disk
+                // no longer has, not damage. They are clipped to the tracked size before they reach
+                // the in-memory set (a run up to 64 TiB would insert a leaf per 4,096 granules).
+                let stored = try readSet(slot: header.currentSlot, count: header.currentRunCount, flags: header.currentFlags,
+                                         checksum: header.currentChecksum)
+                let limit = granuleCount(header.trackedSize)
+                current.insert(stored.compactMap { run in
+                    run.start < limit ? GranuleRun(start: run.start, count: min(run.end, limit) - run.start) : nil
+                })
                 if header.currentFlags & StoredSet.Flag.coarsened != 0 { currentCoarsened = true }
             } catch {
                 // A device that cannot be read now says nothing about the set: never a reset.
