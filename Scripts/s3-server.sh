@@ -63,13 +63,14 @@ socks = [socket.socket() for _ in range(8)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))')"
     echo "${p[6]}" > "$dir/s3.port"
-    # Telemetry off, the Iceberg and Lance side servers off: only loopback traffic.
+    # Telemetry off, the Iceberg and Lance side servers off: only loopback traffic. No bucket
+    # is made by a PUT into it (a missing bucket stays an error, as on AWS).
     "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
       -master.port="${p[0]}" -master.port.grpc="${p[1]}" -master.telemetry=false -master.volumeSizeLimitMB=256 \
       -volume.port="${p[2]}" -volume.port.grpc="${p[3]}" -volume.max=0 \
       -filer -filer.port="${p[4]}" -filer.port.grpc="${p[5]}" \
       -s3 -s3.port="${p[6]}" -s3.port.grpc="${p[7]}" -s3.config="$dir/s3.json" \
-      -s3.port.iceberg=0 -s3.port.lance=0 -s3.iam=false \
+      -s3.port.iceberg=0 -s3.port.lance=0 -s3.iam=false -s3.autoCreateBucket=false \
       > "$dir/weed.log" 2>&1 < /dev/null &
     echo $! > "$dir/weed.pid"
     # Ready when an unsigned request gets S3's 403 (AccessDenied) from the gateway.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Testing
 import VHDXObjectStore
@@ -108,27 +111,34 @@ final class S3TestServer: Sendable {
         try execute("/bin/bash", [script] + arguments, environment: ProcessInfo.processInfo.environment)
     }
 
+    /// Runs a tool (posix_spawn, then waitpid) with its output in temporary files, not pipes:
+    /// the server the script leaves running in the background must hold nothing of ours open.
     static func execute(_ tool: String, _ arguments: [String], environment: [String: String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read both pipes before waiting (a full pipe would block the child).
-        let errData = Mutex(Data())
-        let errReader = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
-        errReader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while errReader.isExecuting || !errReader.isFinished { usleep(1000) }
-        let output = String(decoding: outData, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw TestServerError(message: "\(([tool] + arguments).joined(separator: " ")) failed (\(process.terminationStatus)): \(String(decoding: errData.withLock { $0 }, as: UTF8.self))\(output)")
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("vhdx-s3-run-\(UUID().uuidString)").path
+        let outPath = base + ".out", errPath = base + ".err"
+        defer {
+            unlink(outPath)
+            unlink(errPath)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([tool] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, tool, &actions, nil, argv, envp)
+        guard spawned == 0 else { throw TestServerError(message: "cannot run \(tool): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let exited = status & 0x7f == 0 && (status >> 8) & 0xff == 0
+        guard exited else {
+            let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            throw TestServerError(message: "\(([tool] + arguments).joined(separator: " ")) failed (status \(status)): \(errors)\(output)")
         }
         return output
     }
