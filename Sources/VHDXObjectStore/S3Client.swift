@@ -73,13 +73,19 @@ package final class S3Client: Sendable {
 
     /// The body of a GET, checked to be as long as the range asked for.
     func checkedBody(_ response: S3Response, location: S3Location, range: Range<UInt64>?) throws(S3Error) -> [UInt8] {
-        let bytes = response.bytes
-        if let range, !range.isEmpty, UInt64(bytes.count) != UInt64(range.count) {
+        var buffer = try checkedBuffer(response, location: location, range: range)
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
+    /// The same, without copying the body out of its buffer.
+    func checkedBuffer(_ response: S3Response, location: S3Location, range: Range<UInt64>?) throws(S3Error) -> ByteBuffer {
+        let body = response.body ?? ByteBuffer()
+        if let range, !range.isEmpty, UInt64(body.readableBytes) != UInt64(range.count) {
             throw S3Error(.badResponse, operation: "GetObject", bucket: location.bucket, key: location.key,
                           endpoint: endpoint, status: response.status,
-                          message: "asked for bytes \(range.lowerBound)-\(range.upperBound - 1) (\(range.count) bytes), got \(bytes.count) bytes")
+                          message: "asked for bytes \(range.lowerBound)-\(range.upperBound - 1) (\(range.count) bytes), got \(body.readableBytes) bytes")
         }
-        return bytes
+        return body
     }
 
     /// PutObject with `Content-MD5` (the server refuses a body that does not match). The object

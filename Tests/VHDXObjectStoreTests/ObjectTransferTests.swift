@@ -239,7 +239,10 @@ import Testing
         #expect(e?.description.contains("s3://\(bucket)/outage.vxs") == true)
 
         let back = try server.restarted()
-        defer { back.stop() }
+        defer {
+            back.stop()
+            try? FileManager.default.removeItem(atPath: back.directory)
+        }
         // Patient retries: the restarted server may take a moment before it accepts writes.
         let again = try back.client(retry: .default)
         let gone = #expect(throws: S3Error.self) { try again.headObject(object) }

@@ -20,7 +20,7 @@ package final class ObjectReader {
     /// Chunk index -> its GET in flight (or done).
     private var pending: [UInt64: EventLoopFuture<S3Response>] = [:]
     private var nextToRequest: UInt64 = 0
-    private var current: (index: UInt64, bytes: [UInt8])?
+    private var current: (index: UInt64, bytes: ByteBuffer)?
     private var failure: S3Error?
 
     /// HEADs the object (missing bucket or key fail here, distinctly).
@@ -49,28 +49,44 @@ package final class ObjectReader {
     /// The next `count` bytes: exactly `count`, fewer only at the end of the object (none there).
     package func read(_ count: Int) throws(S3Error) -> [UInt8] {
         if let failure { throw failure }
-        var out = [UInt8]()
-        out.reserveCapacity(Int(min(UInt64(max(0, count)), size - position)))
-        while out.count < count && position < size {
-            let index = position / UInt64(chunkSize)
-            let bytes: [UInt8]
-            if let current, current.index == index {
-                bytes = current.bytes
-            } else {
-                do {
-                    bytes = try chunk(index)
-                } catch {
-                    failure = error
-                    throw error
-                }
-                current = (index, bytes)
+        let total = Int(min(UInt64(max(0, count)), size - position))
+        guard total > 0 else { return [] }
+        // Filled straight from the chunks' buffers (one copy of each byte).
+        var failed: S3Error?
+        let out = [UInt8](unsafeUninitializedCapacity: total) { out, done in
+            done = 0
+            do throws(S3Error) {
+                while done < total { done += try copyNext(into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[done...]))) }
+            } catch {
+                failed = error
             }
-            let offset = Int(position - index * UInt64(chunkSize))
-            let take = min(count - out.count, bytes.count - offset)
-            out += bytes[offset..<(offset + take)]
-            position += UInt64(take)
         }
+        if let failed { throw failed }
         return out
+    }
+
+    /// Copies the next bytes of the current chunk (fetching it first) into `target`; the count.
+    private func copyNext(into target: UnsafeMutableRawBufferPointer) throws(S3Error) -> Int {
+        let index = position / UInt64(chunkSize)
+        let bytes: ByteBuffer
+        if let current, current.index == index {
+            bytes = current.bytes
+        } else {
+            do {
+                bytes = try chunk(index)
+            } catch {
+                failure = error
+                throw error
+            }
+            current = (index, bytes)
+        }
+        let offset = Int(position - index * UInt64(chunkSize))
+        let take = min(target.count, bytes.readableBytes - offset)
+        bytes.withUnsafeReadableBytes { source in
+            target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + take)]))
+        }
+        position += UInt64(take)
+        return take
     }
 
     /// `range` of the object in one GET (header and trailer probes), apart from the sequential
@@ -87,7 +103,7 @@ package final class ObjectReader {
     }
 
     /// Chunk `index`, requesting it and the next ones (up to `readAhead`) when not yet asked for.
-    private func chunk(_ index: UInt64) throws(S3Error) -> [UInt8] {
+    private func chunk(_ index: UInt64) throws(S3Error) -> ByteBuffer {
         if nextToRequest < index { nextToRequest = index }
         // Drop what lies behind (a caller that skipped ahead).
         for old in pending.keys where old < index { pending[old] = nil }
@@ -110,7 +126,7 @@ package final class ObjectReader {
                           endpoint: client.endpoint, message: "\(error)")
         }
         try checkETag(response)
-        return try client.checkedBody(response, location: location, range: range(ofChunk: index))
+        return try client.checkedBuffer(response, location: location, range: range(ofChunk: index))
     }
 
     /// A server that ignores `If-Match` still names the ETag of what it sent.
