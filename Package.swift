@@ -45,7 +45,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         // Full and incremental exports (stream, .vhdx, .avhdx), restore, apply and verify.
         .target(name: "VHDXExport",
-                dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXFormat", "CZlib",
+                dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXFormat", "CZlib", "VHDXObjectStore",
                                .product(name: "Crypto", package: "swift-crypto")],
                 exclude: ["EXPORT-FORMAT.md"]),
         // `vhdx serve`: an NBD server (SwiftNIO) over the engine: chains, sets, change-ID bitmaps.
@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),
         // Test doubles (crash and failing storages, write recorder) and fixture helpers, shared
         // by the test targets. A plain target, so the engine gives it `package` access.
-        .target(name: "VHDXTestSupport", dependencies: ["VHDX", "VHDXFormat"], path: "Tests/VHDXTestSupport"),
+        .target(name: "VHDXTestSupport", dependencies: ["VHDX", "VHDXFormat", "VHDXObjectStore"], path: "Tests/VHDXTestSupport"),
         .testTarget(name: "VHDXTests", dependencies: ["VHDX", "VHDXFormat", "VHDXTestSupport"]),
         .testTarget(name: "VHDXChangeTrackingTests",
                     dependencies: ["VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
@@ -81,11 +81,10 @@ let package = Package(
         .testTarget(name: "VHDXSetsTests",
                     dependencies: ["VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport"]),
         .testTarget(name: "VHDXExportTests",
-                    dependencies: ["VHDXExport", "VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
+                    dependencies: ["VHDXExport", "VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport", "VHDXObjectStore",
                                    .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "VHDXObjectStoreTests",
-                    dependencies: ["VHDXObjectStore", .product(name: "Crypto", package: "swift-crypto")],
-                    exclude: ["Fixtures"]),
+                    dependencies: ["VHDXObjectStore", "VHDXTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "VHDXServeTests",
                     dependencies: ["VHDXServe", "VHDXExport", "VHDXSets", "VHDXChangeTracking", "VHDX", "VHDXFormat", "VHDXTestSupport",
                                    .product(name: "NIOCore", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VHDXObjectStore
+import VHDXTestSupport
 
 /// Multipart uploads and ranged reads against a real server, checked with the AWS CLI.
 @Suite struct ObjectTransferTests {

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Testing
 @testable import VHDXObjectStore
+import VHDXTestSupport
 
 /// The client's operations against a real server (SeaweedFS): round trips, listings and the
 /// errors a user meets.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VHDXObjectStore
+import VHDXTestSupport
 
 /// Where endpoint, region and credentials come from, and in which order (hermetic: the
 /// environment is a dictionary and the AWS files are temporary).

@@ -1,5 +1,6 @@
 import Testing
 import VHDXObjectStore
+import VHDXTestSupport
 
 @Suite struct S3LocationTests {
     @Test func parsesObjectsAndPrefixes() throws {

@@ -2,12 +2,12 @@ import Crypto
 import Foundation
 import Testing
 @testable import VHDXObjectStore
+import VHDXTestSupport
 
 /// The signer against AWS's published SigV4 test suite (Fixtures/sigv4, see its README): the
 /// canonical request, the string to sign and the signature of every case.
 @Suite struct SigV4TestSuiteTests {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/sigv4")
+    static let folder = URL(fileURLWithPath: S3TestServer.packageRoot.path).appendingPathComponent("Fixtures/sigv4")
 
     static var cases: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []

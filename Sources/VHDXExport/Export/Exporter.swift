@@ -77,9 +77,20 @@ public enum Exporter {
             }
             target = .avhdx(parent: parent)
         }
-        try refuseExisting(output, overwrite: options.overwrite)
-        if output != "-" { try refuseNonRegularOutput(output) }
-        try requireWritableFolder(of: output)
+        if RemoteStore.names(output) {
+            // Object storage holds streams; an image output is a local file.
+            guard form == .stream else {
+                throw ExportError(.invalid, "an export to object storage is a stream: name the object without .vhdx/.avhdx, or write the image to a local file", path: output)
+            }
+            if options.base == output { throw ExportError(.invalid, "refusing to write the export over one of its own inputs", path: output) }
+            if !options.overwrite, try RemoteStore.exists(output) {
+                throw ExportError(.invalid, "already exists (replacing it must be asked for)", path: output)
+            }
+        } else {
+            try refuseExisting(output, overwrite: options.overwrite)
+            if output != "-" { try refuseNonRegularOutput(output) }
+            try requireWritableFolder(of: output)
+        }
 
         let point: ConsistentPoint
         do {
@@ -188,7 +199,10 @@ public enum Exporter {
     /// refuses as truncated.
     private static func writeStream(_ reader: SourceReader, header: StreamHeader, output: String, overwrite: Bool,
                                     seal: () throws(VHDXError) -> Void, summary: inout ExportSummary) throws {
-        func body(_ sink: ByteSink, storage: FileStorage?) throws(VHDXError) -> StreamTrailer {
+        /// `storage`: the output file (sealed once it is complete and flushed); nil for a pipe
+        /// (sealed before the trailer) and for object storage (sealed by `writeObject` before
+        /// the upload completes).
+        func body(_ sink: ByteSink, storage: FileStorage?, remote: Bool = false) throws(VHDXError) -> StreamTrailer {
             let writer = try StreamWriter(sink: sink, header: header)
             let d = header.digestBlock
             let work = OrderedWork<SourceReader.Item, [EncodedRecord]> { item in
@@ -197,10 +211,16 @@ public enum Exporter {
             }
             try work.run(produce: { (n) throws(VHDXError) in try reader.next(n) },
                          consume: { (records) throws(VHDXError) in for r in records { try writer.append(r) } })
-            if storage == nil { try seal() }
+            if storage == nil && !remote { try seal() }
             let t = try writer.finish()
             if let storage {
                 try storage.synchronize()
+                try seal()
+            }
+            if remote {
+                // Every byte is with the upload (the last part still in memory): the seal, then
+                // the publish, so a failed seal publishes nothing and a failed publish undoes it.
+                try sink.drain()
                 try seal()
             }
             summary.writtenBytes = writer.written
@@ -209,6 +229,8 @@ public enum Exporter {
         let t: StreamTrailer
         if output == "-" {
             t = try body(BackgroundSink(DescriptorSink(fd: 1, name: "<stdout>")), storage: nil)
+        } else if RemoteStore.names(output) {
+            t = try writeObject(output, body: body)
         } else {
             var result = StreamTrailer()
             try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in
@@ -218,6 +240,22 @@ public enum Exporter {
         }
         summary.dataBytes = t.dataBytes
         summary.zeroBytes = t.zeroBytes
+    }
+
+    /// A stream to object storage: uploaded in parts as it is made, published whole by
+    /// completing the upload once `body` has sealed it; any failure before that abandons the
+    /// upload, so nothing appears under the key.
+    private static func writeObject(_ output: String,
+                                    body: (ByteSink, FileStorage?, Bool) throws(VHDXError) -> StreamTrailer) throws -> StreamTrailer {
+        let sink = try ObjectSink(output)
+        do {
+            let t = try body(BackgroundSink(sink), nil, true)
+            try sink.publish()
+            return t
+        } catch {
+            sink.abandon()
+            throw error
+        }
     }
 
     /// A full export as a VHDX: each data extent is copied from its layer's file into a block

@@ -58,7 +58,7 @@ enum OriginStore {
     }
 
     static func looksLikeVHDX(_ path: String) throws -> Bool {
-        guard path != "-" else { return false }
+        guard path != "-", !RemoteStore.names(path) else { return false }
         let s = try ByteSource(path: path)
         return try s.read(8) == DiskImage.signature
     }

@@ -43,11 +43,16 @@ public enum Applier {
         var spooled: String?
         defer { if let spooled { FileSystem.removeQuietly(spooled) } }
         removeStaleTemporaries(for: imagePath + ".incoming")
+        if RemoteStore.names(imagePath) {
+            throw ExportError(.invalid, "apply writes into a local image; object storage holds the exports", path: imagePath)
+        }
+        // An incremental in object storage is spooled the same way: downloaded once (in
+        // parallel ranges), read twice from the local copy, so both passes read the same bytes.
         var path = incremental
-        if incremental == "-" {
+        if incremental == "-" || RemoteStore.names(incremental) {
             let tmp = temporaryPath(for: imagePath + ".incoming")
             spooled = tmp
-            try Applier.spool(to: tmp)
+            try Applier.spool(incremental, to: tmp)
             path = tmp
         }
         let name = incremental == "-" ? ByteSource.standardInput : incremental
@@ -75,7 +80,13 @@ public enum Applier {
         let old = image.virtualSize
         if header.virtualSize > old { try image.resize(to: header.virtualSize) }
         var done: UInt64 = 0
-        try StreamDecoder.forEach(try StreamReader(path: path, name: name)) { e in
+        // The pass that writes reads the stream the first pass checked (a file replaced between
+        // them is refused; what it holds is checked again record by record as it is written).
+        let writing = try StreamReader(path: path, name: name)
+        guard writing.header == header else {
+            throw ExportError(.invalid, "the incremental was replaced while it was being applied", path: name)
+        }
+        try StreamDecoder.forEach(writing) { e in
             if e.kind == .zero {
                 try image.writeZeroes(at: e.offset, length: e.length)
                 summary.zeroBytes += e.length
@@ -119,9 +130,9 @@ public enum Applier {
         return false
     }
 
-    /// Standard input into `tmp` (a new file, not renamed: only this apply reads it).
-    private static func spool(to tmp: String) throws {
-        let source = try ByteSource(path: "-")
+    /// Standard input or an object into `tmp` (a new file, not renamed: only this apply reads it).
+    private static func spool(_ input: String, to tmp: String) throws {
+        let source = try StreamInputs.open(input)
         let storage = try FileStorage(path: tmp, mode: .create, lock: false)
         let sink = StorageSink(storage)
         while true {

@@ -32,6 +32,9 @@ public enum Restorer {
                           progress: Exporter.Progress?) throws -> RestoreSummary {
         let started = Clock.now()
         guard let first = inputs.first else { throw ExportError(.invalid, "no export given") }
+        if RemoteStore.names(output) {
+            throw ExportError(.invalid, "a restore writes a local image (.vhdx or raw); object storage holds the exports", path: output)
+        }
         let out = FileIdentity(path: output)
         if let out, inputs.contains(where: { FileIdentity(path: $0) == out }) {
             throw ExportError(.invalid, "refusing to restore over one of the inputs", path: output)

@@ -19,7 +19,7 @@ struct RawRecord: Sendable {
 /// trailer's counts and digest, then nothing after it. A full stream must cover the disk.
 /// Any failure is `ExportError.damaged`, naming the record and its stream offset.
 final class StreamReader {
-    let source: ByteSource
+    let source: any StreamInput
     let header: StreamHeader
     private(set) var trailer: StreamTrailer?
     private var index: UInt64 = 1
@@ -33,7 +33,7 @@ final class StreamReader {
 
     /// `name` labels messages instead of `path` (a spool of standard input).
     init(path: String, name: String? = nil) throws(ExportError) {
-        source = try ByteSource(path: path, name: name)
+        source = try StreamInputs.open(path, name: name)
         let first = try source.read(RecordHeader.size)
         guard first.count >= 8, Array(first[0..<8]) == RecordHeader.magic else {
             throw ExportError(.notAnExport, "not an export stream of this tool (no \"vhdxexp1\" record at its start)", path: source.name)

@@ -20,11 +20,13 @@ struct ApplyCommand: ParsableCommand {
     )
 
     @Argument(help: "The restored image (.vhdx).") var image: String
-    @Argument(help: "The incremental stream, or - for stdin.") var incremental: String
+    @Argument(help: "The incremental stream: a file, an s3://BUCKET/KEY object, or - for stdin.") var incremental: String
     @Flag(name: [.short, .long], help: "Progress on stderr even when it is not a terminal.") var progress = false
     @Flag(help: "A JSON summary on stdout.") var json = false
+    @OptionGroup var objectStore: ObjectStoreOptions
 
     func run() throws {
+        objectStore.apply()
         let s: ApplySummary
         do {
             s = try Applier.apply(incremental, to: image, progress: ProgressReporter(label: "apply", requested: progress).update)

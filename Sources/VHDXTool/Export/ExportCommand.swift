@@ -24,18 +24,20 @@ struct ExportCommand: ParsableCommand {
     )
 
     @Argument(help: "The tracked disk: .vhdx, .avhdx or .vhds.") var source: String
-    @Argument(help: "The output: NAME.vhdx, NAME.avhdx, a stream file, or - for stdout.") var output: String
-    @Option(help: "The previous export (stream, .vhdx or .avhdx): an incremental from the change ID it holds.") var base: String?
+    @Argument(help: "The output: NAME.vhdx, NAME.avhdx, a stream file, s3://BUCKET/KEY (a stream, uploaded in parts, published whole), or - for stdout.") var output: String
+    @Option(help: "The previous export (stream file or s3:// object, .vhdx or .avhdx): an incremental from the change ID it holds.") var base: String?
     @Option(help: "An incremental from this change ID (no previous export to name).") var since: String?
     @Flag(name: [.short, .long], help: "Progress on stderr even when it is not a terminal.") var progress = false
     @Flag(help: "Replace OUT if it exists.") var force = false
     @Flag(help: "A JSON summary (on stderr when OUT is -).") var json = false
+    @OptionGroup var objectStore: ObjectStoreOptions
 
     func validate() throws {
         if base != nil && since != nil { throw ValidationError("give --base or --since, not both") }
     }
 
     func run() throws {
+        objectStore.apply()
         let summary: ExportSummary
         do {
             var options = ExportOptions(base: base, overwrite: force)

@@ -19,17 +19,19 @@ struct RestoreCommand: ParsableCommand {
     )
 
     @Argument(help: "The image to create (.vhdx, or raw).") var output: String
-    @Argument(help: "FULL [INCREMENTAL…] streams, or CHAIN_TOP.avhdx.") var inputs: [String]
+    @Argument(help: "FULL [INCREMENTAL…] streams (files or s3://BUCKET/KEY objects), or CHAIN_TOP.avhdx.") var inputs: [String]
     @Flag(help: "VHDX output: allocate every block (a fixed disk).") var fixed = false
     @Flag(name: [.short, .long], help: "Progress on stderr even when it is not a terminal.") var progress = false
     @Flag(help: "Replace OUT if it exists.") var force = false
     @Flag(help: "A JSON summary on stdout.") var json = false
+    @OptionGroup var objectStore: ObjectStoreOptions
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give the full export (and its incrementals), or an exported chain's top") }
     }
 
     func run() throws {
+        objectStore.apply()
         let s: RestoreSummary
         do {
             s = try Restorer.restore(to: output, from: inputs, fixed: fixed, overwrite: force,

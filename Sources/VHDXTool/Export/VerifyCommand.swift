@@ -16,15 +16,17 @@ struct VerifyCommand: ParsableCommand {
     )
 
     @Argument(help: "The image to check.") var image: String
-    @Argument(help: "FULL [INCREMENTAL…], or CHAIN_TOP.avhdx.") var exports: [String]
+    @Argument(help: "FULL [INCREMENTAL…] (files or s3://BUCKET/KEY objects), or CHAIN_TOP.avhdx.") var exports: [String]
     @Flag(name: [.short, .long], help: "Progress on stderr even when it is not a terminal.") var progress = false
     @Flag(help: "A JSON result on stdout.") var json = false
+    @OptionGroup var objectStore: ObjectStoreOptions
 
     func validate() throws {
         if exports.isEmpty { throw ValidationError("give the exports to verify against") }
     }
 
     func run() throws {
+        objectStore.apply()
         let r: VerifyResult
         do {
             r = try Verifier.verify(image, against: exports, progress: ProgressReporter(label: "verify", requested: progress).update)

@@ -8,18 +8,18 @@ import VHDXObjectStore
 /// A real S3 server (SeaweedFS, started by Scripts/s3-server.sh) for the tests: one per test
 /// process, stopped at exit, or the one whose folder VHDX_S3_SERVER_DIR names (started by the
 /// script beforehand, left running). Each test takes a fresh bucket.
-final class S3TestServer: Sendable {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+package final class S3TestServer: Sendable {
+    package static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
-    static let script = packageRoot.appendingPathComponent("Scripts/s3-server.sh").path
+    package static let script = packageRoot.appendingPathComponent("Scripts/s3-server.sh").path
 
-    let directory: String
-    let environment: [String: String]
+    package let directory: String
+    package let environment: [String: String]
     /// Started by this process (so stopped by it).
-    let owned: Bool
+    package let owned: Bool
 
     /// The process's shared server (started on first use).
-    static let shared: Result<S3TestServer, TestServerError> = {
+    package static let shared: Result<S3TestServer, TestServerError> = {
         do {
             let server: S3TestServer
             if let dir = ProcessInfo.processInfo.environment["VHDX_S3_SERVER_DIR"], !dir.isEmpty {
@@ -37,9 +37,9 @@ final class S3TestServer: Sendable {
         }
     }()
 
-    static func sharedServer() throws -> S3TestServer { try shared.get() }
+    package static func sharedServer() throws -> S3TestServer { try shared.get() }
 
-    private static let sharedToStop = Mutex<String?>(nil)
+    private static let sharedToStop = ServerLock<String?>(nil)
 
     private static func stopShared() {
         if let dir = sharedToStop.withLock({ $0 }) {
@@ -49,7 +49,7 @@ final class S3TestServer: Sendable {
     }
 
     /// A private server (for tests that stop it).
-    static func start() throws -> S3TestServer {
+    package static func start() throws -> S3TestServer {
         let dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("vhdx-s3-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))").path
         return try S3TestServer(directory: dir, output: run(["start", dir]), owned: true)
@@ -70,28 +70,28 @@ final class S3TestServer: Sendable {
     }
 
     /// Stops a private server.
-    func stop() {
+    package func stop() {
         _ = try? Self.run(["stop", directory])
     }
 
     /// Starts a private server again in the same folder (same data, new ports).
-    func restarted() throws -> S3TestServer {
+    package func restarted() throws -> S3TestServer {
         try S3TestServer(directory: directory, output: Self.run(["start", directory]), owned: true)
     }
 
-    func configuration(secret: String? = nil) throws -> S3Configuration {
+    package func configuration(secret: String? = nil) throws -> S3Configuration {
         var env = environment
         if let secret { env["AWS_SECRET_ACCESS_KEY"] = secret }
         return try S3Configuration.resolve(environment: env)
     }
 
     /// A client with quick retries (tests of failures should not wait long).
-    func client(secret: String? = nil, retry: RetryPolicy = RetryPolicy(maxAttempts: 3, baseDelay: 0.05, maxDelay: 0.2)) throws -> S3Client {
+    package func client(secret: String? = nil, retry: RetryPolicy = RetryPolicy(maxAttempts: 3, baseDelay: 0.05, maxDelay: 0.2)) throws -> S3Client {
         S3Client(configuration: try configuration(secret: secret), retry: retry, connectTimeout: 2, readTimeout: 20)
     }
 
     /// A new, empty bucket.
-    func freshBucket(_ client: S3Client) throws -> String {
+    package func freshBucket(_ client: S3Client) throws -> String {
         let name = "t-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         try client.createBucket(String(name))
         return String(name)
@@ -99,7 +99,7 @@ final class S3TestServer: Sendable {
 
     /// Runs the AWS CLI (the independent client) against this server; its standard output.
     @discardableResult
-    func aws(_ arguments: [String]) throws -> String {
+    package func aws(_ arguments: [String]) throws -> String {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         env["AWS_CONFIG_FILE"] = "/dev/null"
@@ -107,13 +107,13 @@ final class S3TestServer: Sendable {
         return try Self.execute("/usr/bin/env", ["aws"] + arguments, environment: env)
     }
 
-    static func run(_ arguments: [String]) throws -> String {
+    package static func run(_ arguments: [String]) throws -> String {
         try execute("/bin/bash", [script] + arguments, environment: ProcessInfo.processInfo.environment)
     }
 
     /// Runs a tool (posix_spawn, then waitpid) with its output in temporary files, not pipes:
     /// the server the script leaves running in the background must hold nothing of ours open.
-    static func execute(_ tool: String, _ arguments: [String], environment: [String: String]) throws -> String {
+    package static func execute(_ tool: String, _ arguments: [String], environment: [String: String]) throws -> String {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("vhdx-s3-run-\(UUID().uuidString)").path
         let outPath = base + ".out", errPath = base + ".err"
         defer {
@@ -144,13 +144,13 @@ final class S3TestServer: Sendable {
     }
 }
 
-struct TestServerError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
+package struct TestServerError: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
 }
 
 /// A lock around a value (Synchronization's Mutex needs macOS 15; this is enough here).
-final class Mutex<Value>: @unchecked Sendable {
+final class ServerLock<Value>: @unchecked Sendable {
     private var value: Value
     private let lock = NSLock()
     init(_ value: Value) { self.value = value }
@@ -162,7 +162,7 @@ final class Mutex<Value>: @unchecked Sendable {
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so a re-run produces the same stream.
-func testBytes(_ count: Int, seed: UInt64) -> [UInt8] {
+package func testBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
     var out = [UInt8](repeating: 0, count: count)
     var i = 0

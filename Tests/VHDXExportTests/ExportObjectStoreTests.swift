@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import VHDX
+import VHDXExport
+import VHDXObjectStore
+import VHDXTestSupport
+
+/// Export, restore, apply and verify with `s3://` names, through the CLI, against a real
+/// S3 server (SeaweedFS, `S3TestServer`) and the AWS CLI as the independent client.
+@Suite(.serialized) struct ExportObjectStoreTests {
+    let server: S3TestServer
+    let bucket: String
+
+    init() throws {
+        server = try S3TestServer.sharedServer()
+        let client = try server.client()
+        bucket = try server.freshBucket(client)
+    }
+
+    /// The CLI with the server's environment (endpoint, keys, region); `extra` overrides it.
+    func vhdx(_ args: String, _ extra: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let env = server.environment.merging(extra) { $1 }.map { "\($0.key)='\($0.value)'" }.sorted().joined(separator: " ")
+        return try Shell.run("env \(env) '\(try vhdxBinary())' \(args)", allowFailure: true)
+    }
+
+    func url(_ key: String) -> String { "s3://\(bucket)/\(key)" }
+
+    @Test("the backup cycle through s3://: full and incrementals (writes, grow, shrink, trim) restore, apply and verify to the source")
+    func cycle() throws {
+        let lab = try ExportLab(size: 16 << 20)
+        try lab.write(3 << 20, at: 0)
+        let full = try vhdx("export '\(lab.disk)' \(url("vm/full.vxs"))")
+        #expect(full.status == 0, "\(full.stderr)")
+        var chain = [url("vm/full.vxs")]
+        var models = [lab.model]
+        let steps: [(ExportLab) throws -> Void] = [
+            { try $0.write(70_000, at: 5 << 20) },
+            { try $0.resize(to: 24 << 20); try $0.write(1 << 20, at: 10 << 20) },
+            { try $0.trim(1 << 20, at: 1 << 20); try $0.resize(to: 12 << 20) },
+        ]
+        for (i, step) in steps.enumerated() {
+            try step(lab)
+            let name = url("vm/inc\(i + 1).vxs")
+            let inc = try vhdx("export '\(lab.disk)' \(name) --base \(chain.last!)")
+            #expect(inc.status == 0, "\(inc.stderr)")
+            chain.append(name)
+            models.append(lab.model)
+        }
+        // Restore from the bucket equals the source; so does a full restore then applies.
+        let restored = lab.path("restored.vhdx")
+        let r = try vhdx("restore '\(restored)' \(chain.joined(separator: " "))")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try ExportLab.content(restored) == lab.model)
+        let applied = lab.path("applied.vhdx")
+        #expect(try vhdx("restore '\(applied)' \(chain[0])").status == 0)
+        for (i, inc) in chain.dropFirst().enumerated() {
+            let a = try vhdx("apply '\(applied)' \(inc)")
+            #expect(a.status == 0, "\(a.stderr)")
+            #expect(try ExportLab.content(applied) == models[i + 1], "after applying \(inc)")
+        }
+        let v = try vhdx("verify '\(applied)' \(chain.joined(separator: " "))")
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+        // Applied twice: refused as with a file (exit 3).
+        #expect(try vhdx("apply '\(applied)' \(chain.last!)").status == 3)
+    }
+
+    @Test("what vhdx uploads, aws s3 cp downloads and vhdx restores; what aws s3 cp uploads, vhdx restores from s3://")
+    func interoperatesWithTheAWSCLI() throws {
+        let lab = try ExportLab(size: 16 << 20)
+        try lab.write(6 << 20, at: 1 << 20)
+        #expect(try vhdx("export '\(lab.disk)' \(url("a/full.vxs"))").status == 0)
+        _ = try server.aws(["s3", "cp", url("a/full.vxs"), lab.path("down.vxs")])
+        #expect(try vhdx("restore '\(lab.path("r1.vhdx"))' '\(lab.path("down.vxs"))'").status == 0)
+        #expect(try ExportLab.content(lab.path("r1.vhdx")) == lab.model)
+
+        try lab.write(100_000, at: 9 << 20)
+        _ = try lab.export("inc.vxs", base: "down.vxs")
+        _ = try server.aws(["s3", "cp", lab.path("inc.vxs"), url("a/inc.vxs")])
+        let r = try vhdx("restore '\(lab.path("r2.vhdx"))' \(url("a/full.vxs")) \(url("a/inc.vxs"))")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try ExportLab.content(lab.path("r2.vhdx")) == lab.model)
+    }
+
+    @Test("wrong credentials, a missing bucket, a missing key, an object that is not an export, an existing key: distinct errors, nothing sealed")
+    func refusals() throws {
+        let lab = try ExportLab(size: 8 << 20)
+        try lab.write(1 << 20, at: 0)
+        #expect(try vhdx("export '\(lab.disk)' \(url("full.vxs"))").status == 0)
+        let sealed = try vhdx("track status '\(lab.disk)' --json").stdout
+
+        let badSecret = try vhdx("restore '\(lab.path("x.vhdx"))' \(url("full.vxs"))", ["AWS_SECRET_ACCESS_KEY": "wrong-secret"])
+        #expect(badSecret.status == 1)
+        #expect(badSecret.stderr.contains("SignatureDoesNotMatch") || badSecret.stderr.contains("InvalidAccessKeyId"), "\(badSecret.stderr)")
+        let badKey = try vhdx("export '\(lab.disk)' \(url("other.vxs"))", ["AWS_ACCESS_KEY_ID": "NOSUCHKEYID"])
+        #expect(badKey.status == 1)
+        #expect(badKey.stderr.contains("InvalidAccessKeyId") || badKey.stderr.contains("SignatureDoesNotMatch"), "\(badKey.stderr)")
+        let noBucket = try vhdx("export '\(lab.disk)' s3://no-such-bucket-\(bucket)/full.vxs")
+        #expect(noBucket.status == 1)
+        #expect(noBucket.stderr.contains("NoSuchBucket"), "\(noBucket.stderr)")
+        let noKey = try vhdx("restore '\(lab.path("x.vhdx"))' \(url("missing.vxs"))")
+        #expect(noKey.status == 1)
+        #expect(noKey.stderr.contains("NoSuchKey"), "\(noKey.stderr)")
+        FileManager.default.createFile(atPath: lab.path("junk"), contents: Data(repeating: 7, count: 10_000))
+        _ = try server.aws(["s3", "cp", lab.path("junk"), url("junk.vxs")])
+        let junk = try vhdx("restore '\(lab.path("x.vhdx"))' \(url("junk.vxs"))")
+        #expect(junk.status == 2, "\(junk.stderr)")
+        let exists = try vhdx("export '\(lab.disk)' \(url("full.vxs"))")
+        #expect(exists.status == 1)
+        #expect(exists.stderr.contains("already exists"))
+        #expect(!FileManager.default.fileExists(atPath: lab.path("x.vhdx")))
+        // None of the refused exports sealed a change ID.
+        #expect(try vhdx("track status '\(lab.disk)' --json").stdout == sealed)
+        // An image output is local; a restore writes a local image.
+        #expect(try vhdx("export '\(lab.disk)' \(url("img.vhdx"))").status == 1)
+        #expect(try vhdx("restore \(url("out.vhdx")) \(url("full.vxs"))").status == 1)
+    }
+
+    @Test("SIGKILL during an upload: no object under the key; the next run publishes a whole export")
+    func killedUpload() throws {
+        let lab = try ExportLab(size: 96 << 20, blockSize: 32 << 20)
+        try lab.write(80 << 20, at: 0)
+        let client = try server.client()
+        let key = try S3Location(bucket: bucket, key: "killed/full.vxs")
+        let export = Process()
+        export.executableURL = URL(fileURLWithPath: try vhdxBinary())
+        export.arguments = ["export", lab.disk, url("killed/full.vxs")]
+        export.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+        export.standardOutput = FileHandle.nullDevice
+        export.standardError = FileHandle.nullDevice
+        try export.run()
+        let pid = export.processIdentifier
+        var sawPart = false
+        for _ in 0..<600 {
+            if !(try client.listMultipartUploads(key)).isEmpty {
+                sawPart = true
+                break
+            }
+            usleep(50_000)
+        }
+        kill(pid, SIGKILL)
+        export.waitUntilExit()
+        #expect(sawPart, "the export finished before a part was seen: the disk is too small to catch it mid-upload")
+        #expect(throws: S3Error.self) { try client.headObject(key) }
+        let again = try vhdx("export '\(lab.disk)' \(url("killed/full.vxs"))")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try vhdx("restore '\(lab.path("r.vhdx"))' \(url("killed/full.vxs"))").status == 0)
+        #expect(try ExportLab.content(lab.path("r.vhdx")) == lab.model)
+    }
+}
