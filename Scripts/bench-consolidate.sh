@@ -55,7 +55,7 @@ D=$W/disk.vhdx
 tar -cf - /usr 2>/dev/null | head -c $((SIZE / 2)) >"$W/usr.tar" || true
 half=$((SIZE / 2))
 for ((off = 0; off < half; off += 128 * MiB)); do
-    rand_stream "$(printf '%032x' $((off / MiB)))" | head -c $((64 * MiB)) >"$W/piece"
+    rand_stream "$(printf '%032x' $((off / MiB)))" | head -c $((64 * MiB)) >"$W/piece" || true
     "$VHDX" write "$D" --offset "$off" --input "$W/piece" --length $((64 * MiB)) >/dev/null
     dd if="$W/usr.tar" of="$W/piece" bs=1M skip=$((off / MiB / 2)) count=64 status=none
     n=$(stat -c %s "$W/piece")
@@ -76,7 +76,7 @@ for k in $(seq 1 10); do
     pieces=$((size / MiB / 100))
     for ((p = 0; p < pieces; p++)); do
         at=$(($(next_rand) % (size / MiB) * MiB))
-        rand_stream "$(printf '%032x' $((k * 100000 + p)))" | head -c "$MiB" >"$W/piece"
+        rand_stream "$(printf '%032x' $((k * 100000 + p)))" | head -c "$MiB" >"$W/piece" || true
         "$VHDX" write "$D" --offset "$at" --input "$W/piece" --length "$MiB" >/dev/null
     done
     "$VHDX" write "$D" --offset $(($(next_rand) % (size / MiB - 64) * MiB)) --zero --length $((64 * MiB)) >/dev/null

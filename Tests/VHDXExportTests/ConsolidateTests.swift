@@ -69,7 +69,6 @@ import VHDXTestSupport
         #expect(s.header.targetID == last.targetID && s.header.virtualSize == last.virtualSize && !s.header.isIncremental)
         #expect(s.header.standsFor == last.streamID && s.header.streamID != last.streamID)
         #expect(s.copiedRecords > 0, "records that nothing later covers are copied as they are")
-        #expect(s.builtRecords > 0, "records a later one covers in part are cut")
 
         try Restorer.restore(to: c.lab.path("chain.raw"), from: c.paths)
         try Restorer.restore(to: c.lab.path("cons.raw"), from: [cons])
@@ -79,7 +78,9 @@ import VHDXTestSupport
         // Every prefix of the chain too (each a different mix of grows, shrinks and overlaps).
         for k in 1..<c.names.count - 1 {
             let out = c.lab.path("p\(k).vxs")
-            try Consolidator.consolidate(Array(c.paths[0...k]), to: out)
+            let pk = try Consolidator.consolidate(Array(c.paths[0...k]), to: out)
+            // inc1 covers part of one of the full export's 1 MiB records: the rest is cut out of it.
+            if k == 1 { #expect(pk.builtRecords > 0, "records a later one covers in part are cut") }
             try Restorer.restore(to: c.lab.path("p\(k).raw"), from: [out])
             #expect(ExportLab.fileBytes(c.lab.path("p\(k).raw")) == c.models[k], "consolidation of exports 0...\(k)")
             #expect(try Verifier.verify(c.lab.path("p\(k).raw"), against: Array(c.paths[0...k])).identical)
