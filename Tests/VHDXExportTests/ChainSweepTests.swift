@@ -104,6 +104,7 @@ import VHDXTestSupport
             if r.offset != at { problems.append("record at \(r.offset), expected \(at)") }
             if r.offset % d != 0 || (r.length % d != 0 && r.offset + r.length != f) { problems.append("record \(r.offset)+\(r.length) not whole blocks of \(d)") }
             if r.kind == .data, r.length > min(16 * d, 64 << 20) { problems.append("data record of \(r.length) bytes") }
+            guard r.offset + r.length <= f, r.offset >= at else { problems.append("record \(r.offset)+\(r.length) outside the \(f)-byte disk or out of order"); break }
             var bytes = [UInt8](repeating: 0, count: Int(r.length))
             if r.kind == .data {
                 if r.flags & 1 != 0 {
