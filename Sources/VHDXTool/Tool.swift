@@ -14,8 +14,8 @@ struct Tool: ParsableCommand {
             exports do not follow each other. `track changes`, `track seal`: 4 the change ID cannot \
             be answered (not enabled, unknown, expired, another disk's, reset). `export`: 2 the base \
             is damaged or not an export, 3 the base is another disk's or was written since, 4 \
-            tracking cannot answer from the base (take a full export). `restore`, `apply`: 2 an \
-            input is damaged or not an export, 3 refused (the exports do not follow each other, \
+            tracking cannot answer from the base (take a full export). `restore`, `apply`, \
+            `consolidate`: 2 an input is damaged or not an export, 3 refused (the exports do not follow each other, \
             wrong base, already applied, another disk's, another apply interrupted).
 
             Sizes: whole bytes, optionally with a binary suffix K, M, G, T (or KiB…TiB; 1K = 1024), or \
@@ -23,7 +23,7 @@ struct Tool: ParsableCommand {
             refused: use M.
             """,
         version: SwiftVHDX.version,
-        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self, SetCommand.self, ExportCommand.self, RestoreCommand.self, ApplyCommand.self, VerifyCommand.self, ServeCommand.self]
+        subcommands: [CreateCommand.self, WriteCommand.self, ResizeCommand.self, CompactCommand.self, InfoCommand.self, MapCommand.self, CheckCommand.self, ConvertCommand.self, CompareCommand.self, MergeCommand.self, ReparentCommand.self, TrackCommand.self, SetCommand.self, ExportCommand.self, RestoreCommand.self, ApplyCommand.self, VerifyCommand.self, ConsolidateCommand.self, BackupsCommand.self, ServeCommand.self]
     )
 
     /// `ParsableCommand.main` with steps between parsing and running that hold for every

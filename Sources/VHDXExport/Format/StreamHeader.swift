@@ -6,6 +6,10 @@ import VHDXFormat
 public struct StreamHeader: Equatable, Sendable {
     /// 2: the change IDs' seal tags at 192–207. Version 1 (no tags: IDs of earlier builds) is read.
     static let version: UInt32 = 2
+    /// 3: version 2 plus the stream id a consolidated full stands for at 208–223 (written only
+    /// when `standsFor` is set, so every other stream stays readable by version-2 builds, and a
+    /// consolidated one is refused by them as an unknown version rather than misread).
+    static let consolidatedVersion: UInt32 = 3
     static let bodySize = 256
 
     /// Names this stream; every record repeats it.
@@ -27,12 +31,17 @@ public struct StreamHeader: Equatable, Sendable {
     public var digestBlock: UInt64
     /// Milliseconds since 1970-01-01 UTC.
     public var created: UInt64
+    /// A consolidated full stream (`vhdx consolidate`): the stream id of the export whose
+    /// content it equals (the last incremental it folded in), so an incremental made on that
+    /// export follows it as it would follow that export. Zero for every other stream.
+    public var standsFor: GUID = .zero
 
     public var isIncremental: Bool { baseID != nil }
+    public var isConsolidated: Bool { standsFor != .zero }
 
     package func encode() -> [UInt8] {
         var w = ByteWriter(capacity: StreamHeader.bodySize)
-        w.write(StreamHeader.version)
+        w.write(isConsolidated ? StreamHeader.consolidatedVersion : StreamHeader.version)
         w.write(UInt32(isIncremental ? 1 : 0))
         w.write(streamID)
         w.write(sourceDiskID)
@@ -48,6 +57,7 @@ public struct StreamHeader: Equatable, Sendable {
         w.write(created)
         w.write(baseID?.tag ?? 0)
         w.write(targetID.tag)
+        if isConsolidated { w.write(standsFor) }
         w.pad(to: StreamHeader.bodySize)
         return w.bytes
     }
@@ -59,8 +69,8 @@ public struct StreamHeader: Equatable, Sendable {
             throw FormatError(.inconsistent, s, field: "body length", at: position, "\(bytes.count) bytes, expected \(bodySize)")
         }
         let version = try r.readUInt32("version")
-        guard version == 1 || version == StreamHeader.version else {
-            throw FormatError(.unsupported, s, field: "version", at: position, "version \(version); this tool reads versions 1 and \(StreamHeader.version)")
+        guard (1...StreamHeader.consolidatedVersion).contains(version) else {
+            throw FormatError(.unsupported, s, field: "version", at: position, "version \(version); this tool reads versions 1 to \(StreamHeader.consolidatedVersion)")
         }
         let flags = try r.readUInt32("flags")
         let id = try r.readGUID("stream id")
@@ -92,8 +102,18 @@ public struct StreamHeader: Equatable, Sendable {
         }
         base?.tag = baseTag
         target.tag = targetTag
-        guard try r.readBytes(bodySize - 208, "reserved").allSatisfy({ $0 == 0 }) else {
-            throw FormatError(.reservedNonZero, s, field: "reserved", at: position + 208, "bytes 208-255 must be zero")
+        // Version 3: the consolidated full's "stands for" stream id, never zero, never on an incremental.
+        var standsFor = GUID.zero
+        if version == StreamHeader.consolidatedVersion {
+            standsFor = try r.readGUID("stands for stream id")
+            guard standsFor != .zero, base == nil, standsFor != id else {
+                throw FormatError(.inconsistent, s, field: "stands for stream id", at: position + 208,
+                                  "a version 3 header is a consolidated full stream naming the export it stands for (not zero, not itself, not on an incremental)")
+            }
+        }
+        let rest = version == StreamHeader.consolidatedVersion ? 224 : 208
+        guard try r.readBytes(bodySize - rest, "reserved").allSatisfy({ $0 == 0 }) else {
+            throw FormatError(.reservedNonZero, s, field: "reserved", at: position + UInt64(rest), "bytes \(rest)-255 must be zero")
         }
         guard lss == 512 || lss == 4096, pss == 512 || pss == 4096 else {
             throw FormatError(.outOfRange, s, field: "sector sizes", at: position, "logical \(lss), physical \(pss): each must be 512 or 4096")
@@ -111,7 +131,8 @@ public struct StreamHeader: Equatable, Sendable {
             throw FormatError(.inconsistent, s, field: "change ids", at: position, "the change IDs name another disk than the source disk id")
         }
         return StreamHeader(streamID: id, sourceDiskID: disk, baseID: base, targetID: target, baseStreamID: baseStream, virtualSize: size,
-                            logicalSectorSize: lss, physicalSectorSize: pss, blockSize: block, digestBlock: digest, created: created)
+                            logicalSectorSize: lss, physicalSectorSize: pss, blockSize: block, digestBlock: digest, created: created,
+                            standsFor: standsFor)
     }
 }
 

@@ -13,14 +13,18 @@ enum StreamChain {
             // The exports do not follow each other (README: exit 3), like an incremental out of order.
             return ExportError(.wrongBase, "a full export cannot follow another export: it starts a restore", path: name)
         }
-        if next.targetID == previous.targetID || next.streamID == previous.streamID {
+        if next.targetID == previous.targetID || next.streamID == previous.streamID || previous.isConsolidated && next.streamID == previous.standsFor {
             return ExportError(.alreadyApplied, "this incremental (to \(next.targetID)) is what the base already holds", path: name)
         }
         if base != previous.targetID {
             return ExportError(.wrongBase, "this incremental goes from \(base), but its base holds \(previous.targetID) (out of order, or another export's incremental)", path: name)
         }
-        if next.baseStreamID != .zero, next.baseStreamID != previous.streamID {
-            return ExportError(.wrongBase, "this incremental was made on the export {\(next.baseStreamID)}, its base is the export {\(previous.streamID)}", path: name)
+        // A consolidated full holds exactly what the export it stands for holds (same change ID,
+        // same bytes, every record of its chain checked when it was made): an incremental made on
+        // that export follows it. Any other named export is still another base.
+        if next.baseStreamID != .zero, next.baseStreamID != previous.streamID, next.baseStreamID != previous.standsFor {
+            let also = previous.isConsolidated ? " (a consolidation standing for {\(previous.standsFor)})" : ""
+            return ExportError(.wrongBase, "this incremental was made on the export {\(next.baseStreamID)}, its base is the export {\(previous.streamID)}\(also)", path: name)
         }
         return nil
     }
