@@ -54,6 +54,7 @@ public struct BackupListing: Sendable {
 /// (`StreamChain.problem`) and that one is restorable, down to a full stream.
 public enum BackupCatalog {
     public static func list(folder: String) throws -> BackupListing {
+        if RemoteStore.names(folder) { return try list(ObjectRangedSource.listing(folder), folder: folder) }
         var names: [String] = []
         guard let dir = opendir(folder) else {
             throw ExportError(.io, "cannot list the folder: \(String(cString: strerror(errno)))", path: folder)

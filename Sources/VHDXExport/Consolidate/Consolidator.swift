@@ -51,7 +51,10 @@ public enum Consolidator {
         guard inputs.count >= 2 else {
             throw ExportError(.invalid, "consolidate folds a full export and its incrementals: give the full export and at least one incremental")
         }
-        if output != "-" {
+        if RemoteStore.names(output) {
+            if inputs.contains(output) { throw ExportError(.invalid, "refusing to write the consolidated stream over one of its inputs", path: output) }
+            if !overwrite, try RemoteStore.exists(output) { throw ExportError(.invalid, "already exists (replacing it must be asked for)", path: output) }
+        } else if output != "-" {
             if let out = FileIdentity(path: output), inputs.contains(where: { FileIdentity(path: $0) == out }) {
                 throw ExportError(.invalid, "refusing to write the consolidated stream over one of its inputs", path: output)
             }
@@ -80,6 +83,16 @@ public enum Consolidator {
         }
         if output == "-" {
             try body(BackgroundSink(DescriptorSink(fd: 1, name: "<stdout>")))
+        } else if RemoteStore.names(output) {
+            // Published whole by completing the upload, or not at all.
+            let sink = try ObjectSink(output)
+            do {
+                try body(BackgroundSink(sink))
+                try sink.publish()
+            } catch {
+                sink.abandon()
+                throw error
+            }
         } else {
             do {
                 try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in
