@@ -118,6 +118,35 @@ import VHDXTestSupport
         #expect(try vhdx("restore \(url("out.vhdx")) \(url("full.vxs"))").status == 1)
     }
 
+    @Test("consolidate from and to s3://, the next incremental applies on the result; backups list of a prefix")
+    func consolidateAndList() throws {
+        let lab = try ExportLab(size: 16 << 20)
+        try lab.write(2 << 20, at: 0)
+        #expect(try vhdx("export '\(lab.disk)' \(url("vm/full.vxs"))").status == 0)
+        var chain = [url("vm/full.vxs")]
+        for i in 1...3 {
+            try lab.write(300_000, at: i << 20)
+            if i == 2 { try lab.resize(to: 20 << 20) }
+            let name = url("vm/inc\(i).vxs")
+            #expect(try vhdx("export '\(lab.disk)' \(name) --base \(chain.last!)").status == 0)
+            chain.append(name)
+        }
+        let c = try vhdx("consolidate \(url("vm/cons.vxs")) \(chain.joined(separator: " "))")
+        #expect(c.status == 0, "\(c.stderr)")
+        try lab.write(4096, at: 15 << 20)
+        #expect(try vhdx("export '\(lab.disk)' \(url("vm/inc4.vxs")) --base \(chain.last!)").status == 0)
+        let r = try vhdx("restore '\(lab.path("r.vhdx"))' \(url("vm/cons.vxs")) \(url("vm/inc4.vxs"))")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try ExportLab.content(lab.path("r.vhdx")) == lab.model)
+        _ = try server.aws(["s3", "cp", lab.path("r.vhdx"), url("vm/not-a-stream.bin")])
+        let listed = try vhdx("backups list \(url("vm/")) --json")
+        #expect(listed.status == 0, "\(listed.stderr)")
+        for name in ["full.vxs", "inc1.vxs", "inc3.vxs", "cons.vxs", "inc4.vxs", "not-a-stream.bin"] {
+            #expect(listed.stdout.contains(name), "\(name) missing from the listing: \(listed.stdout)")
+        }
+        #expect(listed.stdout.contains("consolidated"))
+    }
+
     @Test("SIGKILL during an upload: no object under the key; the next run publishes a whole export")
     func killedUpload() throws {
         let lab = try ExportLab(size: 96 << 20, blockSize: 32 << 20)
