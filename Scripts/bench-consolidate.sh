@@ -34,12 +34,7 @@ PARENT=${BENCH_DIR:-/tmp}
 
 BENCH_NAME=bench-consolidate
 . "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
-[[ $SIZE_ARG =~ ^([1-9][0-9]*)([MmGg])$ ]] || die "BENCH_SIZE must be a number with an M or G suffix (got '$SIZE_ARG')"
-case ${BASH_REMATCH[2]} in
-    [Mm]) SIZE=$((BASH_REMATCH[1] << 20)) ;;
-    [Gg]) SIZE=$((BASH_REMATCH[1] << 30)) ;;
-esac
-((SIZE % (128 * MiB) == 0)) || die "BENCH_SIZE must be a multiple of 128 MiB"
+bench_size_mg "$SIZE_ARG" 128
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 
 bench_header "disk $((SIZE / MiB)) MiB (first half written: random and tar of /usr alternately), 1 full + 10 incrementals (1% rewritten + 64 MiB zeroed each, two grows, a shrink), runs=${RUNS} (median), seed=${SEED}, settle=${SETTLE} s, warm cache" \
@@ -50,18 +45,7 @@ bench_workdir "$PARENT"
 echo
 
 D=$W/disk.vhdx
-"$VHDX" create "$D" "$SIZE" >/dev/null
-"$VHDX" track enable "$D" >/dev/null
-tar -cf - /usr 2>/dev/null | head -c $((SIZE / 2)) >"$W/usr.tar" || true
-half=$((SIZE / 2))
-for ((off = 0; off < half; off += 128 * MiB)); do
-    rand_stream "$(printf '%032x' $((off / MiB)))" | head -c $((64 * MiB)) >"$W/piece" || true
-    "$VHDX" write "$D" --offset "$off" --input "$W/piece" --length $((64 * MiB)) >/dev/null
-    dd if="$W/usr.tar" of="$W/piece" bs=1M skip=$((off / MiB / 2)) count=64 status=none
-    n=$(stat -c %s "$W/piece")
-    if ((n > 0)); then "$VHDX" write "$D" --offset $((off + 64 * MiB)) --input "$W/piece" --length "$n" >/dev/null; fi
-done
-rm -f "$W/usr.tar"
+make_tracked_mixed "$D" "$SIZE"
 "$VHDX" export "$D" "$W/full.vxs" >/dev/null
 chain=("$W/full.vxs")
 size=$SIZE

@@ -181,3 +181,32 @@ make_half_random() {
     RANDOM_BYTES=$((random_regions * REGION))
     ((RANDOM_BYTES * 2 == size)) || die "pattern error: $RANDOM_BYTES random bytes of $size"
 }
+
+# bench_size_mg ARG UNIT_MIB: sets SIZE (bytes) from ARG (a number with an M or G suffix), which
+# must be a multiple of UNIT_MIB MiB.
+bench_size_mg() {
+    [[ $1 =~ ^([1-9][0-9]*)([MmGg])$ ]] || die "BENCH_SIZE must be a number with an M or G suffix (got '$1')"
+    case ${BASH_REMATCH[2]} in
+        [Mm]) SIZE=$((BASH_REMATCH[1] << 20)) ;;
+        [Gg]) SIZE=$((BASH_REMATCH[1] << 30)) ;;
+    esac
+    ((SIZE % ($2 * MiB) == 0)) || die "BENCH_SIZE must be a multiple of $2 MiB"
+}
+
+# make_tracked_mixed DISK SIZE: a new tracked VHDX whose first half holds, alternately, 64 MiB of
+# random bytes (AES-CTR keystream, fixed key) and 64 MiB of a tar of /usr (compressible); the
+# rest is never written. Uses $W for its scratch files.
+make_tracked_mixed() {
+    local d=$1 size=$2 off n
+    "$VHDX" create "$d" "$size" >/dev/null
+    "$VHDX" track enable "$d" >/dev/null
+    tar -cf - /usr 2>/dev/null | head -c $((size / 2)) >"$W/usr.tar" || true
+    for ((off = 0; off < size / 2; off += 128 * MiB)); do
+        rand_stream "$(printf '%032x' $((off / MiB)))" | head -c $((64 * MiB)) >"$W/piece" || true
+        "$VHDX" write "$d" --offset "$off" --input "$W/piece" --length $((64 * MiB)) >/dev/null
+        dd if="$W/usr.tar" of="$W/piece" bs=1M skip=$((off / MiB / 2)) count=64 status=none
+        n=$(stat -c %s "$W/piece")
+        if ((n > 0)); then "$VHDX" write "$d" --offset $((off + 64 * MiB)) --input "$W/piece" --length "$n" >/dev/null; fi
+    done
+    rm -f "$W/usr.tar" "$W/piece"
+}

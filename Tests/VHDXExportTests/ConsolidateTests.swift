@@ -249,17 +249,7 @@ import VHDXTestSupport
         try export()
         for step in steps {
             switch step {
-            case .write(let o, let n): try lab.write(min(n, lab.model.count - o % lab.model.count), at: o % lab.model.count)
-            case .pattern(let o, let n): try lab.writePattern(min(n, lab.model.count - o % lab.model.count), at: o % lab.model.count)
-            case .zero(let o, let n):
-                let at = o % lab.model.count / 512 * 512
-                try lab.zero(min(n, lab.model.count - at), at: at)
-            case .trim(let o, let n):
-                let at = o % lab.model.count
-                try lab.trim(min(n, lab.model.count - at), at: at)
-            case .resize(let s):
-                if s < lab.model.count { try lab.zero(lab.model.count - s, at: s) }
-                try lab.resize(to: s)
+            case .write, .pattern, .zero, .trim, .resize: try step.change(lab)
             case .exportStream, .exportChain: try export()
             }
         }

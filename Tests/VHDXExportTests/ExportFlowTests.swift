@@ -12,6 +12,26 @@ import VHDXTestSupport
 /// equal the byte model at that point, and `verify` must say so.
 @Suite struct ExportFlowTests {
     enum Step: CustomStringConvertible {
+        /// Does a change step to `lab`'s disk (offsets and lengths taken modulo its size; a shrink
+        /// zeroes what it cuts first); export steps do nothing here.
+        func change(_ lab: ExportLab) throws {
+            let size = lab.model.count
+            switch self {
+            case .write(let o, let n): try lab.write(min(n, size - o % size), at: o % size)
+            case .pattern(let o, let n): try lab.writePattern(min(n, size - o % size), at: o % size)
+            case .zero(let o, let n):
+                let at = o % size / 512 * 512
+                try lab.zero(min(n, size - at), at: at)
+            case .trim(let o, let n):
+                let at = o % size
+                try lab.trim(min(n, size - at), at: at)
+            case .resize(let s):
+                if s < size { try lab.zero(size - s, at: s) }
+                try lab.resize(to: s)
+            case .exportStream, .exportChain: break
+            }
+        }
+
         case write(Int, Int), pattern(Int, Int), zero(Int, Int), trim(Int, Int), resize(Int), exportStream, exportChain
 
         init(_ kind: Int, _ a: Int, _ b: Int) {
@@ -72,17 +92,7 @@ import VHDXTestSupport
         }
         for step in steps {
             switch step {
-            case .write(let o, let n): try lab.write(min(n, lab.model.count - o % lab.model.count), at: o % lab.model.count)
-            case .pattern(let o, let n): try lab.writePattern(min(n, lab.model.count - o % lab.model.count), at: o % lab.model.count)
-            case .zero(let o, let n):
-                let at = o % lab.model.count / 512 * 512
-                try lab.zero(min(n, lab.model.count - at), at: at)
-            case .trim(let o, let n):
-                let at = o % lab.model.count
-                try lab.trim(min(n, lab.model.count - at), at: at)
-            case .resize(let s):
-                if s < lab.model.count { try lab.zero(lab.model.count - s, at: s) }
-                try lab.resize(to: s)
+            case .write, .pattern, .zero, .trim, .resize: try step.change(lab)
             case .exportStream: try exportStream()
             case .exportChain: try exportChain()
             }

@@ -153,14 +153,8 @@ import VHDXTestSupport
         try lab.write(80 << 20, at: 0)
         let client = try server.client()
         let key = try S3Location(bucket: bucket, key: "killed/full.vxs")
-        let export = Process()
-        export.executableURL = URL(fileURLWithPath: try vhdxBinary())
-        export.arguments = ["export", lab.disk, url("killed/full.vxs")]
-        export.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
-        export.standardOutput = FileHandle.nullDevice
-        export.standardError = FileHandle.nullDevice
-        try export.run()
-        let pid = export.processIdentifier
+        let export = try CLIProcess.launch(["export", lab.disk, url("killed/full.vxs")], server.environment)
+        let pid = export.process.processIdentifier
         var sawPart = false
         for _ in 0..<600 {
             if !(try client.listMultipartUploads(key)).isEmpty {
@@ -170,12 +164,109 @@ import VHDXTestSupport
             usleep(50_000)
         }
         kill(pid, SIGKILL)
-        export.waitUntilExit()
+        export.process.waitUntilExit()
         #expect(sawPart, "the export finished before a part was seen: the disk is too small to catch it mid-upload")
         #expect(throws: S3Error.self) { try client.headObject(key) }
         let again = try vhdx("export '\(lab.disk)' \(url("killed/full.vxs"))")
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try vhdx("restore '\(lab.path("r.vhdx"))' \(url("killed/full.vxs"))").status == 0)
         #expect(try ExportLab.content(lab.path("r.vhdx")) == lab.model)
+    }
+
+    @Test("eight disks exported at once by eight processes into one bucket: each restores to its source")
+    func eightAtOnce() throws {
+        let labs = try (0..<8).map { i in
+            let lab = try ExportLab(size: 8 << 20, seed: UInt64(100 + i), name: "fleet\(i)")
+            try lab.write(3 << 20, at: i << 18)
+            return lab
+        }
+        let exports = try labs.enumerated().map { i, lab in try CLIProcess.launch(["export", lab.disk, url("fleet/vm\(i)/full.vxs")], server.environment) }
+        for p in exports { p.process.waitUntilExit() }
+        #expect(exports.allSatisfy { $0.process.terminationStatus == 0 }, "\(exports.map { $0.stderr() })")
+        for (i, lab) in labs.enumerated() {
+            let r = try vhdx("restore '\(lab.path("r.vhdx"))' \(url("fleet/vm\(i)/full.vxs"))")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try ExportLab.content(lab.path("r.vhdx")) == lab.model, "vm\(i) does not restore to its source")
+        }
+    }
+}
+
+/// The server stopped in the middle of an upload and of a download (a private server, stopped
+/// and started again on other ports): a clear error, nothing published or left half-written, no
+/// change ID sealed; the next run once the server is back succeeds.
+@Suite(.serialized) struct ObjectStoreOutageTests {
+    @Test("the server stopped mid-upload and mid-download")
+    func serverStopped() throws {
+        let server = try S3TestServer.start()
+        defer { server.stop() }
+        let bucket = try server.freshBucket(try server.client())
+        let lab = try ExportLab(size: 128 << 20, blockSize: 32 << 20)
+        try lab.write(112 << 20, at: 0)
+        let key = "down/full.vxs"
+        let status = try Shell.run("'\(try vhdxBinary())' track status '\(lab.disk)' --json").stdout
+
+        // Mid-upload: stopped once the multipart upload has begun.
+        let exporting = try CLIProcess.launch(["export", lab.disk, "s3://\(bucket)/\(key)"], server.environment)
+        let client = try server.client()
+        var began = false
+        for _ in 0..<600 {
+            if !(try client.listMultipartUploads(try S3Location(bucket: bucket, key: key))).isEmpty { began = true; break }
+            usleep(20_000)
+        }
+        server.stop()
+        exporting.process.waitUntilExit()
+        #expect(began, "the export finished before the upload could be interrupted")
+        #expect(exporting.process.terminationStatus == 1)
+        #expect(exporting.stderr().contains("s3://\(bucket)/\(key)"), "\(exporting.stderr())")
+        #expect(try Shell.run("'\(try vhdxBinary())' track status '\(lab.disk)' --json").stdout == status, "a failed upload sealed a change ID")
+
+        // Back (new ports): nothing was published; the export runs again whole.
+        let back = try server.restarted()
+        let backClient = try back.client()
+        #expect(throws: S3Error.self) { try backClient.headObject(try S3Location(bucket: bucket, key: key)) }
+        let env = back.environment.map { "\($0.key)='\($0.value)'" }.sorted().joined(separator: " ")
+        let again = try Shell.run("env \(env) '\(try vhdxBinary())' export '\(lab.disk)' s3://\(bucket)/\(key)", allowFailure: true)
+        #expect(again.status == 0, "\(again.stderr)")
+
+        // Mid-download: stopped once the restore's temporary output exists.
+        let restoring = try CLIProcess.launch(["restore", lab.path("r.vhdx"), "s3://\(bucket)/\(key)"], back.environment)
+        var started = false
+        for _ in 0..<600 {
+            if (try lab.listing()).contains(where: { $0.hasPrefix(".r.vhdx") }) { started = true; break }
+            usleep(20_000)
+        }
+        back.stop()
+        restoring.process.waitUntilExit()
+        #expect(started, "the restore finished before the download could be interrupted")
+        #expect(restoring.process.terminationStatus == 1, "\(restoring.stderr())")
+        let left = try lab.listing()
+        #expect(!left.contains(where: { $0.hasPrefix(".r.vhdx") || $0 == "r.vhdx" }), "\(left)")
+        let third = try back.restarted()
+        let env3 = third.environment.map { "\($0.key)='\($0.value)'" }.sorted().joined(separator: " ")
+        let r = try Shell.run("env \(env3) '\(try vhdxBinary())' restore '\(lab.path("r.vhdx"))' s3://\(bucket)/\(key)", allowFailure: true)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try ExportLab.content(lab.path("r.vhdx")) == lab.model)
+        third.stop()
+    }
+}
+
+/// The CLI as a process of its own (to be killed, or waited for), its standard error in a file.
+struct CLIProcess {
+    let process: Process
+    let errorFile: String
+
+    func stderr() -> String { (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "" }
+
+    static func launch(_ arguments: [String], _ environment: [String: String]) throws -> CLIProcess {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try vhdxBinary())
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let errorFile = Fixtures.tempPath("cli-stderr-\(UUID().uuidString.prefix(8))")
+        FileManager.default.createFile(atPath: errorFile, contents: nil)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle(forWritingAtPath: errorFile)
+        try p.run()
+        return CLIProcess(process: p, errorFile: errorFile)
     }
 }
