@@ -155,17 +155,17 @@ import VHDXTestSupport
         let key = try S3Location(bucket: bucket, key: "killed/full.vxs")
         let export = try CLIProcess.launch(["export", lab.disk, url("killed/full.vxs")], server.environment)
         let pid = export.process.processIdentifier
-        var sawPart = false
+        var began = false
         for _ in 0..<600 {
             if !(try client.listMultipartUploads(key)).isEmpty {
-                sawPart = true
+                began = true
                 break
             }
             usleep(50_000)
         }
         kill(pid, SIGKILL)
         export.process.waitUntilExit()
-        #expect(sawPart, "the export finished before a part was seen: the disk is too small to catch it mid-upload")
+        #expect(began, "the export finished before its upload was seen: the disk is too small to catch it mid-upload")
         #expect(throws: S3Error.self) { try client.headObject(key) }
         let again = try vhdx("export '\(lab.disk)' \(url("killed/full.vxs"))")
         #expect(again.status == 0, "\(again.stderr)")

@@ -11,8 +11,7 @@ final class ObjectSink: ByteSink {
 
     init(_ name: String) throws(ExportError) {
         self.name = name
-        let at = try RemoteStore.location(name)
-        let client = try RemoteStore.shared()
+        let (client, at) = try RemoteStore.object(name)
         do throws(S3Error) {
             upload = try ObjectUpload(client: client, location: at)
         } catch {

@@ -20,8 +20,7 @@ final class ObjectSource: StreamInput {
 
     init(_ name: String) throws(ExportError) {
         self.name = name
-        let at = try RemoteStore.location(name)
-        let client = try RemoteStore.shared()
+        let (client, at) = try RemoteStore.object(name)
         do throws(S3Error) {
             reader = try ObjectReader(client: client, location: at)
             prefix = try reader.read(range: 0..<min(reader.size, UInt64(ObjectSource.prefixSize)))

@@ -36,10 +36,15 @@ enum RemoteStore {
         do { return try S3Location(parsing: name).requireObject() } catch { throw RemoteStore.error(error, name) }
     }
 
+    /// The client and the object `name` names: what every object sink and source starts from.
+    static func object(_ name: String) throws(ExportError) -> (client: S3Client, location: S3Location) {
+        let at = try location(name)
+        return (try shared(), at)
+    }
+
     /// Whether an object exists under `name` (for refusing to replace it).
     static func exists(_ name: String) throws(ExportError) -> Bool {
-        let at = try location(name)
-        let client = try shared()
+        let (client, at) = try object(name)
         do throws(S3Error) {
             _ = try client.headObject(at)
             return true
