@@ -147,30 +147,38 @@ import VHDXTestSupport
         #expect(listed.stdout.contains("consolidated"))
     }
 
-    @Test("SIGKILL during an upload: no object under the key; the next run publishes a whole export")
+    @Test("SIGKILL during an upload: no object under the key; the next run publishes a whole export, keeping the parts the killed run stored")
     func killedUpload() throws {
-        let lab = try ExportLab(size: 96 << 20, blockSize: 32 << 20)
-        try lab.write(80 << 20, at: 0)
+        let lab = try ExportLab(size: 160 << 20, blockSize: 32 << 20)
+        try lab.write(144 << 20, at: 0)
         let client = try server.client()
         let key = try S3Location(bucket: bucket, key: "killed/full.vxs")
         let export = try CLIProcess.launch(["export", lab.disk, url("killed/full.vxs")], server.environment)
         let pid = export.process.processIdentifier
-        var began = false
+        // Killed once it has stored a few parts (of 8 MiB; the stream is ~144 MiB, 18 parts).
+        var stored = 0
         for _ in 0..<600 {
-            if !(try client.listMultipartUploads(key)).isEmpty {
-                began = true
+            if let upload = try client.listMultipartUploads(key).first,
+               let parts = try? client.listParts(key, uploadID: upload.uploadID), parts.count >= 4 {
+                stored = parts.count
                 break
             }
-            usleep(50_000)
+            usleep(20_000)
         }
         kill(pid, SIGKILL)
         export.process.waitUntilExit()
-        #expect(began, "the export finished before its upload was seen: the disk is too small to catch it mid-upload")
+        #expect(stored >= 4, "the export finished before it could be killed mid-upload")
         #expect(throws: S3Error.self) { try client.headObject(key) }
-        let again = try vhdx("export '\(lab.disk)' \(url("killed/full.vxs"))")
+        let again = try vhdx("export '\(lab.disk)' \(url("killed/full.vxs")) --json")
         #expect(again.status == 0, "\(again.stderr)")
+        // The re-run continued the killed upload: every stored part but the first (which holds
+        // the header, with its own time) had the same bytes and was kept.
+        let reused = try #require(again.stdout.firstMatch(of: /"parts-reused":\s*(\d+)/)).1
+        #expect(Int(reused)! >= stored - 1, "\(again.stdout)")
+        #expect(try client.listMultipartUploads(key).isEmpty)
         #expect(try vhdx("restore '\(lab.path("r.vhdx"))' \(url("killed/full.vxs"))").status == 0)
         #expect(try ExportLab.content(lab.path("r.vhdx")) == lab.model)
+        #expect(try vhdx("verify '\(lab.disk)' \(url("killed/full.vxs"))").status == 0)
     }
 
     @Test("eight disks exported at once by eight processes into one bucket: each restores to its source")

@@ -181,6 +181,38 @@ import VHDXTestSupport
         #expect(try client.getObject(object) == bytes)
     }
 
+    /// A writer whose first part differs on every run (an export's header) begins by continuing
+    /// the newest pending upload: the same upload id, and every later part that did not change
+    /// is kept. Without it, the re-run would match nothing (part 1 differs) and send every part.
+    @Test func aWriterWithANewFirstPartContinuesTheNewestUpload() throws {
+        let server = try S3TestServer.sharedServer()
+        let client = try server.client()
+        let bucket = try server.freshBucket(client)
+        let object = try S3Location(bucket: bucket, key: "continued.vxs")
+        let part = 5 * Self.mib
+        var bytes = testBytes(4 * part + 77, seed: 8)
+        let id: String
+        do {
+            let first = try ObjectUpload(client: client, location: object, partSize: part, concurrency: 1)
+            id = try first.beginContinuingNewest()
+            try append(Array(bytes[0..<(3 * part + 1)]), to: first)
+            #expect(first.partsSent == 3)
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while ((try? client.listParts(object, uploadID: id))?.count ?? 0) < 3, Date() < deadline { usleep(100_000) }
+
+        bytes[9] ^= 0xFF  // the "header" of the re-run differs
+        let rerun = try ObjectUpload(client: client, location: object, partSize: part)
+        #expect(try rerun.beginContinuingNewest() == id)
+        #expect(rerun.partsFound == 3)
+        try append(bytes, to: rerun)
+        try rerun.complete()
+        #expect(rerun.partsReused == 2, "parts 2 and 3 are the same bytes")
+        #expect(rerun.partsSent == 3, "part 1 (changed), 4 and 5 (new)")
+        #expect(try client.getObject(object) == bytes)
+        #expect(try client.listMultipartUploads(object).isEmpty)
+    }
+
     @Test func anUploadIntoAMissingBucketFailsClearly() throws {
         let server = try S3TestServer.sharedServer()
         let client = try server.client()

@@ -21,6 +21,8 @@ public struct ConsolidateSummary: Sendable {
     /// The new stream's size.
     public var writtenBytes: UInt64 = 0
     public var seconds: Double = 0
+    /// An upload to object storage: parts sent, and parts an interrupted earlier run had stored.
+    public var uploadParts: ObjectParts?
 }
 
 /// `vhdx consolidate`: a full export and its incrementals folded into one new full stream
@@ -64,8 +66,14 @@ public enum Consolidator {
         }
         let readers = try StreamChain.open(inputs)
         let last = readers.last!.header
+        // An object's upload begins first: the stream is named after it, so a re-run after a
+        // kill keeps the parts it had stored (see `ObjectSink.beginStream`).
+        let object = RemoteStore.names(output) ? try ObjectSink(output) : nil
         var header = last
-        header.streamID = .random()
+        do { header.streamID = try object?.beginStream() ?? .random() } catch {
+            object?.abandon()
+            throw error
+        }
         header.baseID = nil
         header.baseStreamID = .zero
         header.standsFor = last.streamID
@@ -83,12 +91,12 @@ public enum Consolidator {
         }
         if output == "-" {
             try body(BackgroundSink(DescriptorSink(fd: 1, name: "<stdout>")))
-        } else if RemoteStore.names(output) {
+        } else if let sink = object {
             // Published whole by completing the upload, or not at all.
-            let sink = try ObjectSink(output)
             do {
                 try body(BackgroundSink(sink))
                 try sink.publish()
+                summary.uploadParts = sink.parts
             } catch {
                 sink.abandon()
                 throw error

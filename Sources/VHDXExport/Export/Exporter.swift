@@ -38,6 +38,8 @@ public struct ExportSummary: Sendable {
     /// The output's size in bytes.
     public var writtenBytes: UInt64 = 0
     public var seconds: Double = 0
+    /// An upload to object storage: parts sent, and parts an interrupted earlier run had stored.
+    public var uploadParts: ObjectParts?
     /// Output bytes per data byte (a stream's compression).
     public var ratio: Double { dataBytes == 0 ? 0 : Double(writtenBytes) / Double(dataBytes) }
 }
@@ -165,10 +167,19 @@ public enum Exporter {
         if let base, base.sourceDiskID != image.layout.virtualDiskID {
             throw ExportError(.otherDisk, "the base is an export of the disk {\(base.sourceDiskID)}, the source is {\(image.layout.virtualDiskID)}", path: baseImage)
         }
-        let header = StreamHeader.forExport(sourceDiskID: image.layout.virtualDiskID, baseID: since, targetID: point.targetID, base: base,
+        // An object's upload begins first: the stream is named after it (see `beginStream`).
+        let object = if case .stream = target, RemoteStore.names(output) { try ObjectSink(output) } else { nil as ObjectSink? }
+        let header: StreamHeader
+        do {
+            header = StreamHeader.forExport(sourceDiskID: image.layout.virtualDiskID, baseID: since, targetID: point.targetID, base: base,
                                             virtualSize: image.virtualSize, logicalSectorSize: image.logicalSectorSize,
                                             physicalSectorSize: image.physicalSectorSize, blockSize: UInt32(image.blockSize),
-                                            granule: point.granule, created: UInt64(Clock.wall() * 1000))
+                                            granule: point.granule, created: UInt64(Clock.wall() * 1000),
+                                            streamID: try object?.beginStream() ?? .random())
+        } catch {
+            object?.abandon()
+            throw error
+        }
         let d = header.digestBlock
         var summary = ExportSummary(form: target.form, header: header)
         // A full .vhdx copies the chain's data extents as they are; the other forms read a plan.
@@ -180,8 +191,12 @@ public enum Exporter {
         }
         switch target {
         case .stream:
-            let r = try reader()
-            try writeStream(r, header: header, output: output, overwrite: overwrite, seal: point.seal, summary: &summary)
+            let r: SourceReader
+            do { r = try reader() } catch {
+                object?.abandon()
+                throw error
+            }
+            try writeStream(r, header: header, output: output, object: object, overwrite: overwrite, seal: point.seal, summary: &summary)
             summary.scannedBytes = r.scanned
         case .vhdx:
             try writeImage(point, header: header, output: output, overwrite: overwrite, progress: progress, summary: &summary)
@@ -197,7 +212,7 @@ public enum Exporter {
     /// `seal` runs once the stream is complete on disk (before it is renamed into place); on
     /// standard output, before the trailer, so a failed seal leaves a stream every reader
     /// refuses as truncated.
-    private static func writeStream(_ reader: SourceReader, header: StreamHeader, output: String, overwrite: Bool,
+    private static func writeStream(_ reader: SourceReader, header: StreamHeader, output: String, object: ObjectSink?, overwrite: Bool,
                                     seal: () throws(VHDXError) -> Void, summary: inout ExportSummary) throws {
         /// `storage`: the output file (sealed once it is complete and flushed); nil for a pipe
         /// (sealed before the trailer) and for object storage (sealed by `writeObject` before
@@ -229,8 +244,9 @@ public enum Exporter {
         let t: StreamTrailer
         if output == "-" {
             t = try body(BackgroundSink(DescriptorSink(fd: 1, name: "<stdout>")), storage: nil)
-        } else if RemoteStore.names(output) {
-            t = try writeObject(output, body: body)
+        } else if let object {
+            t = try writeObject(object, body: body)
+            summary.uploadParts = object.parts
         } else {
             var result = StreamTrailer()
             try writeAtomically(output, overwrite: overwrite) { (storage) throws(VHDXError) in
@@ -245,9 +261,8 @@ public enum Exporter {
     /// A stream to object storage: uploaded in parts as it is made, published whole by
     /// completing the upload once `body` has sealed it; any failure before that abandons the
     /// upload, so nothing appears under the key.
-    private static func writeObject(_ output: String,
+    private static func writeObject(_ sink: ObjectSink,
                                     body: (ByteSink, FileStorage?, Bool) throws(VHDXError) -> StreamTrailer) throws -> StreamTrailer {
-        let sink = try ObjectSink(output)
         do {
             let t = try body(BackgroundSink(sink), nil, true)
             try sink.publish()

@@ -137,17 +137,18 @@ public struct StreamHeader: Equatable, Sendable {
 }
 
 extension StreamHeader {
-    /// The header an export writes: a new stream id, and the digest block of its base (so the
-    /// exports line up) while `DigestBlockRule` still allows it for the disk (which may have
-    /// grown), otherwise the rule's choice from the tracking granule.
+    /// The header an export writes: a new stream id (random, or one the caller derived and
+    /// knows to be new), and the digest block of its base (so the exports line up) while
+    /// `DigestBlockRule` still allows it for the disk (which may have grown), otherwise the
+    /// rule's choice from the tracking granule.
     package static func forExport(sourceDiskID: GUID, baseID: ChangeID?, targetID: ChangeID, base: StreamHeader?, virtualSize: UInt64,
                                   logicalSectorSize: UInt32, physicalSectorSize: UInt32, blockSize: UInt32, granule: UInt64,
-                                  created: UInt64) -> StreamHeader {
+                                  created: UInt64, streamID: GUID = .random()) -> StreamHeader {
         let inherited = base.map(\.digestBlock).flatMap {
             DigestBlockRule.problem($0, virtualSize: virtualSize, sectorSize: logicalSectorSize) == nil ? $0 : nil
         }
         let d = inherited ?? DigestBlockRule.choose(granule: granule, virtualSize: virtualSize, sectorSize: logicalSectorSize)
-        return StreamHeader(streamID: .random(), sourceDiskID: sourceDiskID, baseID: baseID, targetID: targetID,
+        return StreamHeader(streamID: streamID, sourceDiskID: sourceDiskID, baseID: baseID, targetID: targetID,
                             baseStreamID: base?.streamID ?? .zero, virtualSize: virtualSize, logicalSectorSize: logicalSectorSize,
                             physicalSectorSize: physicalSectorSize, blockSize: blockSize, digestBlock: d, created: created)
     }

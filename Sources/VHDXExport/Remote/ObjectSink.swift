@@ -1,4 +1,6 @@
+internal import Crypto
 import VHDX
+import VHDXFormat
 internal import VHDXObjectStore
 
 /// Where an export to `s3://BUCKET/KEY` goes: a multipart upload (`ObjectUpload`, parts sent
@@ -19,6 +21,21 @@ final class ObjectSink: ByteSink {
         }
     }
 
+    /// Begins the upload and names the stream after it. The stream id is derived from the name
+    /// and the multipart upload's id, and a run after a killed one continues the newest pending
+    /// upload of the key (`ObjectUpload.beginContinuingNewest`): so it writes the same record
+    /// headers as the killed run, and every part whose bytes did not change (all but the first,
+    /// which holds the header with its time, and the last) is kept instead of sent again. The
+    /// id is still unique among published streams: an upload id is completed at most once.
+    func beginStream() throws(ExportError) -> GUID {
+        let id: String
+        do throws(S3Error) { id = try upload.beginContinuingNewest() } catch { throw RemoteStore.error(error, name) }
+        var bytes = Array(SHA256.hash(data: Array("swift-vhdx export stream\0\(name)\0\(id)".utf8)).prefix(16))
+        bytes[7] = bytes[7] & 0x0F | 0x80  // version 8 (RFC 9562: name-derived, custom)
+        bytes[8] = bytes[8] & 0x3F | 0x80  // RFC variant
+        return GUID(bytes: bytes) ?? .random()
+    }
+
     func append(_ bytes: UnsafeRawBufferPointer) throws(VHDXError) {
         do throws(S3Error) { try upload.append(bytes) } catch { throw RemoteStore.engineError(error, name) }
     }
@@ -35,5 +52,5 @@ final class ObjectSink: ByteSink {
     func abandon() { try? upload.abort() }
 
     /// Parts sent, and parts kept from an earlier run's pending upload of the same bytes.
-    var parts: (sent: Int, reused: Int) { (upload.partsSent, upload.partsReused) }
+    var parts: ObjectParts { ObjectParts(sent: upload.partsSent, reused: upload.partsReused) }
 }

@@ -16,7 +16,9 @@ import NIOCore
 /// Resume: when the key already has a pending multipart upload whose first part equals this
 /// stream's first part (size and MD5), that upload is continued, and every part whose size
 /// and ETag (the MD5 of its bytes) equal the part at hand is kept instead of sent again. The
-/// other pending uploads of the key (other content) are aborted once this one completes.
+/// other pending uploads of the key (other content) are aborted once this one completes. A
+/// writer whose first part differs on every run calls `beginContinuingNewest()` first instead.
+/// One writer per key: two runs uploading to one key at once may continue the same upload.
 ///
 /// Not thread-safe: one thread appends at a time. Call from ordinary threads, not event loops.
 package final class ObjectUpload {
@@ -33,6 +35,8 @@ package final class ObjectUpload {
     package private(set) var partsReused = 0
     /// The multipart upload's id once it has begun (nil for a single PUT).
     package private(set) var uploadID: String?
+    /// Parts an earlier run had stored in the upload this one continues.
+    package var partsFound: Int { stored.count }
 
     private let client: S3Client
     private var buffer: ByteBuffer
@@ -140,6 +144,35 @@ package final class ObjectUpload {
         var joined = [UInt8]()
         for digest in partDigests { joined += Array(digest) }
         return SigV4Signer.hex(Insecure.MD5.hash(data: joined)) + "-\(partDigests.count)"
+    }
+
+    /// Begins the upload before any byte is appended: continues the newest pending multipart
+    /// upload of the key whatever its first part holds, or starts one. Parts are still kept only
+    /// where size and MD5 equal the part at hand. For a writer whose first bytes differ on every
+    /// run (a header with a time and a fresh id) but whose later bytes repeat, like an export run
+    /// again after it was killed. Returns the upload's id: the same on every re-run of an
+    /// interrupted upload, so the writer may derive its own ids from it.
+    package func beginContinuingNewest() throws(S3Error) -> String {
+        try checkOpen("begin")
+        return try guarded { () throws(S3Error) -> String in
+            if let uploadID { return uploadID }
+            if resume {
+                let pending = try client.listMultipartUploads(location)
+                // The newest one got furthest with these bytes, most likely; one whose parts
+                // cannot be listed is left for the next run's cleanup.
+                for upload in pending.reversed() {
+                    guard let parts = try? client.listParts(location, uploadID: upload.uploadID) else { continue }
+                    uploadID = upload.uploadID
+                    stored = Dictionary(parts.map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
+                    break
+                }
+                stale = pending.filter { $0.uploadID != uploadID }
+            }
+            if let uploadID { return uploadID }
+            let id = try client.createMultipartUpload(location)
+            uploadID = id
+            return id
+        }
     }
 
     // MARK: Parts

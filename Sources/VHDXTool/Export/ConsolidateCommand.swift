@@ -47,6 +47,7 @@ struct ConsolidateCommand: ParsableCommand {
                 ("virtual-size", .int(h.virtualSize)), ("data-bytes", .int(s.dataBytes)), ("zero-bytes", .int(s.zeroBytes)),
                 ("copied-records", .int(s.copiedRecords)), ("built-records", .int(s.builtRecords)),
                 ("written-bytes", .int(s.writtenBytes)), ("seconds", .double((s.seconds * 1000).rounded() / 1000)),
+                ("upload", ExportExit.json(s.uploadParts)),
             ]).text
         } else {
             text = """
@@ -54,7 +55,7 @@ struct ConsolidateCommand: ParsableCommand {
                   stands for: {\(h.standsFor)} (incrementals made on it apply on this one)
                   data:       \(ExportExit.rate(s.dataBytes, s.seconds)), zeros: \(Output.size(s.zeroBytes))
                   records:    \(s.copiedRecords) copied as they were, \(s.builtRecords) rebuilt
-                  written:    \(Output.size(s.writtenBytes))
+                  written:    \(Output.size(s.writtenBytes))\(ExportExit.uploadLine(s.uploadParts, label: "upload:     "))
                 """
         }
         if output == "-" { Output.message(text) } else { Output.data(text) }

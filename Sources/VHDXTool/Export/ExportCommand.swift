@@ -65,6 +65,7 @@ struct ExportCommand: ParsableCommand {
                 ("written-bytes", .int(summary.writtenBytes)),
                 ("ratio", .double((summary.ratio * 1000).rounded() / 1000)),
                 ("seconds", .double((summary.seconds * 1000).rounded() / 1000)),
+                ("upload", ExportExit.json(summary.uploadParts)),
             ]).text
         } else {
             text = """
@@ -72,7 +73,7 @@ struct ExportCommand: ParsableCommand {
                   change ID: \(h.targetID)\(h.baseID.map { "\n  since:     \($0)" } ?? "")
                   scanned:   \(ExportExit.rate(summary.scannedBytes, summary.seconds))
                   data:      \(Output.size(summary.dataBytes)), zeros: \(Output.size(summary.zeroBytes))
-                  written:   \(Output.size(summary.writtenBytes))\(summary.form == .stream && summary.dataBytes > 0 ? " (\(Int((summary.ratio * 1000).rounded()) / 10)% of the data)" : "")
+                  written:   \(Output.size(summary.writtenBytes))\(summary.form == .stream && summary.dataBytes > 0 ? " (\(Int((summary.ratio * 1000).rounded()) / 10)% of the data)" : "")\(ExportExit.uploadLine(summary.uploadParts, label: "upload:    "))
                 """
         }
         if output == "-" { Output.message(text) } else { Output.data(text) }

@@ -22,6 +22,18 @@ enum ExportExit {
 
     static func fail(_ error: Error) -> Never { Output.fail(error, code: code(for: error)) }
 
+    /// An upload's parts for the JSON summaries: `{"parts-sent": N, "parts-reused": M}`, null for a file.
+    static func json(_ parts: ObjectParts?) -> JSON {
+        parts.map { .object([("parts-sent", .int(UInt64($0.sent))), ("parts-reused", .int(UInt64($0.reused)))]) } ?? .null
+    }
+
+    /// The text summaries' line for an upload ("" for a file), `label` padded to the block's column.
+    static func uploadLine(_ parts: ObjectParts?, label: String) -> String {
+        guard let parts else { return "" }
+        let kept = parts.reused > 0 ? ", \(parts.reused) kept from an interrupted run" : ""
+        return "\n  \(label)\(parts.sent) part\(parts.sent == 1 ? "" : "s") sent\(kept)"
+    }
+
     /// "1.8 GiB in 2.1 s (870 MiB/s)".
     static func rate(_ bytes: UInt64, _ seconds: Double) -> String {
         let s = (seconds * 100).rounded() / 100
