@@ -127,12 +127,13 @@ package final class ObjectUpload {
     }
 
     /// Abandons the upload: waits for the parts in flight, then aborts the multipart upload
-    /// (its stored parts are dropped). Nothing was published. Idempotent.
+    /// (its stored parts are dropped). Nothing was published. Idempotent; after a failure of
+    /// the upload itself, nothing more is done (the failure already aborted it, or left it for
+    /// a re-run to continue when the server could not be reached).
     package func abort() throws(S3Error) {
         switch state {
-        case .completed: return
-        case .aborted: return
-        default: break
+        case .completed, .aborted, .failed: return
+        case .open: break
         }
         state = .aborted
         drainQuietly()
@@ -248,14 +249,16 @@ package final class ObjectUpload {
         }
     }
 
-    /// Runs `body`; on failure, aborts the upload (best effort) and remembers the error.
+    /// Runs `body`; on failure, remembers the error and aborts the upload (best effort), unless
+    /// the server could not be reached even after the retries: then an abort would only wait
+    /// out the same retries again, and the stored parts are what a re-run continues from.
     private func guarded<T>(_ body: () throws(S3Error) -> T) throws(S3Error) -> T {
         do {
             return try body()
         } catch {
             state = .failed(error)
             drainQuietly()
-            if let uploadID { try? client.abortMultipartUpload(location, uploadID: uploadID) }
+            if error.code != .unavailable, let uploadID { try? client.abortMultipartUpload(location, uploadID: uploadID) }
             throw error
         }
     }
