@@ -32,3 +32,10 @@ int swvhdx_renameat2(const char *from, const char *to, unsigned flags) { errno =
 int swvhdx_sync_file_range(int fd, int64_t offset, int64_t length, unsigned flags) { errno = ENOSYS; return -1; }
 
 #endif
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+int swvhdx_set_mmap_threshold(size_t bytes) { return mallopt(M_MMAP_THRESHOLD, (int)bytes); }
+#else
+int swvhdx_set_mmap_threshold(size_t bytes) { (void)bytes; return 0; }
+#endif

@@ -15,5 +15,9 @@ int64_t swvhdx_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *
 int swvhdx_renameat2(const char *from, const char *to, unsigned flags);
 /// sync_file_range(2).
 int swvhdx_sync_file_range(int fd, int64_t offset, int64_t length, unsigned flags);
+/// glibc's mallopt(M_MMAP_THRESHOLD, bytes): allocations of at least `bytes` are mapped and
+/// unmapped on their own, and the threshold no longer rises on its own. Returns 1 when set, 0
+/// where the C library has no such setting.
+int swvhdx_set_mmap_threshold(size_t bytes);
 
 #endif

@@ -26,7 +26,7 @@ struct ApplyCommand: ParsableCommand {
     @OptionGroup var objectStore: ObjectStoreOptions
 
     func run() throws {
-        objectStore.apply()
+        objectStore.apply(to: [image, incremental])
         let s: ApplySummary
         do {
             s = try Applier.apply(incremental, to: image, progress: ProgressReporter(label: "apply", requested: progress).update)

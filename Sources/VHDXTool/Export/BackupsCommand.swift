@@ -31,8 +31,10 @@ struct BackupsListCommand: ParsableCommand {
 
     @Argument(help: "The folder.") var folder: String
     @Flag(help: "JSON on stdout.") var json = false
+    @OptionGroup var objectStore: ObjectStoreOptions
 
     func run() throws {
+        objectStore.apply(to: [folder])
         let l: BackupListing
         do { l = try BackupCatalog.list(folder: folder) } catch { Output.fail(error) }
         if json {

@@ -26,12 +26,14 @@ struct ConsolidateCommand: ParsableCommand {
     @Flag(name: [.short, .long], help: "Progress on stderr even when it is not a terminal.") var progress = false
     @Flag(help: "Replace NEW if it exists.") var force = false
     @Flag(help: "A JSON summary (on stderr when NEW is -).") var json = false
+    @OptionGroup var objectStore: ObjectStoreOptions
 
     func validate() throws {
         if inputs.count < 2 { throw ValidationError("give the full export and at least one incremental to fold into it") }
     }
 
     func run() throws {
+        objectStore.apply(to: [output] + inputs)
         let s: ConsolidateSummary
         do {
             s = try Consolidator.consolidate(inputs, to: output, overwrite: force,

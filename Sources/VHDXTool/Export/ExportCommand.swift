@@ -37,7 +37,7 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        objectStore.apply()
+        objectStore.apply(to: [source, output, base])
         let summary: ExportSummary
         do {
             var options = ExportOptions(base: base, overwrite: force)

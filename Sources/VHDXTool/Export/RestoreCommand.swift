@@ -31,7 +31,7 @@ struct RestoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        objectStore.apply()
+        objectStore.apply(to: [output] + inputs)
         let s: RestoreSummary
         do {
             s = try Restorer.restore(to: output, from: inputs, fixed: fixed, overwrite: force,

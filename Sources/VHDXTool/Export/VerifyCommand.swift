@@ -26,7 +26,7 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        objectStore.apply()
+        objectStore.apply(to: [image] + exports)
         let r: VerifyResult
         do {
             r = try Verifier.verify(image, against: exports, progress: ProgressReporter(label: "verify", requested: progress).update)
