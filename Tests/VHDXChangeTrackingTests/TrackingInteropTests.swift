@@ -341,13 +341,29 @@ struct TrackingInteropTests {
                     done
                     """
             }
-            // The long writers' rounds kill inside a session: once a writer holds the image (a
-            // reader is refused "in use"), 40 ms into its 24 MiB write. A kill at a blind time
-            // lands between sessions about half the time, and the test must not depend on luck
-            // to show that an interrupted session is covered.
-            let waitInSession = """
-                for i in $(seq 1 400); do '\(vhdx)' track status '\(image)' >/dev/null 2>&1 || break; sleep 0.005; done
-                sleep 0.04
+            // The long writers' rounds kill inside a session: 15 ms after a writer is seen to
+            // hold the image. A kill at a blind time lands between sessions about half the time,
+            // and the test must not depend on luck to show that an interrupted session is
+            // covered. "Holds" is seen without taking a lock (which would refuse the writer): an
+            // F_OFD_GETLK for qemu's write-permission byte (101), which every writable open of
+            // ours holds (QemuLocks), polled every 1 ms for up to 3 s by one process, which then
+            // kills the writers' process group itself (a session lasts tens of ms). (It was
+            // `vhdx track status` in a loop: up to 400 processes a round, most of the test's 130
+            // CPU-seconds, and its kill came too late for most sessions.)
+            let killInSession = """
+                python3 - '\(image)' "$pid" <<'PY'
+                import fcntl, os, signal, struct, sys, time
+                fd = os.open(sys.argv[1], os.O_RDONLY)
+                end = time.time() + 3
+                while time.time() < end:
+                    probe = struct.pack('hhqqixxxx', fcntl.F_WRLCK, os.SEEK_SET, 101, 1, 0)
+                    if struct.unpack('hhqqixxxx', fcntl.fcntl(fd, 36, probe))[0] != fcntl.F_UNLCK:  # 36: F_OFD_GETLK
+                        time.sleep(0.015)
+                        print("in a session")
+                        break
+                    time.sleep(0.001)
+                os.killpg(int(sys.argv[2]), signal.SIGKILL)
+                PY
                 """
             let script = """
                 set -m
@@ -355,7 +371,7 @@ struct TrackingInteropTests {
                 ) </dev/null >/dev/null 2>&1 &
                 pid=$!
                 sleep \(Double(killMs) / 1000)
-                \(round % 2 == 1 ? waitInSession : "")
+                \(round % 2 == 1 ? killInSession : "")
                 kill -9 -- -$pid 2>/dev/null && echo killed || echo finished
                 wait $pid 2>/dev/null
                 true
