@@ -73,7 +73,7 @@ public final class CrashStorage: Storage {
         for op in pending.reversed() {
             switch op {
             case let .write(offset, new, old, sizeBefore):
-                image.replaceSubrange(offset..<offset + old.count, with: old)
+                image.overwrite(offset..<offset + old.count, with: old)
                 if image.count > sizeBefore && offset + new.count > sizeBefore { image.removeLast(image.count - sizeBefore) }
             case let .resize(from, to, cutTail):
                 if to < from { image.append(contentsOf: cutTail) } else { image.removeLast(to - from) }
@@ -97,7 +97,7 @@ public final class CrashStorage: Storage {
                     let at = offset + s
                     let n = min(512, bytes.count - s)
                     if at + n > image.count { image.append(contentsOf: [UInt8](repeating: 0, count: at + n - image.count)) }
-                    image.replaceSubrange(at..<at + n, with: bytes[s..<s + n])
+                    image.overwrite(at..<at + n, with: bytes[s..<s + n])
                 }
             }
         }

@@ -184,6 +184,7 @@ struct ChildCrashTests {
         var out = ByteWriter()
         out.write(image.virtualSize)
         var result = out.bytes
+        result.reserveCapacity(result.count + windows.reduce(0) { $0 + Int($1.upperBound - $1.lowerBound) })
         for w in windows {
             result += try image.read(at: w.lowerBound, count: Int(w.upperBound - w.lowerBound))
         }

@@ -34,7 +34,7 @@ struct WriteTests {
                 switch rng.next() % 6 {
                 case 0:
                     try image.writeZeroes(at: offset, length: length)
-                    model.replaceSubrange(Int(offset)..<Int(offset + length), with: repeatElement(0, count: Int(length)))
+                    model.zero(Int(offset)..<Int(offset + length))
                 case 1:
                     // The documented rule (VHDXFile.trim), not a read-back: on a dynamic disk each
                     // block the range covers whole (the last block ends at the disk's end) becomes
@@ -46,16 +46,16 @@ struct WriteTests {
                     while !c.2 && start < offset + length {
                         let blockEnd = min(start + block, size)
                         if blockEnd <= offset + length {
-                            model.replaceSubrange(Int(start)..<Int(blockEnd), with: repeatElement(0, count: Int(blockEnd - start)))
+                            model.zero(Int(start)..<Int(blockEnd))
                         }
                         start += block
                     }
                 default:
                     let fill = UInt8(truncatingIfNeeded: rng.next() | 1)
                     var data = [UInt8](repeating: fill, count: Int(length))
-                    if rng.next() % 3 == 0 { data.replaceSubrange(0..<Int(length / 2), with: repeatElement(0, count: Int(length / 2))) }
+                    if rng.next() % 3 == 0 { data.zero(0..<Int(length / 2)) }
                     try image.write(data, at: offset)
-                    model.replaceSubrange(Int(offset)..<Int(offset + length), with: data)
+                    model.overwrite(Int(offset)..<Int(offset + length), with: data)
                 }
             }
             if session == 2 && !c.2 { _ = try image.compact() }
