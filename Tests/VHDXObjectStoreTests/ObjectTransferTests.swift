@@ -17,6 +17,13 @@ import VHDXTestSupport
         }
     }
 
+    /// The shared server's client and `key` in a fresh bucket.
+    static func freshObject(_ key: String) throws -> (client: S3Client, object: S3Location) {
+        let server = try S3TestServer.sharedServer()
+        let client = try server.client()
+        return (client, try S3Location(bucket: try server.freshBucket(client), key: key))
+    }
+
     func temporaryFile() -> URL {
         FileManager.default.temporaryDirectory.appendingPathComponent("vhdx-s3-\(UUID().uuidString)")
     }
@@ -108,10 +115,7 @@ import VHDXTestSupport
     }
 
     @Test func abortLeavesNoObjectAndNoPendingUpload() throws {
-        let server = try S3TestServer.sharedServer()
-        let client = try server.client()
-        let bucket = try server.freshBucket(client)
-        let object = try S3Location(bucket: bucket, key: "aborted.vxs")
+        let (client, object) = try Self.freshObject("aborted.vxs")
         let upload = try ObjectUpload(client: client, location: object, partSize: 5 * Self.mib)
         try append(testBytes(12 * Self.mib, seed: 5), to: upload)
         #expect(try client.listMultipartUploads(object).count == 1)
@@ -124,10 +128,7 @@ import VHDXTestSupport
     /// A run that died (no complete, no abort) left parts behind: the re-run with the same
     /// bytes keeps them, sends only the rest, and aborts a stale upload of other bytes.
     @Test func aReRunResumesFromTheStoredParts() throws {
-        let server = try S3TestServer.sharedServer()
-        let client = try server.client()
-        let bucket = try server.freshBucket(client)
-        let object = try S3Location(bucket: bucket, key: "resumed.vxs")
+        let (client, object) = try Self.freshObject("resumed.vxs")
         let part = 5 * Self.mib
         let bytes = testBytes(6 * part + 1234, seed: 6)
 
@@ -159,10 +160,7 @@ import VHDXTestSupport
 
     /// Part 2 differs in the re-run: parts 1 and 3 are kept, part 2 is sent again.
     @Test func onlyIdenticalPartsAreKept() throws {
-        let server = try S3TestServer.sharedServer()
-        let client = try server.client()
-        let bucket = try server.freshBucket(client)
-        let object = try S3Location(bucket: bucket, key: "changed.vxs")
+        let (client, object) = try Self.freshObject("changed.vxs")
         let part = 5 * Self.mib
         var bytes = testBytes(3 * part + 5, seed: 7)
         let first = try ObjectUpload(client: client, location: object, partSize: part, concurrency: 1)
@@ -185,10 +183,7 @@ import VHDXTestSupport
     /// the newest pending upload: the same upload id, and every later part that did not change
     /// is kept. Without it, the re-run would match nothing (part 1 differs) and send every part.
     @Test func aWriterWithANewFirstPartContinuesTheNewestUpload() throws {
-        let server = try S3TestServer.sharedServer()
-        let client = try server.client()
-        let bucket = try server.freshBucket(client)
-        let object = try S3Location(bucket: bucket, key: "continued.vxs")
+        let (client, object) = try Self.freshObject("continued.vxs")
         let part = 5 * Self.mib
         var bytes = testBytes(4 * part + 77, seed: 8)
         let id: String
