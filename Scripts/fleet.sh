@@ -124,8 +124,8 @@ for night in $(seq 1 "$NIGHTS"); do
       sleep 0.05
     done
     sleep 0.5
-    bash Scripts/s3-server.sh stop "$work/s3" >/dev/null
     t_stop=$(now)
+    bash Scripts/s3-server.sh stop "$work/s3" >/dev/null
     failed=()
     for vm in $(seq 1 "$VMS"); do
       rc=0; wait "${pid[$vm]}" || rc=$?
@@ -133,7 +133,7 @@ for night in $(seq 1 "$NIGHTS"); do
       [ "$rc" = 1 ] || fail "night $night, vm$vm: an export cut off by the server's stop exited $rc, not 1: $(cat "$work/e$vm.err")"
       failed+=("$vm")
     done
-    notes="server stopped: ${#failed[@]} of $VMS exports failed (exit 1) within $(since "$t_stop") s"
+    notes="server stopped: ${#failed[@]} of $VMS exports failed (exit 1) within $(since "$t_stop") s of the stop"
     t_back=$(now)
     eval "$(bash Scripts/s3-server.sh start "$work/s3")"
     notes+="; server back in $(since "$t_back") s"
