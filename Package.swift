@@ -67,7 +67,7 @@ let package = Package(
         // Thin CLI; the executable product is `vhdx`.
         .executableTarget(
             name: "VHDXTool",
-            dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXExport", "VHDXServe", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VHDX", "VHDXChangeTracking", "VHDXSets", "VHDXExport", "VHDXServe", "VHDXObjectStore", "CPlatform", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The benchmark driver (VHDXBench) is a package of its own: Scripts/Benchmarks/.
         .testTarget(name: "VHDXFormatTests", dependencies: ["VHDXFormat"]),

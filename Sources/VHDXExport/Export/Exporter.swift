@@ -168,7 +168,8 @@ public enum Exporter {
             throw ExportError(.otherDisk, "the base is an export of the disk {\(base.sourceDiskID)}, the source is {\(image.layout.virtualDiskID)}", path: baseImage)
         }
         // An object's upload begins first: the stream is named after it (see `beginStream`).
-        let object = if case .stream = target, RemoteStore.names(output) { try ObjectSink(output) } else { nil as ObjectSink? }
+        // (An object output is always a stream: `exporting` refused the image forms.)
+        let object = RemoteStore.names(output) ? try ObjectSink(output) : nil
         let header: StreamHeader
         do {
             header = StreamHeader.forExport(sourceDiskID: image.layout.virtualDiskID, baseID: since, targetID: point.targetID, base: base,

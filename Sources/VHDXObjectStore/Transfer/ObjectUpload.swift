@@ -156,23 +156,8 @@ package final class ObjectUpload {
     package func beginContinuingNewest() throws(S3Error) -> String {
         try checkOpen("begin")
         return try guarded { () throws(S3Error) -> String in
-            if let uploadID { return uploadID }
-            if resume {
-                let pending = try client.listMultipartUploads(location)
-                // The newest one got furthest with these bytes, most likely; one whose parts
-                // cannot be listed is left for the next run's cleanup.
-                for upload in pending.reversed() {
-                    guard let parts = try? client.listParts(location, uploadID: upload.uploadID) else { continue }
-                    uploadID = upload.uploadID
-                    stored = Dictionary(parts.map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
-                    break
-                }
-                stale = pending.filter { $0.uploadID != uploadID }
-            }
-            if let uploadID { return uploadID }
-            let id = try client.createMultipartUpload(location)
-            uploadID = id
-            return id
+            // Any pending upload: the first part is expected to differ.
+            try begin { _ in true }
         }
     }
 
@@ -217,21 +202,31 @@ package final class ObjectUpload {
     /// Starts the multipart upload, or continues a pending one whose first part is this
     /// stream's first part.
     private func begin() throws(S3Error) {
+        let first = buffer.withUnsafeReadableBytes { SigV4Signer.hex(Insecure.MD5.hash(data: $0)) }
+        let size = UInt64(buffer.readableBytes)
+        try begin { parts in parts.contains { $0.number == 1 && $0.size == size && $0.etag == first } }
+    }
+
+    /// Continues the newest pending upload of the key whose stored parts `accept` takes (the
+    /// newest got furthest, most likely; one whose parts cannot be listed is passed over), or
+    /// starts a new one. The key's other pending uploads are aborted once this one completes.
+    @discardableResult
+    private func begin(accepting accept: ([StoredPart]) -> Bool) throws(S3Error) -> String {
+        if let uploadID { return uploadID }
         if resume {
             let pending = try client.listMultipartUploads(location)
-            let first = buffer.withUnsafeReadableBytes { SigV4Signer.hex(Insecure.MD5.hash(data: $0)) }
-            // The newest matching one: it got furthest with these bytes, most likely.
             for upload in pending.reversed() {
-                guard let parts = try? client.listParts(location, uploadID: upload.uploadID),
-                      let one = parts.first(where: { $0.number == 1 }),
-                      one.size == UInt64(buffer.readableBytes), one.etag == first else { continue }
+                guard let parts = try? client.listParts(location, uploadID: upload.uploadID), accept(parts) else { continue }
                 uploadID = upload.uploadID
                 stored = Dictionary(parts.map { ($0.number, $0) }, uniquingKeysWith: { a, _ in a })
                 break
             }
             stale = pending.filter { $0.uploadID != uploadID }
         }
-        if uploadID == nil { uploadID = try client.createMultipartUpload(location) }
+        if let uploadID { return uploadID }
+        let id = try client.createMultipartUpload(location)
+        uploadID = id
+        return id
     }
 
     // MARK: Failure

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CPlatform
+import VHDXObjectStore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -20,7 +21,7 @@ struct ObjectStoreOptions: ParsableArguments {
     /// s3:// name is opened.
     func apply(to names: [String?]) {
         if let endpoint { setenv("AWS_ENDPOINT_URL", endpoint, 1) }
-        if names.contains(where: { $0?.lowercased().hasPrefix("s3://") == true }) {
+        if names.contains(where: { $0.map(S3Location.isS3) == true }) {
             // Transfers hold a few 8 MiB parts and chunks at a time, allocated and freed on the
             // HTTP client's threads. glibc's threshold for mapping an allocation on its own rises
             // to the largest one freed, after which those buffers come from per-thread heaps
