@@ -28,7 +28,8 @@ struct ObjectStoreOptions: ParsableArguments {
             // that keep what is freed: a 4 GiB restore peaked at 148 MiB, an export at 128 MiB.
             // A fixed 256 KiB threshold returns each buffer when freed: 94 and 89 MiB, same
             // speed (Scripts/bench-s3.sh). Only for object storage: local work keeps the
-            // allocator's default, which reuses its 1 MiB record buffers without page faults.
+            // allocator's default (its 1 MiB record buffers would be mapped and faulted in anew
+            // each time under the fixed threshold; that cost was not measured).
             _ = swvhdx_set_mmap_threshold(256 << 10)
         }
     }
